@@ -1,0 +1,101 @@
+"""Settings: one frozen object, built once from defaults, then a TOML file, then ASSAY_* env.
+
+Nothing else in Assay reads the environment; the CLI builds the settings and passes them down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assay.errors import ConfigError, did_you_mean
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One documented setting: its name is the Settings attribute and the env suffix."""
+
+    name: str
+    help: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable. Paths are resolved against the working directory."""
+
+    data_dir: Path = Path(".assay")
+    duckdb_path: Path | None = None
+    models_dir: Path | None = None
+    demo_scale: float = 0.1
+    default_row_limit: int = 1000
+    duckdb_threads: int = 0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def resolved_duckdb_path(self) -> Path:
+        """The DuckDB file: the setting, else the demo database in the data dir."""
+        return self.duckdb_path or self.data_dir / "tpch.duckdb"
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("data_dir", "Folder for Assay's own files (demo data, job store)."),
+    Setting("duckdb_path", "DuckDB database file to query; default: the demo database."),
+    Setting("models_dir", "Folder of Omni-format model YAML; default: the bundled tpch model."),
+    Setting("demo_scale", "TPC-H scale factor for the generated demo data (1 = about 1 GB)."),
+    Setting("default_row_limit", "Rows a query returns when it gives no limit (Omni: 1000)."),
+    Setting("duckdb_threads", "DuckDB worker threads; 0 lets DuckDB choose."),
+)
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    """Turn a file or env value into the field's type, naming the setting when it fails."""
+    kind = str(_FIELDS[name].type)
+    try:
+        if raw is None or (isinstance(raw, str) and raw == "" and "None" in kind):
+            return None
+        if "Path" in kind:
+            return Path(str(raw)).expanduser()
+        if kind == "float":
+            return float(raw)
+        if kind == "int":
+            return int(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"Setting {name!r} has an invalid value {raw!r}: {exc}") from exc
+    return raw
+
+
+def load_settings(
+    *, file: Path | None = None, environ: Mapping[str, str] | None = None, **overrides: Any
+) -> Settings:
+    """Build the settings: defaults, then ``file`` (TOML), then ``ASSAY_*`` env, then overrides."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = file or (Path(env["ASSAY_CONFIG"]) if env.get("ASSAY_CONFIG") else None)
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"Cannot read settings file {path}: {exc}") from exc
+        for key, raw in data.items():
+            if key not in _FIELDS:
+                raise ConfigError(f"Unknown setting {key!r} in {path}.{did_you_mean(key, _FIELDS)}")
+            values[key] = _coerce(key, raw)
+    for key, raw in env.items():
+        if key.startswith("ASSAY_") and key != "ASSAY_CONFIG":
+            name = key.removeprefix("ASSAY_").lower()
+            if name not in _FIELDS:
+                raise ConfigError(
+                    f"Unknown setting {key}.{did_you_mean(name.upper(), map(str.upper, _FIELDS))}"
+                )
+            values[name] = _coerce(name, raw)
+    for key, raw in overrides.items():
+        if raw is not None:
+            values[key] = _coerce(key, raw)
+    return Settings(**values)

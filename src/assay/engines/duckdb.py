@@ -1,0 +1,85 @@
+"""DuckDB, the embedded default engine: one connection, a cursor per query.
+
+Cursors share the database but run independently, so concurrent queries do not serialise;
+``cursor.interrupt()`` cancels a running query from another thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from assay.errors import EngineError, EngineUnavailable, QueryCancelled
+
+BATCH_ROWS = 64 * 1024
+
+
+class DuckDBEngine:
+    name = "duckdb"
+    dialect = "duckdb"
+
+    def __init__(self, path: Path | str, *, read_only: bool = True, threads: int = 0) -> None:
+        config: dict[str, Any] = {}
+        if threads:
+            config["threads"] = threads
+        try:
+            self._conn = duckdb.connect(str(path), read_only=read_only, config=config)
+        except duckdb.Error as exc:
+            raise EngineUnavailable(f"Cannot open DuckDB database {path}: {exc}") from exc
+        self.path = Path(path)
+
+    def start(self, sql: str, params: Sequence[Any] = ()) -> _DuckDBQuery:
+        return _DuckDBQuery(self._conn.cursor(), sql, params)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        return self.start(sql, params).reader().read_all()
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class _DuckDBQuery:
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any]) -> None:
+        self._cursor = cursor
+        self._sql = sql
+        self._params = list(params)
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+        self._cursor.interrupt()
+
+    def reader(self) -> pa.RecordBatchReader:
+        if self._cancelled.is_set():
+            raise QueryCancelled("The query was cancelled before it started")
+        try:
+            relation = self._cursor.sql(self._sql, params=self._params or None)
+            if relation is None:
+                return pa.RecordBatchReader.from_batches(pa.schema([]), [])
+            source = relation.to_arrow_reader(BATCH_ROWS)
+        except duckdb.Error as exc:
+            self._cursor.close()
+            raise self._translate(exc) from exc
+        # A cancel that landed between the check above and the query starting is honoured
+        # here, so a cancelled query never hands back rows.
+        if self._cancelled.is_set():
+            raise QueryCancelled("The query was cancelled")
+        return pa.RecordBatchReader.from_batches(source.schema, self._guarded(source))
+
+    def _guarded(self, source: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+        try:
+            yield from source
+        except (duckdb.Error, pa.ArrowException) as exc:
+            raise self._translate(exc) from exc
+        finally:
+            self._cursor.close()
+
+    def _translate(self, exc: Exception) -> EngineError:
+        if isinstance(exc, duckdb.InterruptException) or self._cancelled.is_set():
+            return QueryCancelled("The query was cancelled")
+        return EngineError(f"DuckDB: {str(exc).strip()}")

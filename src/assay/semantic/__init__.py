@@ -1,0 +1,1 @@
+"""The semantic layer: Omni-format YAML models compiled to SQL. Pure: no network, no engines."""

@@ -1,0 +1,228 @@
+"""Compile a semantic query against a model into SQL for a dialect.
+
+resolve (scope, fields, filters) -> joins (only those needed) -> fan-out check -> build
+(sqlglot tree) -> render. Model SQL was parsed once at load time; compiling copies trees.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+
+from assay.errors import InvalidQuery, UnknownField
+from assay.semantic.compiler.build import BuildInput, build
+from assay.semantic.compiler.resolve import (
+    Selected,
+    base_measures,
+    check_fanout,
+    multiplied_views,
+    needed_joins,
+    resolve,
+)
+from assay.semantic.model import SemanticModel
+from assay.semantic.query import SemanticQuery, parse_query
+from assay.semantic.timeframes import grain_type
+
+DIALECTS = ("duckdb", "postgres", "mysql", "snowflake", "bigquery", "trino", "spark")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldMeta:
+    """What ``summary.fields`` says about one output column."""
+
+    field_name: str
+    view_name: str
+    fully_qualified_name: str
+    label: str
+    data_type: str | None
+    is_dimension: bool
+    aggregate_type: str | None = None
+    date_type: str | None = None
+    format: str | None = None
+    description: str | None = None
+    hidden: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            "field_name": self.field_name,
+            "view_name": self.view_name,
+            "fully_qualified_name": self.fully_qualified_name,
+            "label": self.label,
+            "data_type": self.data_type,
+            "is_dimension": self.is_dimension,
+            "is_calc": False,
+            "aggregate_type": self.aggregate_type,
+            "date_type": self.date_type,
+            "format": self.format,
+            "description": self.description,
+            "hidden": self.hidden,
+        }
+        return {k: v for k, v in out.items() if v is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledQuery:
+    sql: str
+    expression: exp.Expr
+    dialect: str
+    fields: tuple[FieldMeta, ...]
+    missing_fields: tuple[str, ...]
+    base_view: str
+    topic: str | None
+    joined_views: tuple[str, ...]
+    deduplicated_views: tuple[str, ...]
+    limit: int | None
+    offset: int
+
+    @property
+    def columns(self) -> list[str]:
+        return [f.fully_qualified_name for f in self.fields]
+
+    def pretty_sql(self) -> str:
+        return self.expression.sql(dialect=self.dialect, pretty=True)
+
+
+def compile_query(
+    model: SemanticModel,
+    query: SemanticQuery | Mapping[str, Any],
+    *,
+    dialect: str | None = None,
+    now: datetime | None = None,
+    default_limit: int = 1000,
+) -> CompiledQuery:
+    """Compile ``query`` (Omni query JSON or a parsed ``SemanticQuery``) to SQL.
+
+    Raises ``QueryError`` subclasses (PLAN errors) naming the problem; an invalid grain is not
+    an error but lands in ``missing_fields``, as Omni does.
+    """
+    target = dialect or model.dialect
+    if isinstance(query, Mapping):
+        when = now or datetime.now()
+        key = _cache_key(model, query, target, default_limit, when)
+        if key is not None:
+            hit = _CACHE.get(model, key)
+            if hit is None:
+                hit = _compile(model, parse_query(query), target, when, default_limit)
+                _CACHE.put(model, key, hit)
+            return hit
+        return _compile(model, parse_query(query), target, when, default_limit)
+    return _compile(model, query, target, now or datetime.now(), default_limit)
+
+
+def _cache_key(
+    model: SemanticModel, query: Mapping[str, Any], dialect: str, limit: int, now: datetime
+) -> str | None:
+    """Key of a repeated query, or None when it cannot be keyed (not JSON-serialisable).
+
+    A query whose filters could read the clock is keyed to the minute, so "last 30 days"
+    never serves yesterday's dates.
+    """
+    try:
+        text = json.dumps(query, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None
+    clock = now.strftime("%Y%m%d%H%M") if model.clock_filters or '"date"' in text else ""
+    return f"{dialect}|{limit}|{clock}|{text}"
+
+
+class _CompileCache:
+    """A small LRU of compiled queries per model (a model is immutable, so no invalidation)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+
+    def get(self, model: SemanticModel, key: str) -> CompiledQuery | None:
+        with self._lock:
+            entries = model.compiled
+            hit = entries.get(key)
+            if hit is not None:
+                entries.move_to_end(key)
+            return hit
+
+    def put(self, model: SemanticModel, key: str, value: CompiledQuery) -> None:
+        with self._lock:
+            model.compiled[key] = value
+            while len(model.compiled) > self.size:
+                model.compiled.popitem(last=False)
+
+
+_CACHE = _CompileCache(1024)
+
+
+def _compile(
+    model: SemanticModel, q: SemanticQuery, target: str, now: datetime, default_limit: int
+) -> CompiledQuery:
+    if target not in DIALECTS:
+        raise InvalidQuery(f"Unknown dialect {target!r}: expected one of {', '.join(DIALECTS)}")
+    res = resolve(model, q, dialect=target)
+    aliases = {s.alias for s in res.selected}
+    sorts = tuple(s for s in q.sorts if s.field in aliases)
+    for s in q.sorts:
+        if s.field not in aliases and s.field not in res.missing:
+            raise UnknownField(
+                f'Cannot sort by "{s.field}": sorts must name a field of the query '
+                f"({', '.join(sorted(aliases))})"
+            )
+    joins = needed_joins(res.scope, res.views)
+    multiplied = multiplied_views(res.scope, joins)
+    measured = [*res.selected, *(sel for sel, _ in res.having)]
+    measures = [b for s in measured if s.measure for b in base_measures(model, s.measure)]
+    check_fanout(model, measures, multiplied)
+    topic = res.scope.topic
+    limit = (
+        q.limit
+        if q.limit_given
+        else (
+            (topic.default_row_limit if topic else None) or model.default_row_limit or default_limit
+        )
+    )
+    tree = build(BuildInput(model, res, joins, multiplied, sorts, limit, q.offset, now, target))
+    return CompiledQuery(
+        # The tree is ours alone (built fresh for this call): render it without sqlglot's
+        # defensive deep copy, which would double the cost of compiling.
+        sql=Dialect.get_or_raise(target).generate(tree, copy=False),
+        expression=tree,
+        dialect=target,
+        fields=tuple(_meta(s) for s in res.selected),
+        missing_fields=tuple(res.missing),
+        base_view=res.scope.base_view,
+        topic=topic.name if topic else None,
+        joined_views=tuple(s.view for s in joins),
+        deduplicated_views=tuple(sorted({m.view for m in measures} & multiplied)),
+        limit=limit,
+        offset=q.offset,
+    )
+
+
+def _meta(sel: Selected) -> FieldMeta:
+    ref = sel.ref
+    name = ref.name + (f"[{ref.grain}]" if ref.grain else "")
+    if sel.dimension is not None:
+        d = sel.dimension
+        grain = ref.grain
+        label = (
+            d.label
+            if not grain or grain == "raw"
+            else f"{d.label} {grain.replace('_', ' ').title()}"
+        )
+        return FieldMeta(
+            field_name=name, view_name=ref.view, fully_qualified_name=ref.text, label=label,
+            data_type=grain_type(grain) if grain else d.data_type, is_dimension=True,
+            date_type=grain.upper() if grain else None, format=d.format,
+            description=d.description, hidden=d.hidden,
+        )  # fmt: skip
+    m = sel.measure
+    assert m is not None
+    return FieldMeta(
+        field_name=name, view_name=ref.view, fully_qualified_name=ref.text, label=m.label,
+        data_type=m.data_type, is_dimension=False, aggregate_type=m.aggregate_type,
+        format=m.format, description=m.description, hidden=m.hidden,
+    )  # fmt: skip

@@ -1,0 +1,439 @@
+"""Build the sqlglot tree for a resolved query.
+
+Fan-out strategy: per-grain pre-aggregation. When the query's joins repeat the rows of a
+measure's view (a one-to-many join), that view's measures are computed from
+``SELECT DISTINCT <grain>, <primary key>, <measure inputs>`` over the joined rows, so each row
+of the view counts once per group, and then aggregated by the grain. We chose this over
+symmetric aggregates (SUM(DISTINCT hash(pk) * K + x)) because it is exact for every aggregate
+(median, percentile, count_distinct and list cannot be made symmetric), has no hash-collision
+or overflow risk across dialects, and runs at the speed of the de-duplication a person would
+write by hand. Measures whose rows are not repeated are aggregated directly, and the groups are
+joined on the grain with null-safe equality (every group has the same grain rows, since all are
+computed from the same joined and filtered rows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+
+from assay.semantic.compiler.resolve import Resolution, Selected, base_measures
+from assay.semantic.filters import Filter, depends_on_clock, filter_condition
+from assay.semantic.model import JoinStep, Measure, SemanticModel
+from assay.semantic.query import Sort
+from assay.semantic.templates import MeasureRef
+
+_JOIN_SIDES = {"always_left": "LEFT", "inner": "", "full_outer": "FULL", "cross": "CROSS"}
+_SIMPLE_AGGS: dict[str, type[exp.Func]] = {
+    "sum": exp.Sum,
+    "average": exp.Avg,
+    "min": exp.Min,
+    "max": exp.Max,
+    "median": exp.Median,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BuildInput:
+    model: SemanticModel
+    res: Resolution
+    joins: list[JoinStep]
+    multiplied: set[str]
+    sorts: tuple[Sort, ...]
+    limit: int | None
+    offset: int
+    now: datetime
+    dialect: str
+
+
+def _id(name: str) -> exp.Identifier:
+    return exp.Identifier(this=name, quoted=True)
+
+
+def _col(name: str, table: str | None = None) -> exp.Column:
+    return exp.Column(this=_id(name), table=exp.to_identifier(table) if table else None)
+
+
+def _join_tree(model: SemanticModel, base: str, joins: list[JoinStep]) -> exp.Select:
+    select = exp.Select(expressions=[exp.Star()])
+    select.set("from_", exp.From(this=model.views[base].source.copy()))
+    for step in joins:
+        rel = step.relationship
+        side = _JOIN_SIDES[rel.join_type]
+        join = exp.Join(this=model.views[step.view].source.copy())
+        if side == "CROSS":
+            join.set("kind", "CROSS")
+        else:
+            if side:
+                join.set("side", side)
+            join.set("on", rel.on.copy())
+        select.append("joins", join)
+    return select
+
+
+def from_and_joins(inp: BuildInput) -> exp.Select:
+    """A SELECT with the query's FROM and JOINs; their text is cached like other fragments."""
+    base = inp.res.scope.base_view
+    key = (inp.dialect, "from:" + base + ":" + ",".join(s.view for s in inp.joins))
+    text = inp.model.fragments.get(key)
+    if text is None:
+        rendered = _render(_join_tree(inp.model, base, inp.joins), inp.dialect)
+        text = rendered.removeprefix("SELECT * FROM ")
+        inp.model.fragments[key] = text
+    select = exp.Select()
+    select.set("from_", exp.From(this=exp.Var(this=text)))
+    return select
+
+
+def _render(tree: exp.Expr, dialect: str) -> str:
+    return Dialect.get_or_raise(dialect).generate(tree, copy=False)
+
+
+def aggregate(
+    model: SemanticModel, m: Measure, now: datetime, *, one_row_each: bool = False
+) -> exp.Expr:
+    """The aggregate expression of a base measure over row-level (qualified) columns.
+
+    ``one_row_each``: every joined row is exactly one row of the measure's view (it is the
+    base view and not repeated), so a count needs no key and ``COUNT(*)`` is exact.
+    """
+    if m.custom is not None:
+        return m.custom.copy()
+    cond = None
+    if m.filters:
+        cond = exp.and_(*(filter_condition(f.filter, f.target, now=now) for f in m.filters))
+    value = m.input.copy() if m.input is not None else None
+    if m.aggregate_type == "count":
+        pk = None if one_row_each else model.views[m.view].primary_key
+        arg = value if value is not None else (pk.expr.copy() if pk else None)
+        if cond is not None:
+            arg = exp.Case(ifs=[exp.If(this=cond, true=arg or exp.Literal.number(1))])
+        return exp.Count(this=arg if arg is not None else exp.Star())
+    assert value is not None
+    if cond is not None:
+        value = exp.Case(ifs=[exp.If(this=cond, true=value)])
+    at = m.aggregate_type
+    if at == "count_distinct":
+        return exp.Count(this=exp.Distinct(expressions=[value]))
+    if at == "percentile":
+        assert m.percentile is not None
+        return exp.PercentileCont(this=value, expression=exp.Literal.number(m.percentile / 100))
+    if at == "list":
+        return exp.ArrayAgg(this=exp.Distinct(expressions=[value]))
+    assert at is not None
+    return _SIMPLE_AGGS[at](this=value)
+
+
+def fragment(inp: BuildInput, key: str, make: Callable[[], exp.Expr]) -> exp.Expr:
+    """A model fragment as a leaf holding its SQL, rendered once per model and dialect.
+
+    sqlglot spends as long rendering a tree as building it; fields recur across queries, so
+    their text is kept on the (immutable) model. The text comes from sqlglot rendering the
+    fragment's tree, never from query input; it is parenthesised so it splices safely.
+    """
+    cache_key = (inp.dialect, key)
+    text = inp.model.fragments.get(cache_key)
+    if text is None:
+        tree = make()
+        text = _render(tree, inp.dialect)
+        if not isinstance(tree, (exp.Column, exp.Func, exp.Paren, exp.Literal)):
+            text = f"({text})"
+        inp.model.fragments[cache_key] = text
+    return exp.Var(this=text)
+
+
+def dimension_value(inp: BuildInput, sel: Selected) -> exp.Expr:
+    expr = sel.expr
+    assert expr is not None
+    return fragment(inp, f"dim:{sel.ref.key}[{sel.ref.grain or ''}]", expr.copy)
+
+
+def _direct_aggregate(inp: BuildInput, m: Measure) -> exp.Expr:
+    """A measure aggregated straight over the joined rows (its view's rows are not repeated)."""
+    base = m.view == inp.res.scope.base_view
+
+    def make() -> exp.Expr:
+        return aggregate(inp.model, m, inp.now, one_row_each=base)
+
+    return fragment(inp, f"agg:{m.key}:{base}", make) if _cacheable(m) else make()
+
+
+def _cacheable(m: Measure) -> bool:
+    return m.custom is not None or not any(depends_on_clock(f.filter) for f in m.filters)
+
+
+def _paren(e: exp.Expr) -> exp.Expr:
+    return e if isinstance(e, (exp.Column, exp.Func, exp.Paren, exp.Literal)) else exp.Paren(this=e)
+
+
+class Values:
+    """Each base measure's value expression, handed out once and copied after that (trees
+    cannot be shared between two places in one query)."""
+
+    def __init__(self, values: dict[str, exp.Expr]) -> None:
+        self._values = values
+        self._used: set[str] = set()
+
+    def take(self, key: str) -> exp.Expr:
+        if key in self._used:
+            return self._values[key].copy()
+        self._used.add(key)
+        return self._values[key]
+
+
+def measure_value(model: SemanticModel, m: Measure, base_value: Values) -> exp.Expr:
+    """A measure in terms of its base measures' values."""
+    if m.derived is None:
+        return base_value.take(m.key)
+
+    def swap(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, MeasureRef):
+            target = model.views[str(node.args["view"])].measures[str(node.args["name"])]
+            return _paren(measure_value(model, target, base_value))
+        return node
+
+    return m.derived.copy().transform(swap, copy=False)
+
+
+def build(inp: BuildInput) -> exp.Expr:
+    res = inp.res
+    dims = [s for s in res.selected if s.dimension is not None]
+    measures = [s for s in res.selected if s.measure is not None]
+    having_measures = [s.measure for s, _ in res.having if s.measure is not None]
+    bases: list[Measure] = []
+    for m in [*(s.measure for s in measures if s.measure), *having_measures]:
+        for b in base_measures(inp.model, m):
+            if b not in bases:
+                bases.append(b)
+    fanned = [b for b in bases if b.view in inp.multiplied]
+    if not fanned:
+        return _single_select(inp, dims, measures, bases)
+    return _grouped_select(inp, dims, measures, bases, fanned)
+
+
+def _where(inp: BuildInput) -> exp.Expr | None:
+    conds = [
+        filter_condition(f, dimension_value(inp, sel), now=inp.now) for sel, f in inp.res.where
+    ]
+    return exp.and_(*conds) if conds else None
+
+
+def _having(
+    inp: BuildInput, value_of: Values, targets: list[tuple[Selected, Filter]]
+) -> exp.Expr | None:
+    conds = []
+    for sel, f in targets:
+        assert sel.measure is not None
+        conds.append(
+            filter_condition(f, measure_value(inp.model, sel.measure, value_of), now=inp.now)
+        )
+    return exp.and_(*conds) if conds else None
+
+
+def _finish(
+    select: exp.Select, inp: BuildInput, dims: list[Selected], measures: list[Selected]
+) -> exp.Select:
+    order = _order(inp, dims, measures)
+    if order:
+        select.set("order", exp.Order(expressions=order))
+    if inp.limit is not None:
+        select.set("limit", exp.Limit(expression=exp.Literal.number(inp.limit)))
+    if inp.offset:
+        select.set("offset", exp.Offset(expression=exp.Literal.number(inp.offset)))
+    return select
+
+
+def _order(inp: BuildInput, dims: list[Selected], measures: list[Selected]) -> list[exp.Ordered]:
+    sorts = list(inp.sorts)
+    if not sorts:
+        # Omni's default: the first measure, largest first; else the first dimension.
+        if measures:
+            sorts = [Sort(measures[0].alias, True)]
+        elif dims:
+            sorts = [Sort(dims[0].alias, False)]
+    out = []
+    for s in sorts:
+        nulls_first: bool | None
+        if s.null_sort == "FIRST":
+            nulls_first = True
+        elif s.null_sort == "DIALECT_DEFAULT":
+            nulls_first = None
+        else:  # LAST, and OMNI_DEFAULT: NULLs last either way, so every engine agrees
+            nulls_first = False
+        ordered = exp.Ordered(this=_col(s.field), desc=s.descending)
+        if nulls_first is not None:
+            ordered.set("nulls_first", nulls_first)
+        out.append(ordered)
+    return out
+
+
+def _single_select(
+    inp: BuildInput, dims: list[Selected], measures: list[Selected], bases: list[Measure]
+) -> exp.Select:
+    model = inp.model
+    select = from_and_joins(inp)
+    value_of = Values({b.key: _direct_aggregate(inp, b) for b in bases})
+    for sel in inp.res.selected:
+        if sel.dimension is not None:
+            value = dimension_value(inp, sel)
+        else:
+            assert sel.measure is not None
+            value = measure_value(model, sel.measure, value_of)
+        select.append("expressions", exp.Alias(this=value, alias=_id(sel.alias)))
+    where = _where(inp)
+    if where is not None:
+        select.set("where", exp.Where(this=where))
+    if dims:
+        positions = [
+            exp.Literal.number(i + 1)
+            for i, sel in enumerate(inp.res.selected)
+            if sel.dimension is not None
+        ]
+        select.set("group", exp.Group(expressions=positions))
+    having = _having(inp, value_of, inp.res.having)
+    if having is not None:
+        select.set("having", exp.Having(this=having))
+    return _finish(select, inp, dims, measures)
+
+
+def _grouped_select(
+    inp: BuildInput,
+    dims: list[Selected],
+    measures: list[Selected],
+    bases: list[Measure],
+    fanned: list[Measure],
+) -> exp.Select:
+    model = inp.model
+    where = _where(inp)
+    dim_names = [f"d{i}" for i in range(len(dims))]
+    groups: list[tuple[str, list[Measure]]] = []
+    direct = [b for b in bases if b not in fanned]
+    if direct or not fanned:
+        groups.append(("direct", direct))
+    for view in dict.fromkeys(m.view for m in fanned):
+        groups.append((view, [m for m in fanned if m.view == view]))
+    measure_col = {b.key: f"m{i}" for i, b in enumerate(bases)}
+    ctes: list[exp.CTE] = []
+    owner: dict[str, str] = {}
+    for gi, (view, members) in enumerate(groups):
+        name = f"g{gi}"
+        for b in members:
+            owner[b.key] = name
+        if view == "direct":
+            body = _direct_group(inp, dims, dim_names, members, measure_col, where)
+        else:
+            body = _deduplicated_group(inp, view, dims, dim_names, members, measure_col, where)
+        ctes.append(exp.CTE(this=body, alias=exp.TableAlias(this=exp.to_identifier(name))))
+    first = ctes[0].alias
+    outer = exp.Select()
+    outer.set("with_", exp.With(expressions=ctes))
+    outer.set("from_", exp.From(this=exp.to_table(first)))
+    for cte in ctes[1:]:
+        name = cte.alias
+        on = [exp.NullSafeEQ(this=_col(d, first), expression=_col(d, name)) for d in dim_names]
+        join = exp.Join(this=exp.to_table(name))
+        if on:
+            join.set("on", exp.and_(*on))
+        else:
+            join.set("kind", "CROSS")
+        outer.append("joins", join)
+    value_of = Values({key: _col(measure_col[key], owner[key]) for key in measure_col})
+    di = 0
+    for sel in inp.res.selected:
+        if sel.dimension is not None:
+            value: exp.Expr = _col(dim_names[di], first)
+            di += 1
+        else:
+            assert sel.measure is not None
+            value = measure_value(model, sel.measure, value_of)
+        outer.append("expressions", exp.Alias(this=value, alias=_id(sel.alias)))
+    having = _having(inp, value_of, inp.res.having)
+    if having is not None:
+        outer.set("where", exp.Where(this=having))
+    return _finish(outer, inp, dims, measures)
+
+
+def _dim_projection(inp: BuildInput, dims: list[Selected], dim_names: list[str]) -> list[exp.Expr]:
+    return [
+        exp.Alias(this=dimension_value(inp, sel), alias=_id(name))
+        for sel, name in zip(dims, dim_names, strict=True)
+    ]
+
+
+def _group_by(n: int) -> exp.Group | None:
+    return exp.Group(expressions=[exp.Literal.number(i + 1) for i in range(n)]) if n else None
+
+
+def _direct_group(
+    inp: BuildInput,
+    dims: list[Selected],
+    dim_names: list[str],
+    members: list[Measure],
+    measure_col: dict[str, str],
+    where: exp.Expr | None,
+) -> exp.Select:
+    select = from_and_joins(inp)
+    for proj in _dim_projection(inp, dims, dim_names):
+        select.append("expressions", proj)
+    for m in members:
+        agg = _direct_aggregate(inp, m)
+        select.append("expressions", exp.Alias(this=agg, alias=_id(measure_col[m.key])))
+    if where is not None:
+        select.set("where", exp.Where(this=where.copy()))
+    select.set("group", _group_by(len(dims)))
+    return select
+
+
+def _deduplicated_group(
+    inp: BuildInput,
+    view: str,
+    dims: list[Selected],
+    dim_names: list[str],
+    members: list[Measure],
+    measure_col: dict[str, str],
+    where: exp.Expr | None,
+) -> exp.Select:
+    """Measures of a view whose rows the joins repeat: one row per (grain, primary key)."""
+    model = inp.model
+    pk = model.views[view].primary_key
+    assert pk is not None  # check_fanout refused the query otherwise
+    inner = from_and_joins(inp)
+    inner.set("distinct", exp.Distinct())
+    for proj in _dim_projection(inp, dims, dim_names):
+        inner.append("expressions", proj)
+    inner.append("expressions", exp.Alias(this=pk.expr.copy(), alias=_id("__pk")))
+    # A measure input that is the primary key itself reuses the __pk column.
+    leaves: dict[tuple[str, str], str] = {}
+    if isinstance(pk.expr, exp.Column):
+        leaves[(pk.expr.table, pk.expr.name)] = "__pk"
+    aggs: list[exp.Expr] = []
+    for m in members:
+        agg = aggregate(model, m, inp.now)
+
+        def to_leaf(node: exp.Expr) -> exp.Expr:
+            if isinstance(node, exp.Column) and node.table:
+                key = (node.table, node.name)
+                if key not in leaves:
+                    leaves[key] = f"c{len(leaves)}"
+                    inner.append("expressions", exp.Alias(this=node.copy(), alias=_id(leaves[key])))
+                return _col(leaves[key], "q")
+            return node
+
+        aggs.append(agg.transform(to_leaf, copy=False))
+    if where is not None:
+        inner.set("where", exp.Where(this=where.copy()))
+    outer = exp.Select()
+    outer.set(
+        "from_",
+        exp.From(this=exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("q")))),
+    )
+    for name in dim_names:
+        outer.append("expressions", exp.Alias(this=_col(name, "q"), alias=_id(name)))
+    for m, agg in zip(members, aggs, strict=True):
+        outer.append("expressions", exp.Alias(this=agg, alias=_id(measure_col[m.key])))
+    outer.set("group", _group_by(len(dims)))
+    return outer

@@ -1,0 +1,279 @@
+"""Resolve a query against a model: which view it starts from, what each field and filter
+means, which joins it needs, and which measures those joins would multiply.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from sqlglot import exp
+
+from assay.errors import FanoutNeedsPrimaryKey, InvalidQuery, QueryError, UnknownField, UnknownTopic
+from assay.errors import did_you_mean as _did_you_mean
+from assay.semantic.filters import Filter
+from assay.semantic.model import Dimension, JoinStep, Measure, SemanticModel, Topic
+from assay.semantic.query import FieldRef, SemanticQuery, parse_field
+from assay.semantic.templates import MeasureRef
+from assay.semantic.timeframes import GRAINS, grain_expression
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Where a query runs: a topic's join tree, or the model's relationships from a view."""
+
+    base_view: str
+    joins: Mapping[str, JoinStep]
+    topic: Topic | None
+
+    @property
+    def views(self) -> list[str]:
+        return [self.base_view, *self.joins]
+
+    def path_to(self, view: str) -> list[JoinStep]:
+        path: list[JoinStep] = []
+        while view != self.base_view:
+            step = self.joins[view]
+            path.append(step)
+            view = step.parent
+        return path[::-1]
+
+
+@dataclass(frozen=True, slots=True)
+class Selected:
+    """A requested field, resolved: a dimension (with its grain applied) or a measure."""
+
+    ref: FieldRef
+    dimension: Dimension | None = None
+    measure: Measure | None = None
+    expr: exp.Expr | None = None  # the row-level expression of a dimension
+
+    @property
+    def alias(self) -> str:
+        return self.ref.text
+
+
+@dataclass
+class Resolution:
+    scope: Scope
+    selected: list[Selected] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    where: list[tuple[Selected, Filter]] = field(default_factory=list)
+    having: list[tuple[Selected, Filter]] = field(default_factory=list)
+    views: set[str] = field(default_factory=set)
+
+
+def resolve_scope(model: SemanticModel, query: SemanticQuery) -> Scope:
+    if query.topic:
+        topic = model.topics.get(query.topic)
+        if topic is None:
+            hint = _did_you_mean(query.topic, model.topics)
+            raise UnknownTopic(f"No such topic {query.topic!r} in model {model.name!r}.{hint}")
+        if query.table and query.table not in topic.views:
+            raise UnknownTopic(
+                f"View {query.table!r} is not part of topic {topic.name!r}; "
+                f"its base view is {topic.base_view!r}"
+            )
+        return Scope(topic.base_view, topic.joins, topic)
+    base = query.table or (query.fields[0].view if query.fields else None)
+    if base is None:
+        raise InvalidQuery("The query needs fields, and a table or join_paths_from_topic_name")
+    if base not in model.views:
+        hint = _did_you_mean(base, [*model.views, *model.topics])
+        raise UnknownTopic(f'No such view "{base}".{hint}')
+    return Scope(base, _relationship_tree(model, base), None)
+
+
+@lru_cache(maxsize=256)
+def _relationship_tree(model: SemanticModel, base: str) -> Mapping[str, JoinStep]:
+    """Without a topic, every view reachable through relationships, by the shortest path."""
+    joins: dict[str, JoinStep] = {}
+    queue = deque([base])
+    while queue:
+        view = queue.popleft()
+        for rel in model.relationships:
+            for oriented in (rel, rel.reversed()):
+                if oriented.left == view and oriented.right not in joins and oriented.right != base:
+                    joins[oriented.right] = JoinStep(view, oriented.right, oriented)
+                    queue.append(oriented.right)
+    return joins
+
+
+def resolve(model: SemanticModel, query: SemanticQuery, *, dialect: str) -> Resolution:
+    scope = resolve_scope(model, query)
+    res = Resolution(scope)
+    for ref in query.fields:
+        sel = _select(model, scope, ref, dialect=dialect, for_query=True)
+        if sel is None:
+            res.missing.append(ref.text)
+        else:
+            res.selected.append(sel)
+    if not res.selected:
+        raise InvalidQuery(
+            "The query selects no valid field"
+            + (f" (dropped: {', '.join(res.missing)})" if res.missing else "")
+        )
+    filtered: set[str] = set()
+    for ref, flt in query.filters:
+        sel = _select(model, scope, ref, dialect=dialect, for_query=False)
+        if sel is None:
+            raise InvalidQuery(f"Filter on {ref.text!r}: that grain does not exist for the field")
+        filtered.add(ref.key)
+        _add_filter(model, res, sel, flt)
+    topic = scope.topic
+    if topic is not None:
+        defaults = [(f, flt) for f, flt in topic.default_filters if f not in filtered]
+        for key, flt in [*topic.always_where_filters, *defaults, *topic.always_having_filters]:
+            sel = _select(model, scope, parse_field(key), dialect=dialect, for_query=False)
+            if sel is not None:
+                _add_filter(model, res, sel, flt)
+    for sel in res.selected:
+        res.views |= _views_of(model, sel)
+    return res
+
+
+def _add_filter(model: SemanticModel, res: Resolution, sel: Selected, flt: Filter) -> None:
+    """A filter on a measure is a HAVING condition; on a dimension, a WHERE condition."""
+    (res.having if sel.measure is not None else res.where).append((sel, flt))
+    res.views |= _views_of(model, sel)
+
+
+def _views_of(model: SemanticModel, sel: Selected) -> frozenset[str]:
+    if sel.dimension is not None:
+        return sel.dimension.views_used
+    assert sel.measure is not None
+    return frozenset().union(*(m.views_used for m in base_measures(model, sel.measure)))
+
+
+def base_measures(model: SemanticModel, measure: Measure) -> list[Measure]:
+    """The aggregate measures behind ``measure`` (itself, or those a derived one combines)."""
+    if measure.derived is None:
+        return [measure]
+    out: list[Measure] = []
+    for ref in measure.derived.find_all(MeasureRef):
+        view, name = str(ref.args["view"]), str(ref.args["name"])
+        for m in base_measures(model, model.views[view].measures[name]):
+            if m not in out:
+                out.append(m)
+    return out
+
+
+def _select(
+    model: SemanticModel, scope: Scope, ref: FieldRef, *, dialect: str, for_query: bool
+) -> Selected | None:
+    """Resolve one field reference; ``None`` when only its grain is invalid (a missing field)."""
+    view = model.views.get(ref.view)
+    if view is None or ref.view not in scope.views:
+        candidates = [f"{v}.{f}" for v in scope.views for f in model.views[v].field_names()]
+        where = f"topic {scope.topic.name!r}" if scope.topic else f"view {scope.base_view!r}"
+        if view is None:
+            raise UnknownField(
+                f'No such field "{ref.key}": no view "{ref.view}".'
+                + _did_you_mean(ref.key, candidates)
+            )
+        raise UnknownField(
+            f'Field "{ref.key}" is not available from {where}: view '
+            f'"{ref.view}" is not joined there.' + _did_you_mean(ref.key, candidates)
+        )
+    dim = view.dimensions.get(ref.name)
+    measure = view.measures.get(ref.name)
+    if dim is None and measure is None:
+        candidates = [f"{ref.view}.{f}" for f in view.field_names()]
+        hint = _did_you_mean(ref.key, candidates) or _elsewhere(model, scope, ref.name)
+        raise UnknownField(f'No such field "{ref.key}".{hint}')
+    topic = scope.topic
+    if (
+        topic is not None
+        and topic.field_patterns is not None
+        and not _allowed(topic.field_patterns, ref.view, ref.name)
+    ):
+        raise UnknownField(f'Field "{ref.key}" is not exposed by topic "{topic.name}"')
+    if measure is not None:
+        return None if ref.grain else Selected(ref, measure=measure)
+    assert dim is not None
+    if ref.grain is None:
+        return Selected(ref, dimension=dim, expr=dim.expr)
+    if ref.grain not in GRAINS:
+        return None
+    if dim.timeframes is not None and ref.grain not in dim.timeframes and ref.grain != "raw":
+        return None
+    if dim.timeframes is None and dim.data_type not in (None, "TIMESTAMP"):
+        return None
+    return Selected(ref, dimension=dim, expr=grain_expression(dim.expr, ref.grain, dialect))
+
+
+def _elsewhere(model: SemanticModel, scope: Scope, name: str) -> str:
+    pool = [f"{v}.{f}" for v in scope.views for f in model.views[v].field_names()]
+    exact = [p for p in pool if p.endswith(f".{name}")]
+    return f' Did you mean "{exact[0]}"?' if exact else ""
+
+
+def _allowed(patterns: Iterable[str], view: str, name: str) -> bool:
+    """Topic ``fields`` curation: ``view.*``, ``view.field``, ``-view.field``; later patterns
+    win. ``tag:`` patterns match nothing yet (field tags are not modelled)."""
+    key = f"{view}.{name}"
+    tags: set[str] = set()
+    allowed = False
+    for pattern in patterns:
+        negative = pattern.startswith("-")
+        body = pattern[1:] if negative else pattern
+        if body.startswith("tag:"):
+            hit = body[4:] in tags
+        elif body.startswith("all_views."):
+            hit = fnmatch.fnmatchcase(name, body[len("all_views.") :])
+        else:
+            hit = fnmatch.fnmatchcase(key, body)
+        if hit:
+            allowed = not negative
+    return allowed
+
+
+# ---------------------------------------------------------------- joins and fan-out
+
+
+def needed_joins(scope: Scope, views: Iterable[str]) -> list[JoinStep]:
+    """The join steps that reach ``views`` from the base, parents before children."""
+    wanted: set[str] = set()
+    for view in views:
+        if view == scope.base_view:
+            continue
+        if view not in scope.joins:
+            where = f"topic {scope.topic.name!r}" if scope.topic else f"view {scope.base_view!r}"
+            raise QueryError(f"The query needs view {view!r}, which {where} does not join")
+        wanted.update(step.view for step in scope.path_to(view))
+    return [step for v, step in scope.joins.items() if v in wanted]
+
+
+def multiplied_views(scope: Scope, joins: list[JoinStep]) -> set[str]:
+    """Views whose rows the joins repeat, so their measures would be over-counted.
+
+    For each join edge parent -> child: a to-many edge repeats every row on the parent's side;
+    a many-to-one edge repeats every row on the child's side (the child's subtree).
+    """
+    joined = [scope.base_view, *(s.view for s in joins)]
+    below: dict[str, set[str]] = {v: {v} for v in joined}
+    for step in reversed(joins):  # children come after parents, so fold upwards
+        below[step.parent] |= below[step.view]
+    out: set[str] = set()
+    for step in joins:
+        rel = step.relationship
+        side = below[step.view]
+        if rel.multiplies_left:
+            out |= set(joined) - side
+        if rel.multiplies_right:
+            out |= side
+    return out
+
+
+def check_fanout(model: SemanticModel, measures: Iterable[Measure], multiplied: set[str]) -> None:
+    for m in measures:
+        if m.view in multiplied and model.views[m.view].primary_key is None:
+            raise FanoutNeedsPrimaryKey(
+                f"Measure {m.key} would be over-counted: the query's joins repeat rows of view "
+                f"{m.view!r}, and {m.view!r} has no primary_key to count each row once. Add "
+                f"primary_key: true to a unique dimension of {m.view!r}, or drop the fields that "
+                "need the one-to-many join."
+            )

@@ -1,0 +1,139 @@
+"""Omni's date filter grammar, resolved to half-open spans ``[start, end)`` at a given ``now``.
+
+Relative expressions ("last quarter", "30 days ago") are resolved in Python against ``now`` so
+the SQL holds plain literals: the same text on every dialect, and testable with a fixed clock.
+Weeks start on Monday; fiscal years equal calendar years (no offset is configured yet).
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+UNITS = ("second", "minute", "hour", "day", "week", "month", "quarter", "year")
+_UNIT_RE = r"(second|minute|hour|day|week|month|quarter|year|fiscal year|fiscal quarter)s?"
+_ABSOLUTE = re.compile(
+    r"^(\d{4})(?:[-/](\d{1,2})(?:[-/](\d{1,2})(?:[ T](\d{1,2})(?::(\d{2})(?::(\d{2}))?)?)?)?)?$"
+)
+_QUARTER = re.compile(r"^(\d{4})[ -]?q([1-4])$")
+_FISCAL_YEAR = re.compile(r"^fy ?(\d{4})$")
+_AGO = re.compile(rf"^(\d+) (complete )?{_UNIT_RE} (ago|from now)$")
+_THIS = re.compile(rf"^(this|last|next|current|previous) {_UNIT_RE}$")
+_DURATION = re.compile(rf"^(\d+) (complete )?{_UNIT_RE}$")
+
+
+class DateGrammarError(ValueError):
+    """A date expression Assay cannot read (the message names it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    start: datetime
+    end: datetime
+    has_time: bool = False
+
+
+def _unit(word: str) -> str:
+    return word.removeprefix("fiscal ").rstrip("s") if word != "fiscal quarter" else "quarter"
+
+
+def truncate(moment: datetime, unit: str) -> datetime:
+    """Start of the ``unit`` containing ``moment``."""
+    if unit == "second":
+        return moment.replace(microsecond=0)
+    if unit == "minute":
+        return moment.replace(second=0, microsecond=0)
+    if unit == "hour":
+        return moment.replace(minute=0, second=0, microsecond=0)
+    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    if unit == "day":
+        return day
+    if unit == "week":
+        return day - timedelta(days=day.weekday())
+    if unit == "month":
+        return day.replace(day=1)
+    if unit == "quarter":
+        return day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
+    return day.replace(month=1, day=1)
+
+
+def shift(moment: datetime, unit: str, n: int) -> datetime:
+    """``moment`` moved by ``n`` units (months clamp to the month's last day)."""
+    if unit in ("month", "quarter", "year"):
+        months = n * {"month": 1, "quarter": 3, "year": 12}[unit]
+        total = moment.year * 12 + moment.month - 1 + months
+        year, month = divmod(total, 12)
+        last = calendar.monthrange(year, month + 1)[1]
+        return moment.replace(year=year, month=month + 1, day=min(moment.day, last))
+    seconds = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}[unit]
+    return moment + timedelta(seconds=seconds * n)
+
+
+def parse_span(text: str, now: datetime) -> Span:
+    """The span an expression names: ``2024-03`` is March 2024, ``last quarter`` the previous
+    quarter, ``30 days ago`` the day thirty days back."""
+    t = " ".join(str(text).strip().lower().split())
+    if m := _ABSOLUTE.match(t):
+        parts = [int(p) if p else None for p in m.groups()]
+        year, month, day, hour, minute, second = parts
+        unit = ("year", "month", "day", "hour", "minute", "second")[
+            sum(p is not None for p in parts) - 1
+        ]
+        try:
+            start = datetime(year or 1, month or 1, day or 1, hour or 0, minute or 0, second or 0)
+        except ValueError as exc:
+            raise DateGrammarError(f"invalid date {text!r}: {exc}") from exc
+        return Span(start, shift(start, unit, 1), has_time=hour is not None)
+    if m := _QUARTER.match(t):
+        start = datetime(int(m.group(1)), (int(m.group(2)) - 1) * 3 + 1, 1)
+        return Span(start, shift(start, "quarter", 1))
+    if m := _FISCAL_YEAR.match(t):
+        start = datetime(int(m.group(1)), 1, 1)
+        return Span(start, shift(start, "year", 1))
+    if t in ("today", "yesterday", "tomorrow"):
+        offset = {"today": 0, "yesterday": -1, "tomorrow": 1}[t]
+        start = truncate(now, "day") + timedelta(days=offset)
+        return Span(start, start + timedelta(days=1))
+    if t == "now":
+        moment = truncate(now, "second")
+        return Span(moment, moment + timedelta(seconds=1), has_time=True)
+    if m := _THIS.match(t):
+        unit = _unit(m.group(2))
+        offset = {"this": 0, "current": 0, "last": -1, "previous": -1, "next": 1}[m.group(1)]
+        start = shift(truncate(now, unit), unit, offset)
+        return Span(start, shift(start, unit, 1), has_time=unit in ("hour", "minute", "second"))
+    if m := _AGO.match(t):
+        n, complete, word, direction = m.groups()
+        unit = _unit(word)
+        sign = -1 if direction == "ago" else 1
+        fine = unit if complete or unit in ("hour", "minute", "second") else "day"
+        start = truncate(shift(now, unit, sign * int(n)), fine)
+        return Span(start, shift(start, fine, 1), has_time=fine in ("hour", "minute", "second"))
+    raise DateGrammarError(
+        f"cannot read the date {text!r}: expected e.g. '2024-03-01', '2024-03', '2024 Q1', "
+        "'FY2024', 'today', 'last month', 'this year', '30 days ago'"
+    )
+
+
+def parse_duration(text: str) -> tuple[int, str]:
+    """``'30 days'`` -> ``(30, 'day')``."""
+    t = " ".join(str(text).strip().lower().split())
+    if m := _DURATION.match(t):
+        return int(m.group(1)), _unit(m.group(3))
+    raise DateGrammarError(
+        f"cannot read the duration {text!r}: expected e.g. '30 days', '12 months'"
+    )
+
+
+def span_after(start: Span, duration: str) -> Span:
+    n, unit = parse_duration(duration)
+    return Span(start.start, shift(start.start, unit, n), has_time=start.has_time)
+
+
+def as_date_or_datetime(moment: datetime) -> date | datetime:
+    """A plain date when there is no time of day, so DATE columns compare without casts."""
+    if moment.time() == datetime.min.time():
+        return moment.date()
+    return moment

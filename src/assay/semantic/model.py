@@ -1,0 +1,229 @@
+"""The loaded, validated semantic model: views, fields, relationships and topics.
+
+Built only by the loader; every SQL tree here is already resolved (``${}`` inlined, columns
+qualified by view alias), so the compiler copies trees and never parses model SQL again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlglot import exp
+
+from assay.semantic.filters import Filter
+
+# Namespace for model ids: a model's id is uuid5(namespace, name), stable across restarts.
+MODEL_NAMESPACE = uuid.UUID("6f0d7b1e-2f7c-5d4e-9a51-6a0c0d3e5a55")
+RelationshipType = Literal["one_to_one", "many_to_one", "one_to_many", "many_to_many"]
+JoinType = Literal["always_left", "inner", "full_outer", "cross"]
+
+
+def model_id_for(name: str) -> str:
+    """The stable id of the model called ``name``."""
+    return str(uuid.uuid5(MODEL_NAMESPACE, name))
+
+
+def titleize(name: str) -> str:
+    """Default label from a name, as Omni shows it: ``o_orderdate`` -> ``O Orderdate``."""
+    return " ".join(w.capitalize() for w in name.replace("_", " ").split())
+
+
+@dataclass(frozen=True, slots=True)
+class Dimension:
+    view: str
+    name: str
+    expr: exp.Expr
+    views_used: frozenset[str]
+    label: str
+    primary_key: bool = False
+    description: str | None = None
+    synonyms: tuple[str, ...] = ()
+    ai_context: str | None = None
+    all_values: tuple[Any, ...] | None = None
+    sample_values: tuple[Any, ...] | None = None
+    hidden: bool = False
+    format: str | None = None
+    group_label: str | None = None
+    timeframes: tuple[str, ...] | None = None
+    data_type: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.view}.{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class MeasureFilter:
+    """A condition from a measure's ``filters``: the field it tests and its resolved SQL."""
+
+    field: str
+    target: exp.Expr
+    filter: Filter
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """An aggregate over rows of its view, or (``derived``) arithmetic over other measures.
+
+    Kept in parts (``input``, ``filters``, ``aggregate_type``) rather than one tree because
+    filters may hold relative dates that are resolved at compile time, and because fan-out
+    handling needs the row-level inputs apart from the aggregate wrapped around them.
+    ``custom`` is a raw SQL aggregate (``sql: SUM(x) / COUNT(y)``); ``derived`` an expression
+    over ``MeasureRef`` nodes.
+    """
+
+    view: str
+    name: str
+    label: str
+    aggregate_type: str | None
+    views_used: frozenset[str]
+    input: exp.Expr | None = None
+    filters: tuple[MeasureFilter, ...] = ()
+    percentile: float | None = None
+    custom: exp.Expr | None = None
+    derived: exp.Expr | None = None
+    description: str | None = None
+    synonyms: tuple[str, ...] = ()
+    ai_context: str | None = None
+    hidden: bool = False
+    format: str | None = None
+    group_label: str | None = None
+    data_type: str = "NUMBER"
+
+    @property
+    def key(self) -> str:
+        return f"{self.view}.{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    name: str
+    source: exp.Expr  # a Table, or a Subquery for derived-table views
+    label: str
+    dimensions: Mapping[str, Dimension]
+    measures: Mapping[str, Measure]
+    description: str | None = None
+    ai_context: str | None = None
+    hidden: bool = False
+    file: str = ""
+
+    @property
+    def primary_key(self) -> Dimension | None:
+        return next((d for d in self.dimensions.values() if d.primary_key), None)
+
+    def field_names(self) -> list[str]:
+        return [*self.dimensions, *self.measures]
+
+
+@dataclass(frozen=True, slots=True)
+class Relationship:
+    """A join between two views, oriented ``left -> right`` with its cardinality that way."""
+
+    left: str
+    right: str
+    on: exp.Expr
+    type: RelationshipType
+    join_type: JoinType
+    sql: str
+
+    def reversed(self) -> Relationship:
+        flip: dict[str, RelationshipType] = {
+            "many_to_one": "one_to_many",
+            "one_to_many": "many_to_one",
+        }
+        return Relationship(
+            self.right, self.left, self.on, flip.get(self.type, self.type), self.join_type, self.sql
+        )
+
+    @property
+    def multiplies_left(self) -> bool:
+        """Joining ``right`` onto ``left`` repeats ``left``'s rows."""
+        return self.type in ("one_to_many", "many_to_many")
+
+    @property
+    def multiplies_right(self) -> bool:
+        return self.type in ("many_to_one", "many_to_many")
+
+
+@dataclass(frozen=True, slots=True)
+class JoinStep:
+    """One edge of a topic's join tree: ``relationship.right`` joined under ``parent``."""
+
+    parent: str
+    view: str
+    relationship: Relationship
+
+
+@dataclass(frozen=True, slots=True)
+class SampleQuery:
+    name: str
+    label: str
+    prompt: str | None
+    ai_context: str | None
+    query: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    name: str
+    base_view: str
+    label: str
+    joins: Mapping[str, JoinStep]  # keyed by the joined view, in declaration (tree) order
+    description: str | None = None
+    ai_context: str | None = None
+    hidden: bool = False
+    group_label: str | None = None
+    field_patterns: tuple[str, ...] | None = None
+    default_filters: tuple[tuple[str, Filter], ...] = ()
+    always_where_filters: tuple[tuple[str, Filter], ...] = ()
+    always_having_filters: tuple[tuple[str, Filter], ...] = ()
+    sample_queries: tuple[SampleQuery, ...] = ()
+    default_row_limit: int | None = None
+    file: str = ""
+
+    @property
+    def views(self) -> list[str]:
+        return [self.base_view, *self.joins]
+
+    def path_to(self, view: str) -> list[JoinStep]:
+        """Join steps from the base view down to ``view`` (empty for the base view)."""
+        path: list[JoinStep] = []
+        while view != self.base_view:
+            step = self.joins[view]
+            path.append(step)
+            view = step.parent
+        return path[::-1]
+
+
+@dataclass(frozen=True, eq=False)
+class SemanticModel:
+    name: str
+    dialect: str
+    views: Mapping[str, View]
+    topics: Mapping[str, Topic]
+    relationships: tuple[Relationship, ...]
+    label: str | None = None
+    description: str | None = None
+    ai_context: str | None = None
+    connection: str | None = None
+    default_row_limit: int | None = None
+    version: str = ""
+    files: Mapping[str, str] = field(default_factory=dict)
+    # Rendered SQL of model fragments per (dialect, field): filled by the compiler on first
+    # use; a model is immutable, so entries never go stale.
+    fragments: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
+    # Compiled queries by canonical query text (see compiler._CompileCache).
+    compiled: OrderedDict[str, Any] = field(default_factory=OrderedDict, repr=False)
+    # Whether any measure or topic filter reads the clock ("last 30 days").
+    clock_filters: bool = False
+
+    @property
+    def id(self) -> str:
+        return model_id_for(self.name)
+
+    def all_field_keys(self) -> list[str]:
+        return [f"{v.name}.{f}" for v in self.views.values() for f in v.field_names()]

@@ -1,0 +1,161 @@
+"""The semantic query: Omni's query JSON (``query`` in ``/query/run``), read and checked.
+
+Unknown keys are ignored, as Omni's server does. Features Assay does not implement yet
+(pivots, calculations, totals, fill fields, raw SQL) are refused by name, never dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from assay.errors import InvalidQuery, NotSupported
+from assay.semantic.filters import Filter, FilterError, parse_json_filter
+
+FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)(?:\[([^\]]*)\])?$")
+NullSort = Literal["FIRST", "LAST", "DIALECT_DEFAULT", "OMNI_DEFAULT"]
+_UNSUPPORTED = {
+    "pivots": "pivots",
+    "calculations": "calculations",
+    "column_totals": "column totals",
+    "row_totals": "row totals",
+    "fill_fields": "fill fields",
+    "controls": "controls",
+    "staticQueryReferences": "static query references",
+    "period_over_period_computations": "period-over-period computations",
+    "userEditedSQL": "raw SQL queries",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRef:
+    """``view.field[grain]`` as written in a query."""
+
+    text: str
+    view: str
+    name: str
+    grain: str | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.view}.{self.name}"
+
+
+def parse_field(text: Any) -> FieldRef:
+    if not isinstance(text, str) or not (m := FIELD.match(text.strip())):
+        raise InvalidQuery(
+            f"Invalid field name {text!r}: fields are written view.field or view.field[grain]"
+        )
+    grain = m.group(3)
+    return FieldRef(text, m.group(1), m.group(2), grain.strip().lower() if grain else None)
+
+
+@dataclass(frozen=True, slots=True)
+class Sort:
+    field: str
+    descending: bool = False
+    null_sort: NullSort = "OMNI_DEFAULT"
+
+
+@dataclass(frozen=True, slots=True)
+class SemanticQuery:
+    fields: tuple[FieldRef, ...]
+    model_id: str | None = None
+    table: str | None = None
+    topic: str | None = None
+    filters: tuple[tuple[FieldRef, Filter], ...] = ()
+    sorts: tuple[Sort, ...] = ()
+    limit: int | None = None
+    limit_given: bool = False
+    offset: int = 0
+
+
+def parse_query(obj: Any) -> SemanticQuery:
+    """Read a query object; ``InvalidQuery`` names the offending key, ``NotSupported`` the
+    feature."""
+    if not isinstance(obj, Mapping):
+        raise InvalidQuery(f"query must be a JSON object, not {type(obj).__name__}")
+    for key, what in _UNSUPPORTED.items():
+        if obj.get(key):
+            raise NotSupported(f"query.{key}: {what} are not supported yet; remove {key!r}")
+    raw_fields = obj.get("fields")
+    if not isinstance(raw_fields, list) or not all(isinstance(f, str) for f in raw_fields):
+        raise InvalidQuery("query.fields: expected a list of field names")
+    fields: list[FieldRef] = []
+    for text in raw_fields:
+        ref = parse_field(text)
+        if ref.text not in {f.text for f in fields}:
+            fields.append(ref)
+    table = _opt_name(obj, "table")
+    topic = _opt_name(obj, "join_paths_from_topic_name")
+    filters = _parse_filters(obj.get("filters"))
+    sorts = _parse_sorts(obj.get("sorts"))
+    limit_given = "limit" in obj
+    limit = obj.get("limit", None)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        if isinstance(limit, str) and limit.isdigit() and int(limit) > 0:
+            limit = int(limit)
+        else:
+            raise InvalidQuery(f"query.limit: expected a positive integer or null, got {limit!r}")
+    offset = obj.get("offset") or 0
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InvalidQuery(f"query.offset: expected a non-negative integer, got {offset!r}")
+    model_id = obj.get("modelId")
+    return SemanticQuery(
+        fields=tuple(fields),
+        model_id=str(model_id) if model_id else None,
+        table=table,
+        topic=topic,
+        filters=filters,
+        sorts=sorts,
+        limit=limit,
+        limit_given=limit_given,
+        offset=offset,
+    )
+
+
+def _opt_name(obj: Mapping[str, Any], key: str) -> str | None:
+    value = obj.get(key)
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise InvalidQuery(f"query.{key}: expected a name, got {value!r}")
+    return value
+
+
+def _parse_filters(raw: Any) -> tuple[tuple[FieldRef, Filter], ...]:
+    if raw in (None, {}):
+        return ()
+    if not isinstance(raw, Mapping):
+        raise InvalidQuery("query.filters: expected an object mapping field names to filters")
+    out: list[tuple[FieldRef, Filter]] = []
+    for key, value in raw.items():
+        ref = parse_field(key)
+        try:
+            parsed = parse_json_filter(value, where=f"query.filters[{key!r}]")
+        except FilterError as exc:
+            raise InvalidQuery(str(exc)) from exc
+        if parsed is not None and not parsed.is_noop:
+            out.append((ref, parsed))
+    return tuple(out)
+
+
+def _parse_sorts(raw: Any) -> tuple[Sort, ...]:
+    if raw in (None, []):
+        return ()
+    if not isinstance(raw, list):
+        raise InvalidQuery("query.sorts: expected a list of {column_name, sort_descending}")
+    out: list[Sort] = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, Mapping) or not isinstance(item.get("column_name"), str):
+            raise InvalidQuery(f"query.sorts[{i}]: expected {{column_name, sort_descending}}")
+        null_sort = str(item.get("null_sort") or "OMNI_DEFAULT").upper()
+        if null_sort not in ("FIRST", "LAST", "DIALECT_DEFAULT", "OMNI_DEFAULT"):
+            raise InvalidQuery(
+                f"query.sorts[{i}].null_sort: expected FIRST, LAST, DIALECT_DEFAULT or "
+                f"OMNI_DEFAULT, got {null_sort!r}"
+            )
+        out.append(Sort(item["column_name"], bool(item.get("sort_descending")), null_sort))  # type: ignore[arg-type]
+    return tuple(out)
