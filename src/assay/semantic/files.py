@@ -101,8 +101,9 @@ class ViewFile(_Strict):
     description: str | None = None
     ai_context: str | None = None
     hidden: bool = False
-    dimensions: dict[str, DimensionFile | None] = Field(default_factory=dict)
-    measures: dict[str, MeasureFile | None] = Field(default_factory=dict)
+    # Validated one entry at a time by the loader, so one bad field does not hide the rest.
+    dimensions: dict[str, Any] = Field(default_factory=dict)
+    measures: dict[str, Any] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)
     group_label: Any = inert()
     display_order: Any = inert()

@@ -98,6 +98,9 @@ class _Builder:
         self._resolving: list[str] = []
         # derived measure -> (file, yaml path, measures it uses), for the cycle check
         self._derived_refs: dict[str, tuple[str, str, list[str]]] = {}
+        # Views ("orders") and fields ("orders.amount") whose problems are already reported:
+        # anything that refers to them stays quiet instead of piling up knock-on issues.
+        self.quiet: set[str] = set()
 
     def issue(self, file: str, path: str, message: str, *, warning: bool = False) -> None:
         self.issues.append(ModelIssue(file, path, message, is_warning=warning))
@@ -106,12 +109,14 @@ class _Builder:
 
     def parse(self, file: str, shape: type[BaseModel], *, many: bool = False) -> Any:
         try:
-            data = yaml.safe_load(self.files[file])
+            data = yaml.load(self.files[file], Loader=_Loader)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"line {mark.line + 1}" if mark else ""
             self.issue(file, where, f"invalid YAML: {getattr(exc, 'problem', exc)}")
             return None
+        for path, message in _duplicate_keys(yaml.compose(self.files[file], Loader=_Loader)):
+            self.issue(file, path, message)
         if data is None:
             data = [] if many else {}
         if many:
@@ -151,7 +156,7 @@ class _Builder:
         views = self._build_views()
         relationships = self._build_relationships(views)
         topics = self._build_topics(views, relationships)
-        if not views:
+        if not views and not self.quiet:
             self.issue("model", "", "the model has no views (expected <name>.view files)")
         if any(not i.is_warning for i in self.issues):
             return None
@@ -185,15 +190,30 @@ class _Builder:
             return
         parsed = self.parse(file, ViewFile)
         if parsed is None:
+            self.quiet.add(view)
             return
+        # Each field is checked on its own: a typo in one must not hide problems in others.
+        dims: dict[str, DimensionFile] = {}
+        measures: dict[str, MeasureFile] = {}
+        for kind, shape, entries, valid in (
+            ("dimensions", DimensionFile, parsed.dimensions, dims),
+            ("measures", MeasureFile, parsed.measures, measures),
+        ):
+            for name, raw in entries.items():
+                spec = self._validate(file, shape, {} if raw is None else raw, f"{kind}.{name}")
+                if spec is None:
+                    self.quiet.add(f"{view}.{name}")
+                else:
+                    valid[str(name)] = spec
+        parsed = parsed.model_copy(update={"dimensions": dims, "measures": measures})
         self.view_files[view] = (file, parsed)
         if parsed.sql and parsed.table_name:
             self.issue(file, "sql", "a view has either table_name or sql, not both")
-        for kind, fields in (("dimensions", parsed.dimensions), ("measures", parsed.measures)):
+        for kind, fields in (("dimensions", dims), ("measures", measures)):
             for field in fields:
                 if not NAME.match(field):
                     self.issue(file, f"{kind}.{field}", "field names must match [a-z][a-z0-9_]*")
-        for field in set(parsed.dimensions) & set(parsed.measures):
+        for field in set(dims) & set(measures):
             self.issue(file, f"measures.{field}", f"{field!r} is both a dimension and a measure")
 
     # ------------------------------------------------------------ pass 2: fields
@@ -208,7 +228,7 @@ class _Builder:
     def _build_views(self) -> dict[str, View]:
         for view, (file, vf) in self.view_files.items():
             for dim_name, dim in vf.dimensions.items():
-                sql = (dim.sql if dim else None) or dim_name
+                sql = dim.sql or dim_name
                 tpl = self._template(file, f"dimensions.{dim_name}.sql", sql, view)
                 if tpl is not None:
                     self.templates[f"{view}.{dim_name}"] = tpl
@@ -229,7 +249,7 @@ class _Builder:
             measures = {
                 n: m
                 for n, spec in vf.measures.items()
-                if (m := self._measure(view, n, spec or MeasureFile(), file, vf)) is not None
+                if (m := self._measure(view, n, spec, file)) is not None
             }
             source: exp.Expr
             if vf.sql:
@@ -261,13 +281,10 @@ class _Builder:
             )
         return views
 
-    def _field_path(self, view: str, field: str) -> tuple[str, str]:
-        file, vf = self.view_files[view]
-        kind = "dimensions" if field in vf.dimensions else "measures"
-        return file, f"{kind}.{field}.sql"
-
     def _lookup_dimension(self, view: str, ref: Ref, file: str, path: str) -> Dimension | None:
         target_view = ref.view or view
+        if target_view in self.quiet or f"{target_view}.{ref.field}" in self.quiet:
+            return None
         if target_view not in self.view_files:
             hint = did_you_mean(target_view, self.view_files)
             self.issue(
@@ -293,16 +310,20 @@ class _Builder:
         key = f"{view}.{name}"
         if key in self.dimensions:
             return self.dimensions[key]
+        if key in self.quiet:
+            return None
         file, vf = self.view_files[view]
         path = f"dimensions.{name}.sql"
         if key in self._resolving:
             cycle = " -> ".join([*self._resolving[self._resolving.index(key) :], key])
             self.issue(file, path, f"reference cycle: {cycle}")
+            self.quiet.add(key)
             return None
         tpl = self.templates.get(key)
         if tpl is None:
+            self.quiet.add(key)
             return None
-        spec = vf.dimensions[name] or DimensionFile()
+        spec = vf.dimensions[name]
         self._resolving.append(key)
         try:
             views_used = {view}
@@ -328,6 +349,7 @@ class _Builder:
         finally:
             self._resolving.pop()
         if not ok:
+            self.quiet.add(key)  # reported once, where it went wrong
             return None
         data_type = "TIMESTAMP" if spec.timeframes else _infer_type(tree)
         dim = Dimension(
@@ -351,9 +373,7 @@ class _Builder:
         self.dimensions[key] = dim
         return dim
 
-    def _measure(
-        self, view: str, name: str, spec: MeasureFile, file: str, vf: ViewFile
-    ) -> Measure | None:
+    def _measure(self, view: str, name: str, spec: MeasureFile, file: str) -> Measure | None:
         path = f"measures.{name}"
         views_used = {view}
         common: dict[str, Any] = dict(
@@ -368,11 +388,18 @@ class _Builder:
             format=spec.format,
             group_label=spec.group_label,
         )
+        # Parameter problems are collected, then the SQL is still checked: all in one round.
+        ok = True
         if spec.aggregate_type == "percentile" and spec.percentile is None:
             self.issue(
                 file, f"{path}.percentile", "a percentile measure needs percentile: N (0-100)"
             )
-            return None
+            ok = False
+        if spec.percentile is not None and spec.aggregate_type != "percentile":
+            self.issue(
+                file, f"{path}.percentile", "percentile only applies to aggregate_type: percentile"
+            )
+            ok = False
         tpl = self._template(file, f"{path}.sql", spec.sql, view) if spec.sql else None
         if spec.sql and tpl is None:
             return None
@@ -386,9 +413,14 @@ class _Builder:
                     "dimensions, not other measures (drop aggregate_type to combine measures)",
                 )
                 return None
-            return self._derived_measure(view, name, tpl, file, path, common)
+            if spec.filters:
+                self.issue(file, f"{path}.filters", "filters need aggregate_type on the measure; "
+                           "filter the measures this one combines instead")  # fmt: skip
+                ok = False
+            derived = self._derived_measure(view, name, tpl, file, path, common)
+            return derived if ok else None
         tree = self._resolve_dims(view, tpl, file, f"{path}.sql", views_used) if tpl else None
-        if tpl is not None and tree is None:
+        if (tpl is not None and tree is None) or not ok:
             return None
         filters = self._measure_filters(view, spec.filters, file, f"{path}.filters", views_used)
         if filters is None:
@@ -459,6 +491,9 @@ class _Builder:
                 return node
             target_view = node.view or view
             target = self.view_files.get(target_view)
+            if target_view in self.quiet or f"{target_view}.{node.field}" in self.quiet:
+                ok = False  # already reported where it is defined
+                return node
             if target is None or node.field not in target[1].measures:
                 hint = did_you_mean(node.field, target[1].measures) if target else ""
                 self.issue(
@@ -518,7 +553,9 @@ class _Builder:
             bad = False
             for key in ("join_from_view", "join_to_view"):
                 name = getattr(rel, key)
-                if name not in self.view_files:
+                if name in self.quiet:
+                    bad = True
+                elif name not in self.view_files:
                     hint = did_you_mean(name, self.view_files)
                     self.issue("relationships", f"{path}.{key}", f"no view {name!r}.{hint}")
                     bad = True
@@ -604,29 +641,16 @@ class _Builder:
         views: Mapping[str, View],
         relationships: list[Relationship],
     ) -> Topic | None:
+        if spec.base_view in self.quiet:
+            return None
         if spec.base_view not in self.view_files:
             hint = did_you_mean(spec.base_view, self.view_files)
             self.issue(file, "base_view", f"no view {spec.base_view!r}.{hint}")
             return None
         joins: dict[str, JoinStep] = {}
-        for parent, child, path in _walk_joins(spec.base_view, spec.joins, "joins"):
-            if child not in self.view_files:
-                hint = did_you_mean(child, self.view_files)
-                self.issue(file, path, f"no view {child!r}.{hint}")
-                continue
-            if child in joins or child == spec.base_view:
-                self.issue(file, path, f"view {child!r} is joined twice in this topic")
-                continue
-            rel = find_relationship(relationships, parent, child)
-            if rel is None:
-                self.issue(
-                    file,
-                    path,
-                    f"no relationship joins {parent!r} to {child!r}: add one to "
-                    "the relationships file",
-                )
-                continue
-            joins[child] = JoinStep(parent, child, rel)
+        self._join_tree(
+            file, spec.base_view, spec.joins, "joins", relationships, joins, spec.base_view
+        )
         in_topic = {spec.base_view, *joins}
         ok = self._check_topic_fields(file, spec, in_topic)
         filters: dict[str, list[tuple[str, Filter]]] = {}
@@ -672,10 +696,48 @@ class _Builder:
             file=file,
         )
 
+    def _join_tree(
+        self,
+        file: str,
+        parent: str,
+        tree: Any,
+        path: str,
+        relationships: list[Relationship],
+        out: dict[str, JoinStep],
+        base: str,
+    ) -> None:
+        """Walk a topic's nested ``joins``; below a join that failed nothing more is checked,
+        so one misspelt view is one issue."""
+        if tree is None:
+            return
+        if not isinstance(tree, Mapping):
+            self.issue(file, path, "joins are a mapping of view names ({} for a view joined "
+                       f"with nothing below it), not {type(tree).__name__}")  # fmt: skip
+            return
+        for key, sub in tree.items():
+            child, where = str(key), f"{path}.{key}"
+            if child in self.quiet:
+                continue
+            if child not in self.view_files:
+                self.issue(file, where, f"no view {child!r}.{did_you_mean(child, self.view_files)}")
+                continue
+            if child in out or child == base:
+                self.issue(file, where, f"view {child!r} is joined twice in this topic")
+                continue
+            rel = find_relationship(relationships, parent, child)
+            if rel is None:
+                self.issue(file, where, f"no relationship joins {parent!r} to {child!r}: add "
+                           "one to the relationships file")  # fmt: skip
+                continue
+            out[child] = JoinStep(parent, child, rel)
+            self._join_tree(file, child, sub, where, relationships, out, base)
+
     def _topic_field_exists(
         self, file: str, where: str, field: str, in_topic: set[str], views: Mapping[str, View]
     ) -> bool:
         view, _, name = field.partition(".")
+        if view in self.quiet or field in self.quiet:
+            return False
         if not name:
             self.issue(file, where, f"{field!r}: topic filters name fields as view.field")
             return False
@@ -709,6 +771,28 @@ class _Builder:
 # ---------------------------------------------------------------- helpers
 
 
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe YAML loading (C-accelerated where available)."""
+
+
+def _duplicate_keys(node: yaml.Node | None, path: str = "") -> Iterator[tuple[str, str]]:
+    """``(yaml path, message)`` for each key written twice in one mapping: PyYAML would keep
+    the last silently and the first definition would vanish."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            where = f"{path}.{key}" if path else key
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                yield where, f"{key!r} is defined twice (lines {seen[key]} and {line})"
+            seen.setdefault(key, line)
+            yield from _duplicate_keys(value_node, where)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            yield from _duplicate_keys(item, f"{path}[{i}]")
+
+
 def _reads_clock(views: Mapping[str, View], topics: Mapping[str, Topic]) -> bool:
     measure_filters = [
         f.filter for v in views.values() for m in v.measures.values() for f in m.filters
@@ -730,17 +814,6 @@ def find_relationship(rels: list[Relationship], parent: str, child: str) -> Rela
         if rel.left == child and rel.right == parent:
             return rel.reversed()
     return None
-
-
-def _walk_joins(parent: str, joins: Any, path: str) -> Iterator[tuple[str, str, str]]:
-    if not joins:
-        return
-    if not isinstance(joins, Mapping):
-        yield from ()
-        return
-    for child, sub in joins.items():
-        yield parent, str(child), f"{path}.{child}"
-        yield from _walk_joins(str(child), sub, f"{path}.{child}")
 
 
 def _api_query(query: Mapping[str, Any], topic: str, base_view: str) -> dict[str, Any]:

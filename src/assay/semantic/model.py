@@ -225,5 +225,10 @@ class SemanticModel:
     def id(self) -> str:
         return model_id_for(self.name)
 
+    def measure(self, key: str) -> Measure:
+        """The measure ``view.name`` (known to exist: the loader checked every reference)."""
+        view, _, name = key.partition(".")
+        return self.views[view].measures[name]
+
     def all_field_keys(self) -> list[str]:
         return [f"{v.name}.{f}" for v in self.views.values() for f in v.field_names()]

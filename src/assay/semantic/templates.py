@@ -39,7 +39,8 @@ class MeasureRef(exp.Expression):
     arg_types = {"view": True, "name": True}
 
     @property
-    def key(self) -> str:  # type: ignore[override]
+    def measure_key(self) -> str:
+        """``view.measure`` (sqlglot reserves ``key`` for the node type)."""
         return f"{self.args['view']}.{self.args['name']}"
 
 

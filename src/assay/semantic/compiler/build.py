@@ -167,7 +167,8 @@ def _cacheable(m: Measure) -> bool:
 
 
 def _paren(e: exp.Expr) -> exp.Expr:
-    return e if isinstance(e, (exp.Column, exp.Func, exp.Paren, exp.Literal)) else exp.Paren(this=e)
+    atomic = (exp.Column, exp.Func, exp.Paren, exp.Literal, exp.Var)  # Var: a fragment
+    return e if isinstance(e, atomic) else exp.Paren(this=e)
 
 
 class Values:
@@ -192,7 +193,7 @@ def measure_value(model: SemanticModel, m: Measure, base_value: Values) -> exp.E
 
     def swap(node: exp.Expr) -> exp.Expr:
         if isinstance(node, MeasureRef):
-            target = model.views[str(node.args["view"])].measures[str(node.args["name"])]
+            target = model.measure(node.measure_key)
             return _paren(measure_value(model, target, base_value))
         return node
 

@@ -154,8 +154,7 @@ def base_measures(model: SemanticModel, measure: Measure) -> list[Measure]:
         return [measure]
     out: list[Measure] = []
     for ref in measure.derived.find_all(MeasureRef):
-        view, name = str(ref.args["view"]), str(ref.args["name"])
-        for m in base_measures(model, model.views[view].measures[name]):
+        for m in base_measures(model, model.measure(ref.measure_key)):
             if m not in out:
                 out.append(m)
     return out
@@ -182,7 +181,7 @@ def _select(
     measure = view.measures.get(ref.name)
     if dim is None and measure is None:
         candidates = [f"{ref.view}.{f}" for f in view.field_names()]
-        hint = _did_you_mean(ref.key, candidates) or _elsewhere(model, scope, ref.name)
+        hint = _elsewhere(model, scope, ref.name) or _did_you_mean(ref.key, candidates)
         raise UnknownField(f'No such field "{ref.key}".{hint}')
     topic = scope.topic
     if (
@@ -206,6 +205,7 @@ def _select(
 
 
 def _elsewhere(model: SemanticModel, scope: Scope, name: str) -> str:
+    """The same field name on another view in scope: the likeliest fix for a wrong view."""
     pool = [f"{v}.{f}" for v in scope.views for f in model.views[v].field_names()]
     exact = [p for p in pool if p.endswith(f".{name}")]
     return f' Did you mean "{exact[0]}"?' if exact else ""
