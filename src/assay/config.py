@@ -91,9 +91,8 @@ def load_settings(
         if key.startswith("ASSAY_") and key != "ASSAY_CONFIG":
             name = key.removeprefix("ASSAY_").lower()
             if name not in _FIELDS:
-                raise ConfigError(
-                    f"Unknown setting {key}.{did_you_mean(name.upper(), map(str.upper, _FIELDS))}"
-                )
+                known = [f"ASSAY_{f.upper()}" for f in _FIELDS]
+                raise ConfigError(f"Unknown setting {key}.{did_you_mean(key, known)}")
             values[name] = _coerce(name, raw)
     for key, raw in overrides.items():
         if raw is not None:
