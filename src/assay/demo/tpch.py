@@ -67,6 +67,7 @@ def generate_tpch(path: Path, scale: float = 0.1, *, force: bool = False) -> Pat
         )
         staged = Path(tmp) / "tpch.duckdb"
         with duckdb.connect(str(staged)) as conn:
+            conn.execute("SET enable_progress_bar = false")
             for table in TABLES:
                 source = (parquet / f"{table}.parquet").as_posix()
                 conn.execute(f"CREATE TABLE {table} AS SELECT * FROM read_parquet(?)", [source])

@@ -216,6 +216,10 @@ class SemanticModel:
     # Rendered SQL of model fragments per (dialect, field): filled by the compiler on first
     # use; a model is immutable, so entries never go stale.
     fragments: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
+    # Measures over de-duplicated rows per (dialect, measure): SQL and the columns it reads.
+    deduplicated: dict[tuple[str, str], tuple[str, tuple[tuple[str, str], ...]]] = field(
+        default_factory=dict, repr=False
+    )
     # Compiled queries by canonical query text (see compiler._CompileCache).
     compiled: OrderedDict[str, Any] = field(default_factory=OrderedDict, repr=False)
     # Whether any measure or topic filter reads the clock ("last 30 days").

@@ -14,10 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlglot import exp
-from sqlglot.dialects.dialect import Dialect
 
 from assay.errors import InvalidQuery, UnknownField
-from assay.semantic.compiler.build import BuildInput, build
+from assay.semantic.compiler.build import BuildInput, build, render
 from assay.semantic.compiler.resolve import (
     Selected,
     base_measures,
@@ -186,9 +185,7 @@ def _compile(
     )
     tree = build(BuildInput(model, res, joins, multiplied, sorts, limit, q.offset, now, target))
     return CompiledQuery(
-        # The tree is ours alone (built fresh for this call): render it without sqlglot's
-        # defensive deep copy, which would double the cost of compiling.
-        sql=Dialect.get_or_raise(target).generate(tree, copy=False),
+        sql=render(tree, target),
         expression=tree,
         dialect=target,
         fields=tuple(_meta(s) for s in res.selected),

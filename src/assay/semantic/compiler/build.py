@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
@@ -81,7 +82,7 @@ def from_and_joins(inp: BuildInput) -> exp.Select:
     key = (inp.dialect, "from:" + base + ":" + ",".join(s.view for s in inp.joins))
     text = inp.model.fragments.get(key)
     if text is None:
-        rendered = _render(_join_tree(inp.model, base, inp.joins), inp.dialect)
+        rendered = render(_join_tree(inp.model, base, inp.joins), inp.dialect)
         text = rendered.removeprefix("SELECT * FROM ")
         inp.model.fragments[key] = text
     select = exp.Select()
@@ -89,8 +90,15 @@ def from_and_joins(inp: BuildInput) -> exp.Select:
     return select
 
 
-def _render(tree: exp.Expr, dialect: str) -> str:
-    return Dialect.get_or_raise(dialect).generate(tree, copy=False)
+@cache
+def dialect_named(name: str) -> Dialect:
+    """One instance per dialect: sqlglot builds a new one per lookup, which costs."""
+    return Dialect.get_or_raise(name)
+
+
+def render(tree: exp.Expr, dialect: str) -> str:
+    """SQL text of a tree built for this query alone (so no defensive copy is needed)."""
+    return dialect_named(dialect).generate(tree, copy=False)
 
 
 def aggregate(
@@ -139,7 +147,7 @@ def fragment(inp: BuildInput, key: str, make: Callable[[], exp.Expr]) -> exp.Exp
     text = inp.model.fragments.get(cache_key)
     if text is None:
         tree = make()
-        text = _render(tree, inp.dialect)
+        text = render(tree, inp.dialect)
         if not isinstance(tree, (exp.Column, exp.Func, exp.Paren, exp.Literal)):
             text = f"({text})"
         inp.model.fragments[cache_key] = text
@@ -389,6 +397,35 @@ def _direct_group(
     return select
 
 
+def _leaf_alias(column: exp.Column) -> str:
+    """The de-duplicated rows' name for a row-level column: the same column, the same name,
+    so measures of one view share it and their rendered SQL can be cached."""
+    return f"{column.table}__{column.name}"
+
+
+def _deduplicated_measure(inp: BuildInput, m: Measure) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """A measure over the de-duplicated rows ``q``: its aggregate's SQL, and the row-level
+    columns (alias, SQL) the rows must carry for it. Cached like other fragments."""
+    key = (inp.dialect, m.key)
+    cached = inp.model.deduplicated.get(key)
+    if cached is not None:
+        return cached
+    leaves: dict[str, str] = {}
+
+    def to_leaf(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Column) and node.table:
+            alias = _leaf_alias(node)
+            leaves.setdefault(alias, render(node.copy(), inp.dialect))
+            return _col(alias, "q")
+        return node
+
+    agg = aggregate(inp.model, m, inp.now).transform(to_leaf, copy=False)
+    result = (render(agg, inp.dialect), tuple(leaves.items()))
+    if _cacheable(m):
+        inp.model.deduplicated[key] = result
+    return result
+
+
 def _deduplicated_group(
     inp: BuildInput,
     view: str,
@@ -406,35 +443,28 @@ def _deduplicated_group(
     inner.set("distinct", exp.Distinct())
     for proj in _dim_projection(inp, dims, dim_names):
         inner.append("expressions", proj)
-    inner.append("expressions", exp.Alias(this=pk.expr.copy(), alias=_id("__pk")))
-    # A measure input that is the primary key itself reuses the __pk column.
-    leaves: dict[tuple[str, str], str] = {}
+    columns: dict[str, str] = {}
     if isinstance(pk.expr, exp.Column):
-        leaves[(pk.expr.table, pk.expr.name)] = "__pk"
-    aggs: list[exp.Expr] = []
+        columns[_leaf_alias(pk.expr)] = render(pk.expr.copy(), inp.dialect)
+    else:
+        columns["__pk"] = fragment(inp, f"pk:{view}", pk.expr.copy).name
+    aggs: list[str] = []
     for m in members:
-        agg = aggregate(model, m, inp.now)
-
-        def to_leaf(node: exp.Expr) -> exp.Expr:
-            if isinstance(node, exp.Column) and node.table:
-                key = (node.table, node.name)
-                if key not in leaves:
-                    leaves[key] = f"c{len(leaves)}"
-                    inner.append("expressions", exp.Alias(this=node.copy(), alias=_id(leaves[key])))
-                return _col(leaves[key], "q")
-            return node
-
-        aggs.append(agg.transform(to_leaf, copy=False))
+        text, leaves = _deduplicated_measure(inp, m)
+        aggs.append(text)
+        columns.update(leaves)
+    for alias, sql in columns.items():
+        inner.append("expressions", exp.Alias(this=exp.Var(this=sql), alias=_id(alias)))
     if where is not None:
         inner.set("where", exp.Where(this=where.copy()))
     outer = exp.Select()
-    outer.set(
-        "from_",
-        exp.From(this=exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("q")))),
-    )
+    subquery = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("q")))
+    outer.set("from_", exp.From(this=subquery))
     for name in dim_names:
         outer.append("expressions", exp.Alias(this=_col(name, "q"), alias=_id(name)))
-    for m, agg in zip(members, aggs, strict=True):
-        outer.append("expressions", exp.Alias(this=agg, alias=_id(measure_col[m.key])))
+    for m, text in zip(members, aggs, strict=True):
+        outer.append(
+            "expressions", exp.Alias(this=exp.Var(this=text), alias=_id(measure_col[m.key]))
+        )
     outer.set("group", _group_by(len(dims)))
     return outer

@@ -1,0 +1,98 @@
+"""Compile latency of TPC-H-shaped semantic queries (target: p50 under 0.5 ms per query).
+
+Run: .venv/bin/python bench/compile.py [--rounds N]
+
+The queries are every query in the repository's TPC-H oracle, fan-out and compiler fixtures.
+Figures, per query compile:
+  - first compile on a freshly loaded model (nothing cached),
+  - a distinct query on a warm model (model fragments rendered, the query itself never seen:
+    the figure that matters for varied traffic),
+  - a repeated query (served from the compile cache),
+and, as the baseline measured in the same run, a bare sqlglot parse + render of the official
+TPC-H SQL: the floor for anything that produces SQL through sqlglot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import sqlglot
+import yaml
+
+from assay.demo.tpch import tpch_model_dir
+from assay.semantic.compiler import compile_query
+from assay.semantic.loader import load_model
+
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
+
+
+def queries() -> list[dict[str, Any]]:
+    out = []
+    for folder in ("tpch_oracle", "fanout", "compiler"):
+        for path in sorted((FIXTURES / folder).glob("*.yaml")):
+            spec = yaml.safe_load(path.read_text())
+            if spec.get("model", "tpch") == "tpch" and "error" not in spec.get("expect", {}):
+                out.append(spec["query"])
+    return out
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def summary(samples: list[float]) -> str:
+    ms = sorted(s * 1000 for s in samples)
+    p = lambda q: ms[min(len(ms) - 1, int(q * len(ms)))]  # noqa: E731
+    return f"p50 {statistics.median(ms):7.3f} ms   p95 {p(0.95):7.3f} ms   n={len(ms)}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=30)
+    args = parser.parse_args()
+    qs = queries()
+    officials = [
+        yaml.safe_load(p.read_text())["official_sql"]
+        for p in sorted((FIXTURES / "tpch_oracle").glob("q*.yaml"))
+    ]
+    gc.collect()
+
+    first = []
+    for _ in range(5):
+        model = load_model(tpch_model_dir())
+        first += [timed(lambda q=q, m=model: compile_query(m, q)) for q in qs]
+
+    model = load_model(tpch_model_dir())
+    for q in qs:
+        compile_query(model, q)
+    distinct = []
+    for _ in range(args.rounds):
+        for q in qs:
+            model.compiled.clear()  # the query is new; the model's rendered fragments stay
+            distinct.append(timed(lambda q=q: compile_query(model, q)))
+    repeated = [timed(lambda q=q: compile_query(model, q)) for _ in range(args.rounds) for q in qs]
+    baseline = [
+        timed(lambda s=s: sqlglot.parse_one(s, read="duckdb").sql("duckdb"))
+        for _ in range(args.rounds)
+        for s in officials
+    ]
+
+    print(f"{len(qs)} semantic queries, {args.rounds} rounds\n")
+    print(f"first compile, fresh model     {summary(first)}")
+    print(f"distinct query, warm model     {summary(distinct)}   <- target p50 < 0.5 ms")
+    print(f"repeated query (cache hit)     {summary(repeated)}")
+    print(f"baseline: sqlglot parse+render {summary(baseline)}   (official TPC-H SQL)")
+    ratio = statistics.median(distinct) / statistics.median(baseline)
+    print(f"\ndistinct-query compile = {ratio:.2f}x a bare sqlglot round trip of TPC-H SQL")
+
+
+if __name__ == "__main__":
+    main()
