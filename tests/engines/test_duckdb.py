@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from assay.engines import DuckDBEngine
+from assay.engines import DuckDBEngine, RunningQuery
 from assay.errors import EngineError, EngineUnavailable, QueryCancelled
 
-SLOW = "SELECT count(*) FROM range(100000000000) a"
+# Hours of work: a query that is not really cancelled never finishes within a test.
+SLOW = "SELECT count(*) FROM range(10000000000000) a"
 
 
 @pytest.fixture
@@ -95,3 +97,26 @@ def test_missing_database_is_unavailable(tmp_path: Path) -> None:
         DuckDBEngine(tmp_path / "nope.duckdb")
     assert err.value.error_type == "OFFLINE"
     assert "nope.duckdb" in err.value.message
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.0005, 0.002, 0.01, 0.05])
+def test_cancel_at_any_moment_stops_the_query(engine: DuckDBEngine, delay: float) -> None:
+    """However the cancel races the query's start, the query stops (it would otherwise run
+    for minutes) and reports the cancel."""
+    for _ in range(5):
+        query = engine.start(SLOW)
+        outcome: list[BaseException] = []
+
+        def run(q: RunningQuery = query, out: list[BaseException] = outcome) -> None:
+            try:
+                q.reader().read_all()
+            except QueryCancelled as exc:
+                out.append(exc)
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        time.sleep(delay)
+        query.cancel()
+        worker.join(20)
+        assert not worker.is_alive(), "the cancelled query kept running"
+        assert outcome and isinstance(outcome[0], QueryCancelled)

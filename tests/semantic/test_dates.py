@@ -15,6 +15,7 @@ from assay.semantic.dates import (
     DateGrammarError,
     Span,
     as_date_or_datetime,
+    interval_span,
     parse_duration,
     parse_span,
     shift,
@@ -112,22 +113,12 @@ def test_impossible_dates_raise_naming_the_text(text: str, reason: str) -> None:
     assert reason in str(info.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: dates.parse_span maps a zero month/day/year to 1 ('year or 1', 'month or 1', "
-    "'day or 1'), so '2024-00' reads as January 2024 and '2024-03-00' as March 1",
-)
 @pytest.mark.parametrize("text", ["2024-00", "2024-03-00", "2024-00-00", "0000"])
 def test_zero_month_day_or_year_is_rejected(text: str) -> None:
     with pytest.raises(DateGrammarError):
         parse_span(text, NOW)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: dates._ABSOLUTE allows '[ T]' between date and time, but parse_span lowercases "
-    "the text first, so the ISO 8601 'T' separator never matches",
-)
 @pytest.mark.parametrize("text", ["2024-03-14T15:09:26", "2024-03-14T15:09", "2024-03-14T15"])
 def test_iso_t_separator(text: str) -> None:
     assert parse_span(text, NOW).start == parse_span(text.replace("T", " "), NOW).start
@@ -311,7 +302,6 @@ def test_months_ago_clamps_to_month_end() -> None:
         "3.5 days ago",
         "three days ago",
         "20240314",
-        "2024-03-14 15:09:26.123",
         "12/25/2024",
         "last",
         "this week please",
@@ -394,15 +384,10 @@ def test_rolling_week_and_day_windows_end_today(now: datetime, n: int) -> None:
         assert window.end == today
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: 'N months ago' + 'N months' (Omni's 'last N months') clamps twice: at "
-    "2024-03-31 '1 month ago' is 2024-02-29 and +1 month is 2024-03-29, so the window ends "
-    "two days before today (the day and week windows end today)",
-)
 @pytest.mark.parametrize(("now", "n"), [(D(2024, 3, 31, 9), 1), (D(2026, 5, 31, 9), 3)])
 def test_rolling_month_window_ends_today(now: datetime, n: int) -> None:
-    window = span_after(parse_span(f"{n} months ago", now), f"{n} months")
+    """Omni's "last N months" (N months ago + N months) ends today even at a month end."""
+    window = interval_span(f"{n} months ago", f"{n} months", now)
     assert window.end == truncate(now, "day")
 
 
@@ -456,3 +441,9 @@ def test_as_date_or_datetime() -> None:
     assert type(as_date_or_datetime(D(2024, 3, 14))) is date
     assert as_date_or_datetime(D(2024, 3, 14, 0, 0, 1)) == D(2024, 3, 14, 0, 0, 1)
     assert as_date_or_datetime(D(2024, 3, 14, 0, 0, 0, 1)) == D(2024, 3, 14, 0, 0, 0, 1)
+
+
+def test_fractional_seconds_and_iso_separator() -> None:
+    span = parse_span("2024-03-14T15:09:26.123", D(2026, 1, 1))
+    assert span.start == D(2024, 3, 14, 15, 9, 26, 123000)
+    assert span.has_time

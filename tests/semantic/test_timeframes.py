@@ -266,33 +266,24 @@ def test_bigquery_day_of_week_num_is_iso(iso: int) -> None:
     assert _sunday_based_day_of_week("bigquery", sunday_one) == iso
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: for Spark, day_of_week_num renders sqlglot's ((DAYOFWEEK(x) % 7) + 1); Spark's "
-    "DAYOFWEEK is Sunday=1..Saturday=7, so Monday gives 3 and Saturday 1, not ISO 1..7 "
-    "(WEEKDAY(x) + 1 would be right, like the MySQL override)",
-)
 @pytest.mark.parametrize("iso", range(1, 8))
 def test_spark_day_of_week_num_is_iso(iso: int) -> None:
-    assert _sunday_based_day_of_week("spark", iso % 7 + 1) == iso
+    """Spark renders WEEKDAY(x) + 1; Spark's WEEKDAY is Monday 0 ... Sunday 6."""
+    sql = grain_expression(TS, "day_of_week_num", "spark").sql(dialect="spark")
+    assert "WEEKDAY(t.ts)" in sql, sql
+    con = duckdb.connect()
+    try:
+        row = con.execute(f"SELECT {sql.replace('WEEKDAY(t.ts)', str(iso - 1))}").fetchone()
+    finally:
+        con.close()
+    assert row is not None and int(row[0]) == iso
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: for BigQuery the week grain renders DATE_TRUNC(t.ts, WEEK), and BigQuery's "
-    "WEEK starts on Sunday; Monday weeks need ISOWEEK or WEEK(MONDAY)",
-)
 def test_bigquery_week_starts_on_monday() -> None:
     sql = grain_expression(TS, "week", "bigquery").sql(dialect="bigquery").upper()
     assert "ISOWEEK" in sql or "WEEK(MONDAY)" in sql
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: for Snowflake day_of_week_name renders TO_CHAR(t.ts, '%A'); Snowflake's "
-    "TO_CHAR has no '%A' element (sqlglot leaves the strftime code as is), so it prints the "
-    "literal text instead of the day's name",
-)
 def test_snowflake_day_of_week_name_has_no_strftime_code() -> None:
     sql = grain_expression(TS, "day_of_week_name", "snowflake").sql(dialect="snowflake")
     assert "%" not in sql

@@ -7,6 +7,7 @@ Cursors share the database but run independently, so concurrent queries do not s
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,30 +45,51 @@ class DuckDBEngine:
 
 
 class _DuckDBQuery:
+    # How long a cancel keeps interrupting a query that was handed out but is never read.
+    CANCEL_PATIENCE_S = 30.0
+
     def __init__(self, cursor: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any]) -> None:
         self._cursor = cursor
         self._sql = sql
         self._params = list(params)
         self._cancelled = threading.Event()
+        self._started = threading.Event()
+        self._finished = threading.Event()
 
     def cancel(self) -> None:
+        """Stop the query, from any thread.
+
+        ``reader`` marks the query started *before* it checks for a cancel, and ``cancel``
+        marks the cancel *before* it checks for a start, so one of them always sees the other.
+        A DuckDB interrupt that arrives just before execution begins is lost, so once started
+        the interrupt is repeated until the query has stopped.
+        """
         self._cancelled.set()
-        self._cursor.interrupt()
+        if self._started.is_set() and not self._finished.is_set():
+            threading.Thread(target=self._interrupt_until_finished, daemon=True).start()
+
+    def _interrupt_until_finished(self) -> None:
+        deadline = time.monotonic() + self.CANCEL_PATIENCE_S
+        while not self._finished.is_set() and time.monotonic() < deadline:
+            self._cursor.interrupt()
+            self._finished.wait(0.01)
 
     def reader(self) -> pa.RecordBatchReader:
+        self._started.set()
         if self._cancelled.is_set():
+            self._finish()
             raise QueryCancelled("The query was cancelled before it started")
         try:
             relation = self._cursor.sql(self._sql, params=self._params or None)
             if relation is None:
+                self._finish()
                 return pa.RecordBatchReader.from_batches(pa.schema([]), [])
             source = relation.to_arrow_reader(BATCH_ROWS)
         except duckdb.Error as exc:
-            self._cursor.close()
+            self._finish()
             raise self._translate(exc) from exc
-        # A cancel that landed between the check above and the query starting is honoured
-        # here, so a cancelled query never hands back rows.
         if self._cancelled.is_set():
+            self._finish()
             raise QueryCancelled("The query was cancelled")
         return pa.RecordBatchReader.from_batches(source.schema, self._guarded(source))
 
@@ -77,7 +99,11 @@ class _DuckDBQuery:
         except (duckdb.Error, pa.ArrowException) as exc:
             raise self._translate(exc) from exc
         finally:
-            self._cursor.close()
+            self._finish()
+
+    def _finish(self) -> None:
+        self._finished.set()
+        self._cursor.close()
 
     def _translate(self, exc: Exception) -> EngineError:
         if isinstance(exc, duckdb.InterruptException) or self._cancelled.is_set():

@@ -14,8 +14,9 @@ from datetime import date, datetime, timedelta
 
 UNITS = ("second", "minute", "hour", "day", "week", "month", "quarter", "year")
 _UNIT_RE = r"(second|minute|hour|day|week|month|quarter|year|fiscal year|fiscal quarter)s?"
-_ABSOLUTE = re.compile(
-    r"^(\d{4})(?:[-/](\d{1,2})(?:[-/](\d{1,2})(?:[ T](\d{1,2})(?::(\d{2})(?::(\d{2}))?)?)?)?)?$"
+_ABSOLUTE = re.compile(  # matched against lowercased text, hence the 't' separator
+    r"^(\d{4})(?:[-/](\d{1,2})(?:[-/](\d{1,2})"
+    r"(?:[ t](\d{1,2})(?::(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?)?)?)?$"
 )
 _QUARTER = re.compile(r"^(\d{4})[ -]?q([1-4])$")
 _FISCAL_YEAR = re.compile(r"^fy ?(\d{4})$")
@@ -76,13 +77,22 @@ def parse_span(text: str, now: datetime) -> Span:
     quarter, ``30 days ago`` the day thirty days back."""
     t = " ".join(str(text).strip().lower().split())
     if m := _ABSOLUTE.match(t):
-        parts = [int(p) if p else None for p in m.groups()]
-        year, month, day, hour, minute, second = parts
+        *parts, fraction = m.groups()
+        year, month, day, hour, minute, second = (int(p) if p else None for p in parts)
         unit = ("year", "month", "day", "hour", "minute", "second")[
             sum(p is not None for p in parts) - 1
         ]
+        micro = int(fraction.ljust(6, "0")) if fraction else 0
         try:
-            start = datetime(year or 1, month or 1, day or 1, hour or 0, minute or 0, second or 0)
+            start = datetime(
+                year or 0,  # year 0, month 0 and day 0 are refused by datetime, as they should be
+                1 if month is None else month,
+                1 if day is None else day,
+                hour or 0,
+                minute or 0,
+                second or 0,
+                micro,
+            )
         except ValueError as exc:
             raise DateGrammarError(f"invalid date {text!r}: {exc}") from exc
         return Span(start, shift(start, unit, 1), has_time=hour is not None)
@@ -130,6 +140,29 @@ def parse_duration(text: str) -> tuple[int, str]:
 def span_after(start: Span, duration: str) -> Span:
     n, unit = parse_duration(duration)
     return Span(start.start, shift(start.start, unit, n), has_time=start.has_time)
+
+
+def interval_span(left: str, duration: str, now: datetime) -> Span:
+    """``left`` plus ``duration``: Omni's TIME_FOR_INTERVAL_DURATION.
+
+    "last N units" is written ``N units ago`` + ``N units``: that window ends now (at the
+    current day, or hour), never short of it because a month end was clamped on the way back
+    (on 31 March, one month ago is 29 February, and a month after that is 29 March).
+    """
+    start = parse_span(left, now)
+    n, unit = parse_duration(duration)
+    t = " ".join(str(left).strip().lower().split())
+    m = _AGO.match(t)
+    if (
+        m
+        and m.group(4) == "ago"
+        and not m.group(2)
+        and _unit(m.group(3)) == unit
+        and int(m.group(1)) == n
+    ):
+        fine = unit if unit in ("hour", "minute", "second") else "day"
+        return Span(start.start, truncate(now, fine), has_time=start.has_time)
+    return span_after(start, duration)
 
 
 def as_date_or_datetime(moment: datetime) -> date | datetime:

@@ -18,20 +18,30 @@ from typing import Any, Literal
 from sqlglot import exp
 
 from assay.errors import did_you_mean
-from assay.semantic.dates import DateGrammarError, Span, as_date_or_datetime, parse_span, span_after
+from assay.semantic.dates import (
+    DateGrammarError,
+    Span,
+    as_date_or_datetime,
+    interval_span,
+    parse_duration,
+    parse_span,
+)
+from assay.semantic.timeframes import grain_expression
 
 FilterType = Literal["string", "number", "date", "boolean", "null", "composite"]
 STRING_KINDS = ("EQUALS", "CONTAINS", "STARTS_WITH", "ENDS_WITH", "SQL_LIKE", "IS_EMPTY")
 NUMBER_KINDS = ("EQUALS", "GREATER_THAN", "LESS_THAN", "BETWEEN")
+# Date-part filters test the same value as the matching timeframe, built the same way.
 _PART_KINDS = {
-    "IS_ON_DAY_OF_WEEK": exp.DayOfWeekIso,
-    "IS_ON_DAY_OF_MONTH": exp.DayOfMonth,
-    "IS_ON_DAY_OF_YEAR": exp.DayOfYear,
-    "IS_IN_MONTH_OF_YEAR": exp.Month,
-    "IS_IN_QUARTER_OF_YEAR": exp.Quarter,
-    "IS_IN_WEEK_OF_YEAR": exp.WeekOfYear,
-    "IS_AT_HOUR_OF_DAY": exp.Hour,
+    "IS_ON_DAY_OF_WEEK": "day_of_week_num",
+    "IS_ON_DAY_OF_MONTH": "day_of_month",
+    "IS_ON_DAY_OF_YEAR": "day_of_year",
+    "IS_IN_MONTH_OF_YEAR": "month_num",
+    "IS_IN_QUARTER_OF_YEAR": "quarter_of_year",
+    "IS_IN_WEEK_OF_YEAR": "week_of_year",
+    "IS_AT_HOUR_OF_DAY": "hour_of_day",
 }
+_NOT_YET = {"QUERY_OFFSET", "IS_ON_DAY_OF_QUARTER"}
 DATE_KINDS = (
     "BETWEEN", "ON_OR_AFTER", "BEFORE", "TIME_FOR_INTERVAL_DURATION", "TIME_FOR_UNIT_DURATION",
     *_PART_KINDS,
@@ -95,6 +105,8 @@ def parse_json_filter(obj: Any, *, where: str) -> Filter | None:
         if not isinstance(subs, list):
             raise FilterError(f"{where}: a composite filter needs a 'filters' list")
         parts = [parse_json_filter(s, where=f"{where}.filters[{i}]") for i, s in enumerate(subs)]
+        if not any(parts):
+            return None  # an empty composite constrains nothing
         return Filter(
             "composite",
             conjunction="OR" if conj == "OR" else "AND",
@@ -108,14 +120,14 @@ def parse_json_filter(obj: Any, *, where: str) -> Filter | None:
         if kind_of in ("user_attribute", "query"):
             hint = " Filters of this type are not supported yet."
         raise FilterError(f"{where}: unknown filter type {kind_of!r}.{hint}")
-    kinds = {"string": STRING_KINDS, "number": NUMBER_KINDS, "date": (*DATE_KINDS, "QUERY_OFFSET")}
+    kinds = {"string": STRING_KINDS, "number": NUMBER_KINDS, "date": (*DATE_KINDS, *_NOT_YET)}
     kind = str(obj.get("kind", "EQUALS")).upper()
     if kind not in kinds[kind_of]:
         raise FilterError(
             f"{where}: unknown {kind_of} filter kind {kind!r}.{did_you_mean(kind, kinds[kind_of])}"
         )
-    if kind == "QUERY_OFFSET":
-        raise FilterError(f"{where}: date filters of kind QUERY_OFFSET are not supported yet")
+    if kind in _NOT_YET:
+        raise FilterError(f"{where}: date filters of kind {kind} are not supported yet")
     values = obj.get("values")
     if values is None and not (
         kind_of == "date" and (obj.get("left_side") or obj.get("right_side"))
@@ -138,7 +150,10 @@ def _opt_str(v: Any) -> str | None:
 
 
 def _check_values(f: Filter, where: str) -> None:
+    """Everything about a filter that can be wrong is found when it is read, with its place."""
     if f.type == "number":
+        if not f.values:
+            raise FilterError(f"{where}: a number {f.kind} filter needs at least one value")
         for v in f.values:
             _number(v, where)
         if f.kind == "BETWEEN" and len(f.values) != 2:
@@ -147,8 +162,37 @@ def _check_values(f: Filter, where: str) -> None:
             raise FilterError(f"{where}: {f.kind} needs exactly one value")
     if f.type == "string" and f.kind != "IS_EMPTY" and not f.values:
         raise FilterError(f"{where}: a string {f.kind} filter needs at least one value")
-    if f.type == "date" and f.kind in _PART_KINDS and not f.values:
-        raise FilterError(f"{where}: {f.kind} needs at least one value")
+    if f.type == "date":
+        _check_date(f, where)
+
+
+def _check_date(f: Filter, where: str) -> None:
+    if f.kind in _PART_KINDS:
+        if not f.values:
+            raise FilterError(f"{where}: {f.kind} needs at least one value")
+        for v in f.values:
+            _date_part_value(f.kind, v, where)
+        return
+    texts = [str(v) for v in f.values]
+    left = f.left_side or (texts[0] if texts else None)
+    right = f.right_side or (texts[1] if len(texts) > 1 else None)
+    if f.kind == "BEFORE":
+        left, right = None, f.right_side or f.left_side or (texts[0] if texts else None)
+        if right is None:
+            raise FilterError(f"{where}: a BEFORE date filter needs right_side or values")
+    elif left is None:
+        raise FilterError(f"{where}: a {f.kind} date filter needs left_side or values")
+    if f.kind in ("BETWEEN", "TIME_FOR_INTERVAL_DURATION") and right is None:
+        raise FilterError(f"{where}: a {f.kind} date filter needs right_side (or two values)")
+    try:
+        # The grammar does not depend on the clock: any reference moment checks it.
+        for text in (left, None if f.kind == "TIME_FOR_INTERVAL_DURATION" else right):
+            if text is not None:
+                parse_span(text, _REFERENCE)
+        if f.kind == "TIME_FOR_INTERVAL_DURATION" and right is not None:
+            parse_duration(right)
+    except DateGrammarError as exc:
+        raise FilterError(f"{where}: {exc}") from exc
 
 
 def _number(v: Any, where: str) -> exp.Expr:
@@ -163,6 +207,8 @@ def _number(v: Any, where: str) -> exp.Expr:
     return exp.Literal.number(str(d))
 
 
+_REFERENCE = datetime(2000, 1, 1)
+
 # ---------------------------------------------------------------- YAML filter syntax
 
 _NUMBER_OPS = {
@@ -176,6 +222,10 @@ _DATE_PART_OPS = {
     "quarter_of_year": "IS_IN_QUARTER_OF_YEAR", "hour_of_day": "IS_AT_HOUR_OF_DAY",
     "week_of_year": "IS_IN_WEEK_OF_YEAR",
 }  # fmt: skip
+_YAML_NOT_YET = (
+    "day_of_quarter", "date_offset_from_query", "cancel_query_filter", "field_name_in_query",
+    "field_name_not_in_query",
+)  # fmt: skip
 YAML_OPERATORS = (
     "is", "not", "is_not", "and", "or", "between", "before", "on_or_after", "between_dates",
     "time_for_duration", "case_insensitive", *_NUMBER_OPS, *_STRING_OPS, *_DATE_PART_OPS,
@@ -202,20 +252,25 @@ def parse_yaml_filter(obj: Any, *, where: str) -> Filter:
 def _yaml_operator(op: str, value: Any, *, where: str, case_insensitive: bool) -> Filter:
     negate = False
     base = op
+    if op in _YAML_NOT_YET:
+        raise FilterError(f"{where}: the {op!r} filter operator is not supported yet")
+    if op in ("not_and", "not_or"):
+        raise FilterError(f"{where}: {op!r} is not an operator; negate each condition inside "
+                          f"'{op[4:]}' instead (e.g. not_contains, not)")  # fmt: skip
     if op in ("not", "is_not"):
         negate, base = True, "is"
     elif op.startswith("not_") and op[4:] in YAML_OPERATORS:
         negate, base = True, op[4:]
     values = tuple(value) if isinstance(value, list) else (value,)
     if base in ("and", "or"):
-        if not isinstance(value, list):
-            raise FilterError(f"{where}: '{op}' takes a list of conditions")
+        if not isinstance(value, list) or not value:
+            raise FilterError(f"{where}: '{op}' takes a non-empty list of conditions")
         subs = tuple(parse_yaml_filter(v, where=f"{where}[{i}]") for i, v in enumerate(value))
         return Filter("composite", conjunction=base.upper(), filters=subs)  # type: ignore[arg-type]
     if base == "is":
-        return replace(
-            _yaml_is(values, where), is_negative=negate, case_insensitive=case_insensitive
-        )
+        f = _yaml_is(values, where)
+        # "is false" is already a negation: "not: false" must undo it, not repeat it.
+        return replace(f, is_negative=f.is_negative != negate, case_insensitive=case_insensitive)
     if base in _NUMBER_OPS:
         kind, inclusive = _NUMBER_OPS[base]
         f = Filter("number", kind, values, is_negative=negate, is_inclusive=inclusive)
@@ -257,7 +312,9 @@ def _yaml_is(values: tuple[Any, ...], where: str) -> Filter:
         truthy = first is True or first == "true"
         return Filter("boolean", is_negative=not truthy, treat_nulls_as_false=first == "falsey")
     if isinstance(first, (int, float, Decimal)):
-        return Filter("number", "EQUALS", values)
+        f = Filter("number", "EQUALS", values)
+        _check_values(f, where)
+        return f
     if isinstance(first, (date, datetime)):
         return Filter("date", "TIME_FOR_UNIT_DURATION", left_side=_date_text(first))
     return Filter("string", "EQUALS", tuple(str(v) for v in values))
@@ -277,15 +334,20 @@ def depends_on_clock(f: Filter) -> bool:
     if f.type != "date" or f.kind in _PART_KINDS:
         return False
     texts = [f.left_side, f.right_side, *(str(v) for v in f.values)]
+    if f.kind == "TIME_FOR_INTERVAL_DURATION":  # the right side is a duration, not a moment
+        texts = [f.left_side or (str(f.values[0]) if f.values else None)]
     return any(t and not _ABSOLUTE_DATE.match(t.strip().lower()) for t in texts)
 
 
-def filter_condition(f: Filter, target: exp.Expr, *, now: datetime) -> exp.Expr:
-    """The condition ``f`` puts on ``target`` (a field's expression; copied, never mutated)."""
+def filter_condition(
+    f: Filter, target: exp.Expr, *, now: datetime, dialect: str = "duckdb"
+) -> exp.Expr:
+    """The condition ``f`` puts on ``target`` (a field's expression; copied, never mutated),
+    for ``dialect``: date parts and prefix tests use functions that database has."""
     if isinstance(target, (exp.Binary, exp.Not, exp.Neg)):
         target = exp.Paren(this=target.copy())  # never re-parent the model's own tree
     if f.type == "composite":
-        parts = [filter_condition(s, target, now=now) for s in f.filters]
+        parts = [filter_condition(s, target, now=now, dialect=dialect) for s in f.filters]
         joined: exp.Expr = exp.and_(*parts) if f.conjunction == "AND" else exp.or_(*parts)
         return exp.Not(this=exp.Paren(this=joined)) if f.is_negative else joined
     if f.type == "null":
@@ -300,11 +362,13 @@ def filter_condition(f: Filter, target: exp.Expr, *, now: datetime) -> exp.Expr:
         return _negate(_number_condition(f, target), f.is_negative, target, keep_nulls=False)
     if f.type == "date":
         try:
-            cond: exp.Expr = _date_condition(f, target, now)
+            cond: exp.Expr = _date_condition(f, target, now, dialect)
         except DateGrammarError as exc:
             raise FilterError(str(exc)) from exc
         return _negate(cond, f.is_negative, target, keep_nulls=False)
-    return _negate(_string_condition(f, target), f.is_negative, target, keep_nulls=True)
+    # "is not empty" means a value is there; other negated string tests keep NULL rows.
+    keep = f.kind != "IS_EMPTY"
+    return _negate(_string_condition(f, target, dialect), f.is_negative, target, keep_nulls=keep)
 
 
 def _negate(cond: exp.Expr, neg: bool, target: exp.Expr, *, keep_nulls: bool) -> exp.Expr:
@@ -336,7 +400,23 @@ def _number_condition(f: Filter, target: exp.Expr) -> exp.Expr:
     return exp.and_(exp.GTE(this=t, expression=nums[0]), upper)
 
 
-def _string_condition(f: Filter, target: exp.Expr) -> exp.Expr:
+# Dialects without STARTS_WITH / ENDS_WITH functions compare the LEFT / RIGHT characters.
+_NO_STARTS_WITH = {"mysql"}
+_NO_ENDS_WITH = {"mysql", "postgres"}
+
+
+def _affix(kind: str, subject: exp.Expr, lit: exp.Expr, text: str, dialect: str) -> exp.Expr:
+    starts = kind == "STARTS_WITH"
+    if dialect in (_NO_STARTS_WITH if starts else _NO_ENDS_WITH):
+        take = exp.Left if starts else exp.Right
+        cut = take(this=subject, expression=exp.Literal.number(len(text)))
+        return exp.EQ(this=cut, expression=lit)
+    if starts:
+        return exp.StartsWith(this=subject, expression=lit)
+    return exp.EndsWith(this=subject, expression=lit)
+
+
+def _string_condition(f: Filter, target: exp.Expr, dialect: str) -> exp.Expr:
     t = target.copy()
     if f.kind == "IS_EMPTY":
         empty = exp.EQ(this=target.copy(), expression=exp.Literal.string(""))
@@ -346,22 +426,18 @@ def _string_condition(f: Filter, target: exp.Expr) -> exp.Expr:
     def side(e: exp.Expr) -> exp.Expr:
         return exp.Lower(this=e) if ci else e
 
-    lits = [side(exp.Literal.string(str(v))) for v in f.values]
+    texts = [str(v) for v in f.values]
+    lits = [side(exp.Literal.string(v)) for v in texts]
     if f.kind == "EQUALS":
         return _in_or_eq(side(t), lits)
     conds: list[exp.Expr] = []
-    for lit in lits:
+    for text, lit in zip(texts, lits, strict=True):
         subject = side(target.copy())
         if f.kind == "CONTAINS":
-            conds.append(
-                exp.GT(
-                    this=exp.StrPosition(this=subject, substr=lit), expression=exp.Literal.number(0)
-                )
-            )
-        elif f.kind == "STARTS_WITH":
-            conds.append(exp.StartsWith(this=subject, expression=lit))
-        elif f.kind == "ENDS_WITH":
-            conds.append(exp.EndsWith(this=subject, expression=lit))
+            position = exp.StrPosition(this=subject, substr=lit)
+            conds.append(exp.GT(this=position, expression=exp.Literal.number(0)))
+        elif f.kind in ("STARTS_WITH", "ENDS_WITH"):
+            conds.append(_affix(f.kind, subject, lit, text, dialect))
         else:  # SQL_LIKE: the value is a LIKE pattern by definition
             conds.append(exp.Like(this=subject, expression=lit))
     return conds[0] if len(conds) == 1 else exp.Paren(this=exp.or_(*conds))
@@ -383,13 +459,13 @@ def _span_condition(target: exp.Expr, span: Span) -> exp.Expr:
     )
 
 
-def _date_condition(f: Filter, target: exp.Expr, now: datetime) -> exp.Expr:
+def _date_condition(f: Filter, target: exp.Expr, now: datetime, dialect: str) -> exp.Expr:
     vals = [str(v) for v in f.values]
     left = f.left_side or (vals[0] if vals else None)
     right = f.right_side or (vals[1] if len(vals) > 1 else None)
     if f.kind in _PART_KINDS:
-        part = _PART_KINDS[f.kind](this=target.copy())
-        return _in_or_eq(part, [_date_part_value(f.kind, v) for v in f.values])
+        part = grain_expression(target, _PART_KINDS[f.kind], dialect)
+        return _in_or_eq(part, [_date_part_value(f.kind, v, "filter") for v in f.values])
     if f.kind == "BEFORE":
         edge = f.right_side or f.left_side or (vals[0] if vals else None)
         if edge is None:
@@ -405,11 +481,11 @@ def _date_condition(f: Filter, target: exp.Expr, now: datetime) -> exp.Expr:
     if right is None:
         raise FilterError(f"a {f.kind} date filter needs right_side (or two values)")
     if f.kind == "TIME_FOR_INTERVAL_DURATION":
-        return _span_condition(target, span_after(start, right))
+        return _span_condition(target, interval_span(left, right, now))
     return _span_condition(target, Span(start.start, parse_span(right, now).start))  # BETWEEN
 
 
-def _date_part_value(kind: str, v: Any) -> exp.Expr:
+def _date_part_value(kind: str, v: Any, where: str) -> exp.Expr:
     text = str(v).strip().lower()
     names = {"IS_ON_DAY_OF_WEEK": _DAY_NAMES, "IS_IN_MONTH_OF_YEAR": _MONTH_NAMES}.get(kind)
     if names:
@@ -419,4 +495,4 @@ def _date_part_value(kind: str, v: Any) -> exp.Expr:
     if text.isdigit():
         return exp.Literal.number(int(text))
     hint = did_you_mean(text, names or [])
-    raise FilterError(f"{v!r} is not a valid value for {kind}.{hint}")
+    raise FilterError(f"{where}: {v!r} is not a valid value for {kind}.{hint}")

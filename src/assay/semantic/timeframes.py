@@ -48,8 +48,17 @@ def grain_expression(target: exp.Expr, grain: str, dialect: str) -> exp.Expr:
         return exp.Cast(this=t, to=exp.DataType(this=exp.DataType.Type.DATE))
     if grain in ("hour", "minute", "second"):
         return exp.TimestampTrunc(this=t, unit=exp.var(TRUNCATED[grain]))
+    if grain == "week" and dialect == "bigquery":  # BigQuery's WEEK starts on Sunday
+        return exp.DateTrunc(this=t, unit=exp.var("ISOWEEK"))  # type: ignore[no-untyped-call]
     if grain in TRUNCATED:
         return exp.DateTrunc(this=t, unit=exp.var(TRUNCATED[grain]))  # type: ignore[no-untyped-call]
+    if grain == "day_of_week_name" and dialect == "snowflake":  # TO_CHAR has no full day name
+        names = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+        ifs = [
+            exp.If(this=exp.Literal.number(i), true=exp.Literal.string(n))
+            for i, n in enumerate(names, start=1)
+        ]
+        return exp.Case(this=exp.DayOfWeekIso(this=t), ifs=ifs)
     if grain in NAMED:
         return exp.TimeToStr(this=t, format=exp.Literal.string(NAMED[grain]))
     func, pg_unit = _PARTS[grain]
@@ -67,5 +76,9 @@ _OVERRIDES: dict[tuple[str, str], Callable[[exp.Expr], exp.Expr]] = {
     ),
     ("mysql", "week_of_year"): lambda t: exp.Anonymous(
         this="WEEK", expressions=[t, exp.Literal.number(3)]
+    ),
+    # Spark's DAYOFWEEK counts from Sunday; WEEKDAY is Monday 0 ... Sunday 6.
+    ("spark", "day_of_week_num"): lambda t: exp.Add(
+        this=exp.Anonymous(this="WEEKDAY", expressions=[t]), expression=exp.Literal.number(1)
     ),
 }

@@ -102,7 +102,7 @@ def render(tree: exp.Expr, dialect: str) -> str:
 
 
 def aggregate(
-    model: SemanticModel, m: Measure, now: datetime, *, one_row_each: bool = False
+    model: SemanticModel, m: Measure, now: datetime, dialect: str, *, one_row_each: bool = False
 ) -> exp.Expr:
     """The aggregate expression of a base measure over row-level (qualified) columns.
 
@@ -113,7 +113,9 @@ def aggregate(
         return m.custom.copy()
     cond = None
     if m.filters:
-        cond = exp.and_(*(filter_condition(f.filter, f.target, now=now) for f in m.filters))
+        cond = exp.and_(
+            *(filter_condition(f.filter, f.target, now=now, dialect=dialect) for f in m.filters)
+        )
     value = m.input.copy() if m.input is not None else None
     if m.aggregate_type == "count":
         pk = None if one_row_each else model.views[m.view].primary_key
@@ -165,7 +167,7 @@ def _direct_aggregate(inp: BuildInput, m: Measure) -> exp.Expr:
     base = m.view == inp.res.scope.base_view
 
     def make() -> exp.Expr:
-        return aggregate(inp.model, m, inp.now, one_row_each=base)
+        return aggregate(inp.model, m, inp.now, inp.dialect, one_row_each=base)
 
     return fragment(inp, f"agg:{m.key}:{base}", make) if _cacheable(m) else make()
 
@@ -226,7 +228,8 @@ def build(inp: BuildInput) -> exp.Expr:
 
 def _where(inp: BuildInput) -> exp.Expr | None:
     conds = [
-        filter_condition(f, dimension_value(inp, sel), now=inp.now) for sel, f in inp.res.where
+        filter_condition(f, dimension_value(inp, sel), now=inp.now, dialect=inp.dialect)
+        for sel, f in inp.res.where
     ]
     return exp.and_(*conds) if conds else None
 
@@ -238,7 +241,12 @@ def _having(
     for sel, f in targets:
         assert sel.measure is not None
         conds.append(
-            filter_condition(f, measure_value(inp.model, sel.measure, value_of), now=inp.now)
+            filter_condition(
+                f,
+                measure_value(inp.model, sel.measure, value_of),
+                now=inp.now,
+                dialect=inp.dialect,
+            )
         )
     return exp.and_(*conds) if conds else None
 
@@ -419,7 +427,7 @@ def _deduplicated_measure(inp: BuildInput, m: Measure) -> tuple[str, tuple[tuple
             return _col(alias, "q")
         return node
 
-    agg = aggregate(inp.model, m, inp.now).transform(to_leaf, copy=False)
+    agg = aggregate(inp.model, m, inp.now, inp.dialect).transform(to_leaf, copy=False)
     result = (render(agg, inp.dialect), tuple(leaves.items()))
     if _cacheable(m):
         inp.model.deduplicated[key] = result
