@@ -87,3 +87,19 @@ def test_unknown_setting_in_env_is_refused() -> None:
     result = runner.invoke(app, ["validate"], env={"ASSAY_DEMO_SCAEL": "1"})
     assert result.exit_code == 2
     assert "ASSAY_DEMO_SCALE" in result.output
+
+
+def test_validate_against_the_database_reports_missing_columns(
+    tmp_path: Path, tpch_path: Path
+) -> None:
+    from assay.demo.tpch import tpch_model_dir
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for source in tpch_model_dir().iterdir():
+        (folder / source.name).write_text(source.read_text())
+    view = folder / "orders.view.yaml"
+    view.write_text(view.read_text().replace("  o_clerk:", "  o_clerk:\n    sql: o_clerc", 1))
+    result = runner.invoke(app, ["validate", str(folder), "--database", str(tpch_path)])
+    assert result.exit_code == 0, result.output  # a warning does not refuse the model
+    assert "warning" in result.output and "'o_clerc' does not exist" in result.output

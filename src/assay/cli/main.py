@@ -102,12 +102,12 @@ def demo(
     path = settings.resolved_duckdb_path
     with out.status(f"Generating TPC-H data at scale {scale} into {path} ..."):
         generate_tpch(path, scale, force=force)
-    model = load_model(tpch_model_dir())
+    engine = DuckDBEngine(path, threads=settings.duckdb_threads)
+    model = load_model(tpch_model_dir(), catalog=engine.catalog())
     out.print(f"[green]Demo data ready[/green] at {path} (TPC-H scale {scale}).")
     out.print(f"Model [bold]{model.name}[/bold] (id {model.id}): {len(model.views)} views, "
               f"topics {', '.join(model.topics)}.")  # fmt: skip
     compiled = compile_query(model, DEMO_QUERY)
-    engine = DuckDBEngine(path, threads=settings.duckdb_threads)
     try:
         table = engine.execute(compiled.sql)
     finally:
@@ -117,25 +117,48 @@ def demo(
     typer.echo("\nTry your own query:\n  assay query '" + json.dumps(DEMO_QUERY) + "'")
 
 
+def _catalog(database: Path | None) -> dict[str, dict[str, str]] | None:
+    """The database's column types, when a database is at hand."""
+    if database is None or not database.exists():
+        return None
+    engine = DuckDBEngine(database)
+    try:
+        return engine.catalog()
+    finally:
+        engine.close()
+
+
 @app.command()
 def validate(
     ctx: typer.Context,
     path: Annotated[
         Path | None, typer.Argument(help="Model folder (default: the tpch demo model).")
     ] = None,
+    database: Annotated[
+        Path | None, typer.Option(help="DuckDB file to check tables and columns against.")
+    ] = None,
 ) -> None:
     """Check a model folder and list every problem found."""
     folder = path or _settings(ctx).models_dir or tpch_model_dir()
     try:
-        model = load_model(folder)
+        model = load_model(folder, catalog=_catalog(database))
     except ModelInvalid as exc:
         err.print(Text(exc.message.splitlines()[0], style="red"))
         for issue in exc.issues:
             tag = "warning" if issue.is_warning else "error"
             err.print(Text(f"  {tag}: {issue}"))
         raise typer.Exit(1) from exc
-    out.print(f"[green]ok[/green] model {model.name} ({model.id}): {len(model.views)} views, "
-              f"{len(model.topics)} topics, version {model.version}")  # fmt: skip
+    except AssayError as exc:
+        err.print(Text(f"{exc.error_type}: {exc.message}", style="red"))
+        raise typer.Exit(1) from exc
+    for issue in model.warnings:
+        err.print(Text(f"  warning: {issue}", style="yellow"))
+    out.print(
+        Text(
+            f"ok model {model.name} ({model.id}): {len(model.views)} views, "
+            f"{len(model.topics)} topics, version {model.version}"
+        )
+    )
 
 
 @app.command("compile")
@@ -165,12 +188,13 @@ def query(
 ) -> None:
     """Run a semantic query on DuckDB and print the rows."""
     settings = _settings(ctx)
+    path = database or settings.resolved_duckdb_path
     try:
-        compiled = compile_query(_model(settings, model), _read_query(query))
-        engine = DuckDBEngine(
-            database or settings.resolved_duckdb_path, threads=settings.duckdb_threads
-        )
+        engine = DuckDBEngine(path, threads=settings.duckdb_threads)
         try:
+            folder = model or settings.models_dir or tpch_model_dir()
+            semantic = load_model(folder, catalog=engine.catalog())
+            compiled = compile_query(semantic, _read_query(query))
             table = engine.execute(compiled.sql)
         finally:
             engine.close()

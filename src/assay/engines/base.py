@@ -27,4 +27,9 @@ class Engine(Protocol):
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> pa.Table: ...
 
+    def catalog(self) -> dict[str, dict[str, str]]:
+        """Column types by table: ``{"table" and "schema.table": {column: type}}``, lower case
+        (the loader's ``Catalog``)."""
+        ...
+
     def close(self) -> None: ...

@@ -40,6 +40,20 @@ class DuckDBEngine:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
         return self.start(sql, params).reader().read_all()
 
+    def catalog(self) -> dict[str, dict[str, str]]:
+        rows = self.execute(
+            "SELECT table_schema, table_name, column_name, data_type "
+            "FROM information_schema.columns ORDER BY table_schema, table_name, ordinal_position"
+        ).to_pylist()
+        out: dict[str, dict[str, str]] = {}
+        for row in rows:
+            schema, table = row["table_schema"].lower(), row["table_name"].lower()
+            column, kind = row["column_name"].lower(), row["data_type"]
+            out.setdefault(f"{schema}.{table}", {})[column] = kind
+            if schema == "main":  # DuckDB's default schema: reachable unqualified
+                out.setdefault(table, {})[column] = kind
+        return out
+
     def close(self) -> None:
         self._conn.close()
 

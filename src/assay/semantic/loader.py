@@ -21,6 +21,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from assay.errors import ModelInvalid, ModelIssue, did_you_mean
+from assay.semantic.catalog import DEFAULT_TIMEFRAMES, Catalog, omni_type, table_columns
 from assay.semantic.files import (
     DimensionFile,
     MeasureFile,
@@ -68,17 +69,24 @@ def read_model_files(folder: Path) -> dict[str, str]:
     return files
 
 
-def load_model(folder: Path | str, *, name: str | None = None) -> SemanticModel:
-    """Load and validate the model in ``folder``; raise ``ModelInvalid`` listing every issue."""
+def load_model(
+    folder: Path | str, *, name: str | None = None, catalog: Catalog | None = None
+) -> SemanticModel:
+    """Load and validate the model in ``folder``; raise ``ModelInvalid`` listing every issue.
+
+    ``catalog`` (the database's column types, see ``semantic.catalog``) is optional.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelInvalid([ModelIssue(str(folder), "", "model folder does not exist")])
-    return build_model(read_model_files(folder), name=name or folder.name)
+    return build_model(read_model_files(folder), name=name or folder.name, catalog=catalog)
 
 
-def build_model(files: Mapping[str, str], *, name: str) -> SemanticModel:
+def build_model(
+    files: Mapping[str, str], *, name: str, catalog: Catalog | None = None
+) -> SemanticModel:
     """Validate and build a model from file texts (used by the loader and by YAML edits)."""
-    builder = _Builder(files, default_name=name)
+    builder = _Builder(files, default_name=name, catalog=catalog)
     model = builder.build()
     errors = [i for i in builder.issues if not i.is_warning]
     if errors or model is None:
@@ -87,7 +95,11 @@ def build_model(files: Mapping[str, str], *, name: str) -> SemanticModel:
 
 
 class _Builder:
-    def __init__(self, files: Mapping[str, str], *, default_name: str) -> None:
+    def __init__(
+        self, files: Mapping[str, str], *, default_name: str, catalog: Catalog | None = None
+    ) -> None:
+        self.catalog = catalog
+        self.columns: dict[str, Mapping[str, str] | None] = {}  # view -> its table's columns
         self.files = dict(files)
         self.name = default_name
         self.issues: list[ModelIssue] = []
@@ -177,6 +189,7 @@ class _Builder:
             version=digest.hexdigest()[:16],
             files=dict(self.files),
             clock_filters=_reads_clock(views, topics),
+            warnings=tuple(i for i in self.issues if i.is_warning),
         )
 
     def _read_view_file(self, file: str, view: str) -> None:
@@ -225,12 +238,52 @@ class _Builder:
             self.issue(file, path, str(exc))
             return None
 
+    def _source(self, view: str, file: str, vf: ViewFile) -> exp.Expr | None:
+        """What a view reads: its table (aliased by the view's name) or its derived SQL."""
+        if vf.sql:
+            try:
+                query = sqlglot.parse_one(vf.sql, read=self.dialect)
+            except ParseError as exc:
+                self.issue(file, "sql", f"invalid SQL: {str(exc).splitlines()[0]}")
+                return None
+            return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier(view)))
+        table = exp.Table(
+            this=exp.to_identifier(vf.table_name or view),
+            db=exp.to_identifier(vf.schema_) if vf.schema_ else None,
+            catalog=exp.to_identifier(vf.catalog) if vf.catalog else None,
+        )
+        if self.catalog is not None and table_columns(self.catalog, table) is None:
+            self.issue(file, "table_name", f"table {table.sql()!r} was not found in the "
+                       "database", warning=True)  # fmt: skip
+        return exp.alias_(table, view, table=True)
+
+    def _check_columns(self, view: str, tpl: Template, file: str, path: str) -> None:
+        """Warn about columns of the view's own table that the database does not have."""
+        columns = self.columns.get(view)
+        if columns is None:
+            return
+        for col in tpl.tree.find_all(exp.Column):
+            if col.table == view and col.name.lower() not in columns:
+                hint = did_you_mean(col.name, columns)
+                self.issue(file, path, f"column {col.name!r} does not exist in the table of view "
+                           f"{view!r}.{hint}", warning=True)  # fmt: skip
+
     def _build_views(self) -> dict[str, View]:
+        sources = {
+            view: self._source(view, file, vf) for view, (file, vf) in self.view_files.items()
+        }
+        if self.catalog is not None:
+            for view, source in sources.items():
+                self.columns[view] = table_columns(self.catalog, source) if source else None
         for view, (file, vf) in self.view_files.items():
             for dim_name, dim in vf.dimensions.items():
                 sql = dim.sql or dim_name
-                tpl = self._template(file, f"dimensions.{dim_name}.sql", sql, view)
+                path = f"dimensions.{dim_name}.sql"
+                tpl = self._template(file, path, sql, view)
                 if tpl is not None:
+                    self._check_columns(
+                        view, tpl, file, path if dim.sql else f"dimensions.{dim_name}"
+                    )
                     self.templates[f"{view}.{dim_name}"] = tpl
         for view, (_, vf) in self.view_files.items():
             for dim_name in vf.dimensions:
@@ -251,23 +304,9 @@ class _Builder:
                 for n, spec in vf.measures.items()
                 if (m := self._measure(view, n, spec, file)) is not None
             }
-            source: exp.Expr
-            if vf.sql:
-                try:
-                    query = sqlglot.parse_one(vf.sql, read=self.dialect)
-                except ParseError as exc:
-                    self.issue(file, "sql", f"invalid SQL: {str(exc).splitlines()[0]}")
-                    continue
-                source = exp.Subquery(
-                    this=query, alias=exp.TableAlias(this=exp.to_identifier(view))
-                )
-            else:
-                table = exp.Table(
-                    this=exp.to_identifier(vf.table_name or view),
-                    db=exp.to_identifier(vf.schema_) if vf.schema_ else None,
-                    catalog=exp.to_identifier(vf.catalog) if vf.catalog else None,
-                )
-                source = exp.alias_(table, view, table=True)
+            source = sources[view]
+            if source is None:
+                continue
             views[view] = View(
                 name=view,
                 source=source,
@@ -351,7 +390,15 @@ class _Builder:
         if not ok:
             self.quiet.add(key)  # reported once, where it went wrong
             return None
-        data_type = "TIMESTAMP" if spec.timeframes else _infer_type(tree)
+        timeframes = tuple(spec.timeframes) if spec.timeframes else None
+        data_type = "TIMESTAMP" if timeframes else _infer_type(tree)
+        columns = self.columns.get(view)
+        if columns is not None and isinstance(tree, exp.Column) and tree.table == view:
+            sql_type = columns.get(tree.name.lower())
+            if sql_type is not None:
+                data_type = omni_type(sql_type, self.dialect)
+                if data_type == "TIMESTAMP" and timeframes is None:
+                    timeframes = DEFAULT_TIMEFRAMES  # Omni's default set for date columns
         dim = Dimension(
             view=view,
             name=name,
@@ -367,7 +414,7 @@ class _Builder:
             hidden=spec.hidden,
             format=spec.format,
             group_label=spec.group_label,
-            timeframes=tuple(spec.timeframes) if spec.timeframes else None,
+            timeframes=timeframes,
             data_type=data_type,
         )
         self.dimensions[key] = dim
@@ -403,6 +450,8 @@ class _Builder:
         tpl = self._template(file, f"{path}.sql", spec.sql, view) if spec.sql else None
         if spec.sql and tpl is None:
             return None
+        if tpl is not None:
+            self._check_columns(view, tpl, file, f"{path}.sql")
         measure_refs = [r for r in (tpl.refs if tpl else ()) if self._is_measure_ref(view, r)]
         if tpl is not None and measure_refs:
             if spec.aggregate_type is not None:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from sqlglot import exp
 
+from assay.errors import ModelIssue
 from assay.semantic.filters import Filter
 
 # Namespace for model ids: a model's id is uuid5(namespace, name), stable across restarts.
@@ -213,6 +214,8 @@ class SemanticModel:
     default_row_limit: int | None = None
     version: str = ""
     files: Mapping[str, str] = field(default_factory=dict)
+    # Problems that do not stop the model loading (e.g. a column the database lacks).
+    warnings: tuple[ModelIssue, ...] = ()
     # Rendered SQL of model fragments per (dialect, field): filled by the compiler on first
     # use; a model is immutable, so entries never go stale.
     fragments: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
