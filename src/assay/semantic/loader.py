@@ -416,6 +416,7 @@ class _Builder:
             group_label=spec.group_label,
             timeframes=timeframes,
             data_type=data_type,
+            tags=tuple(spec.tags),
         )
         self.dimensions[key] = dim
         return dim
@@ -434,6 +435,7 @@ class _Builder:
             hidden=spec.hidden,
             format=spec.format,
             group_label=spec.group_label,
+            tags=tuple(spec.tags),
         )
         # Parameter problems are collected, then the SQL is still checked: all in one round.
         ok = True

@@ -51,6 +51,7 @@ class Dimension:
     group_label: str | None = None
     timeframes: tuple[str, ...] | None = None
     data_type: str | None = None
+    tags: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -94,6 +95,7 @@ class Measure:
     format: str | None = None
     group_label: str | None = None
     data_type: str = "NUMBER"
+    tags: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:

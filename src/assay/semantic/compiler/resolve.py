@@ -184,10 +184,11 @@ def _select(
         hint = _elsewhere(model, scope, ref.name) or _did_you_mean(ref.key, candidates)
         raise UnknownField(f'No such field "{ref.key}".{hint}')
     topic = scope.topic
+    tags = dim.tags if dim is not None else measure.tags if measure is not None else ()
     if (
         topic is not None
         and topic.field_patterns is not None
-        and not _allowed(topic.field_patterns, ref.view, ref.name)
+        and not _allowed(topic.field_patterns, ref.view, ref.name, tags)
     ):
         raise UnknownField(f'Field "{ref.key}" is not exposed by topic "{topic.name}"')
     if measure is not None:
@@ -211,17 +212,16 @@ def _elsewhere(model: SemanticModel, scope: Scope, name: str) -> str:
     return f' Did you mean "{exact[0]}"?' if exact else ""
 
 
-def _allowed(patterns: Iterable[str], view: str, name: str) -> bool:
-    """Topic ``fields`` curation: ``view.*``, ``view.field``, ``-view.field``; later patterns
-    win. ``tag:`` patterns match nothing yet (field tags are not modelled)."""
+def _allowed(patterns: Iterable[str], view: str, name: str, tags: Iterable[str]) -> bool:
+    """Topic ``fields`` curation: ``view.*``, ``view.field``, ``all_views.*``, ``tag:x``, each
+    negatable with ``-``; later patterns win."""
     key = f"{view}.{name}"
-    tags: set[str] = set()
     allowed = False
     for pattern in patterns:
         negative = pattern.startswith("-")
         body = pattern[1:] if negative else pattern
         if body.startswith("tag:"):
-            hit = body[4:] in tags
+            hit = body[4:] in set(tags)
         elif body.startswith("all_views."):
             hit = fnmatch.fnmatchcase(name, body[len("all_views.") :])
         else:
