@@ -21,9 +21,13 @@ DEFAULT_TIMEFRAMES = ("raw", "date", "week", "month", "quarter", "year")
 def omni_type(sql_type: str, dialect: str = "duckdb") -> str:
     """Omni's ``data_type`` for a database type name."""
     try:
-        dtype = exp.DataType.build(sql_type, dialect=dialect)
+        return data_type_of(exp.DataType.build(sql_type, dialect=dialect))
     except (ParseError, ValueError):
         return "UNKNOWN"
+
+
+def data_type_of(dtype: exp.DataType) -> str:
+    """Omni's ``data_type`` for a sqlglot type (a column's, or a CAST's target)."""
     if dtype.is_type(*exp.DataType.NUMERIC_TYPES):
         return "NUMBER"
     if dtype.is_type(*exp.DataType.TEMPORAL_TYPES):

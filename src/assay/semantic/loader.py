@@ -21,7 +21,13 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from assay.errors import ModelInvalid, ModelIssue, did_you_mean
-from assay.semantic.catalog import DEFAULT_TIMEFRAMES, Catalog, omni_type, table_columns
+from assay.semantic.catalog import (
+    DEFAULT_TIMEFRAMES,
+    Catalog,
+    data_type_of,
+    omni_type,
+    table_columns,
+)
 from assay.semantic.files import (
     DimensionFile,
     MeasureFile,
@@ -897,13 +903,8 @@ def _infer_type(tree: exp.Expr) -> str | None:
     if isinstance(node, (exp.DPipe, exp.Concat)):
         return "STRING"
     if isinstance(node, exp.Cast):
-        to = node.to
-        if to.is_type(*exp.DataType.TEXT_TYPES):
-            return "STRING"
-        if to.is_type(*exp.DataType.NUMERIC_TYPES):
-            return "NUMBER"
-        if to.is_type(*exp.DataType.TEMPORAL_TYPES):
-            return "TIMESTAMP"
+        kind = data_type_of(node.to)
+        return None if kind == "UNKNOWN" else kind
     return None
 
 
