@@ -1,0 +1,424 @@
+"""Pass two of a model build: views, their dimensions and their measures, with every
+``${}`` reference resolved and checked."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from assay.errors import did_you_mean
+from assay.semantic.build_state import NAME, BuildState
+from assay.semantic.catalog import DEFAULT_TIMEFRAMES, data_type_of, omni_type, table_columns
+from assay.semantic.files import DimensionFile, MeasureFile, ViewFile
+from assay.semantic.model import Dimension, Measure, MeasureFilter, View, titleize
+from assay.semantic.templates import MeasureRef, Ref, Template, contains_aggregate
+
+
+class FieldBuilder(BuildState):
+    def _read_view_file(self, file: str, view: str) -> None:
+        if not NAME.match(view):
+            self.issue(file, "", f"view name {view!r} must match [a-z][a-z0-9_]*")
+            return
+        if view in self.view_files:
+            self.issue(
+                file, "", f"view {view!r} is defined twice (also in {self.view_files[view][0]})"
+            )
+            return
+        parsed = self.parse(file, ViewFile)
+        if parsed is None:
+            self.quiet.add(view)
+            return
+        # Each field is checked on its own: a typo in one must not hide problems in others.
+        dims: dict[str, DimensionFile] = {}
+        measures: dict[str, MeasureFile] = {}
+        for kind, shape, entries, valid in (
+            ("dimensions", DimensionFile, parsed.dimensions, dims),
+            ("measures", MeasureFile, parsed.measures, measures),
+        ):
+            for name, raw in entries.items():
+                spec = self._validate(file, shape, {} if raw is None else raw, f"{kind}.{name}")
+                if spec is None:
+                    self.quiet.add(f"{view}.{name}")
+                else:
+                    valid[str(name)] = spec
+        parsed = parsed.model_copy(update={"dimensions": dims, "measures": measures})
+        self.view_files[view] = (file, parsed)
+        if parsed.sql and parsed.table_name:
+            self.issue(file, "sql", "a view has either table_name or sql, not both")
+        for kind, fields in (("dimensions", dims), ("measures", measures)):
+            for field in fields:
+                if not NAME.match(field):
+                    self.issue(file, f"{kind}.{field}", "field names must match [a-z][a-z0-9_]*")
+        for field in set(dims) & set(measures):
+            self.issue(file, f"measures.{field}", f"{field!r} is both a dimension and a measure")
+
+    # ------------------------------------------------------------ pass 2: fields
+
+    def _source(self, view: str, file: str, vf: ViewFile) -> exp.Expr | None:
+        """What a view reads: its table (aliased by the view's name) or its derived SQL."""
+        if vf.sql:
+            try:
+                query = sqlglot.parse_one(vf.sql, read=self.dialect)
+            except ParseError as exc:
+                self.issue(file, "sql", f"invalid SQL: {str(exc).splitlines()[0]}")
+                return None
+            return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier(view)))
+        table = exp.Table(
+            this=exp.to_identifier(vf.table_name or view),
+            db=exp.to_identifier(vf.schema_) if vf.schema_ else None,
+            catalog=exp.to_identifier(vf.catalog) if vf.catalog else None,
+        )
+        if self.catalog is not None and table_columns(self.catalog, table) is None:
+            self.issue(file, "table_name", f"table {table.sql()!r} was not found in the "
+                       "database", warning=True)  # fmt: skip
+        return exp.alias_(table, view, table=True)
+
+    def _check_columns(self, view: str, tpl: Template, file: str, path: str) -> None:
+        """Warn about columns of the view's own table that the database does not have."""
+        columns = self.columns.get(view)
+        if columns is None:
+            return
+        for col in tpl.tree.find_all(exp.Column):
+            if col.table == view and col.name.lower() not in columns:
+                hint = did_you_mean(col.name, columns)
+                self.issue(file, path, f"column {col.name!r} does not exist in the table of view "
+                           f"{view!r}.{hint}", warning=True)  # fmt: skip
+
+    def _build_views(self) -> dict[str, View]:
+        sources = {
+            view: self._source(view, file, vf) for view, (file, vf) in self.view_files.items()
+        }
+        if self.catalog is not None:
+            for view, source in sources.items():
+                self.columns[view] = table_columns(self.catalog, source) if source else None
+        for view, (file, vf) in self.view_files.items():
+            for dim_name, dim in vf.dimensions.items():
+                sql = dim.sql or dim_name
+                path = f"dimensions.{dim_name}.sql"
+                tpl = self._template(file, path, sql, view)
+                if tpl is not None:
+                    self._check_columns(
+                        view, tpl, file, path if dim.sql else f"dimensions.{dim_name}"
+                    )
+                    self.templates[f"{view}.{dim_name}"] = tpl
+        for view, (_, vf) in self.view_files.items():
+            for dim_name in vf.dimensions:
+                self._dimension(view, dim_name)
+        views: dict[str, View] = {}
+        for view, (file, vf) in self.view_files.items():
+            dims = {
+                n: self.dimensions[f"{view}.{n}"]
+                for n in vf.dimensions
+                if f"{view}.{n}" in self.dimensions
+            }
+            pks = [d for d in dims.values() if d.primary_key]
+            if len(pks) > 1:
+                names = ", ".join(d.name for d in pks)
+                self.issue(file, "dimensions", f"a view has one primary key; found {names}")
+            measures = {
+                n: m
+                for n, spec in vf.measures.items()
+                if (m := self._measure(view, n, spec, file)) is not None
+            }
+            source = sources[view]
+            if source is None:
+                continue
+            views[view] = View(
+                name=view,
+                source=source,
+                label=vf.label or titleize(view),
+                dimensions=dims,
+                measures=measures,
+                description=vf.description,
+                ai_context=vf.ai_context,
+                hidden=vf.hidden,
+                file=file,
+            )
+        return views
+
+    def _lookup_dimension(self, view: str, ref: Ref, file: str, path: str) -> Dimension | None:
+        target_view = ref.view or view
+        if target_view in self.quiet or f"{target_view}.{ref.field}" in self.quiet:
+            return None
+        if target_view not in self.view_files:
+            hint = did_you_mean(target_view, self.view_files)
+            self.issue(
+                file, path, f"${{{target_view}.{ref.field}}}: no view {target_view!r}.{hint}"
+            )
+            return None
+        vf = self.view_files[target_view][1]
+        if ref.field not in vf.dimensions:
+            where = f"{target_view}.{ref.field}"
+            if ref.field in vf.measures:
+                self.issue(file, path, f"${{{where}}} is a measure; a dimension is needed here")
+            else:
+                hint = did_you_mean(ref.field, vf.dimensions)
+                self.issue(
+                    file,
+                    path,
+                    f"${{{where}}}: no dimension {ref.field!r} in view {target_view!r}.{hint}",
+                )
+            return None
+        return self._dimension(target_view, ref.field)
+
+    def _dimension(self, view: str, name: str) -> Dimension | None:
+        key = f"{view}.{name}"
+        if key in self.dimensions:
+            return self.dimensions[key]
+        if key in self.quiet:
+            return None
+        file, vf = self.view_files[view]
+        path = f"dimensions.{name}.sql"
+        if key in self._resolving:
+            cycle = " -> ".join([*self._resolving[self._resolving.index(key) :], key])
+            self.issue(file, path, f"reference cycle: {cycle}")
+            self.quiet.add(key)
+            return None
+        tpl = self.templates.get(key)
+        if tpl is None:
+            self.quiet.add(key)
+            return None
+        spec = vf.dimensions[name]
+        self._resolving.append(key)
+        try:
+            views_used = {view}
+            ok = True
+
+            def swap(node: exp.Expr) -> exp.Expr:
+                nonlocal ok
+                if not isinstance(node, Ref):
+                    return node
+                if node.view is None and node.field == name:
+                    # ${own_name} in a dimension's own sql means the underlying column.
+                    return exp.column(name, table=view)
+                dim = self._lookup_dimension(view, node, file, path)
+                if dim is None:
+                    ok = False
+                    return node
+                views_used.update(dim.views_used)
+                return (
+                    exp.Paren(this=dim.expr.copy()) if _needs_parens(dim.expr) else dim.expr.copy()
+                )
+
+            tree = tpl.tree.copy().transform(swap, copy=False)
+        finally:
+            self._resolving.pop()
+        if not ok:
+            self.quiet.add(key)  # reported once, where it went wrong
+            return None
+        timeframes = tuple(spec.timeframes) if spec.timeframes else None
+        data_type = "TIMESTAMP" if timeframes else _infer_type(tree)
+        columns = self.columns.get(view)
+        if columns is not None and isinstance(tree, exp.Column) and tree.table == view:
+            sql_type = columns.get(tree.name.lower())
+            if sql_type is not None:
+                data_type = omni_type(sql_type, self.dialect)
+                if data_type == "TIMESTAMP" and timeframes is None:
+                    timeframes = DEFAULT_TIMEFRAMES  # Omni's default set for date columns
+        dim = Dimension(
+            view=view,
+            name=name,
+            expr=tree,
+            views_used=frozenset(views_used),
+            label=spec.label or titleize(name),
+            primary_key=spec.primary_key,
+            description=spec.description,
+            synonyms=tuple(spec.synonyms),
+            ai_context=spec.ai_context,
+            all_values=tuple(spec.all_values) if spec.all_values is not None else None,
+            sample_values=tuple(spec.sample_values) if spec.sample_values is not None else None,
+            hidden=spec.hidden,
+            format=spec.format,
+            group_label=spec.group_label,
+            timeframes=timeframes,
+            data_type=data_type,
+            tags=tuple(spec.tags),
+        )
+        self.dimensions[key] = dim
+        return dim
+
+    def _measure(self, view: str, name: str, spec: MeasureFile, file: str) -> Measure | None:
+        path = f"measures.{name}"
+        views_used = {view}
+        common: dict[str, Any] = dict(
+            view=view,
+            name=name,
+            label=spec.label or titleize(name),
+            aggregate_type=spec.aggregate_type,
+            description=spec.description,
+            synonyms=tuple(spec.synonyms),
+            ai_context=spec.ai_context,
+            hidden=spec.hidden,
+            format=spec.format,
+            group_label=spec.group_label,
+            tags=tuple(spec.tags),
+        )
+        # Parameter problems are collected, then the SQL is still checked: all in one round.
+        ok = True
+        if spec.aggregate_type == "percentile" and spec.percentile is None:
+            self.issue(
+                file, f"{path}.percentile", "a percentile measure needs percentile: N (0-100)"
+            )
+            ok = False
+        if spec.percentile is not None and spec.aggregate_type != "percentile":
+            self.issue(
+                file, f"{path}.percentile", "percentile only applies to aggregate_type: percentile"
+            )
+            ok = False
+        tpl = self._template(file, f"{path}.sql", spec.sql, view) if spec.sql else None
+        if spec.sql and tpl is None:
+            return None
+        if tpl is not None:
+            self._check_columns(view, tpl, file, f"{path}.sql")
+        measure_refs = [r for r in (tpl.refs if tpl else ()) if self._is_measure_ref(view, r)]
+        if tpl is not None and measure_refs:
+            if spec.aggregate_type is not None:
+                self.issue(
+                    file,
+                    f"{path}.sql",
+                    "a measure with aggregate_type must aggregate "
+                    "dimensions, not other measures (drop aggregate_type to combine measures)",
+                )
+                return None
+            if spec.filters:
+                self.issue(file, f"{path}.filters", "filters need aggregate_type on the measure; "
+                           "filter the measures this one combines instead")  # fmt: skip
+                ok = False
+            derived = self._derived_measure(view, name, tpl, file, path, common)
+            return derived if ok else None
+        tree = self._resolve_dims(view, tpl, file, f"{path}.sql", views_used) if tpl else None
+        if (tpl is not None and tree is None) or not ok:
+            return None
+        filters = self._measure_filters(view, spec.filters, file, f"{path}.filters", views_used)
+        if filters is None:
+            return None
+        if spec.aggregate_type is None:
+            if tree is None or not contains_aggregate(tree):
+                self.issue(
+                    file,
+                    path,
+                    "a measure needs aggregate_type (sum, count, count_distinct, "
+                    "average, min, max, median, percentile, list), an aggregate in sql, or "
+                    "sql combining other measures",
+                )
+                return None
+            if filters:
+                self.issue(file, f"{path}.filters", "filters need aggregate_type on the measure")
+                return None
+            return Measure(**common, views_used=frozenset(views_used), custom=tree)
+        if tree is None and spec.aggregate_type not in ("count",):
+            self.issue(
+                file, f"{path}.sql", f"an aggregate_type {spec.aggregate_type} measure needs sql"
+            )
+            return None
+        data_type = "STRING" if spec.aggregate_type == "list" else "NUMBER"
+        if spec.aggregate_type in ("min", "max") and tree is not None:
+            data_type = _infer_type(tree) or "NUMBER"
+        return Measure(
+            **common,
+            views_used=frozenset(views_used),
+            input=tree,
+            filters=tuple(filters),
+            percentile=spec.percentile,
+            data_type=data_type,
+        )
+
+    def _is_measure_ref(self, view: str, ref: tuple[str | None, str]) -> bool:
+        target = self.view_files.get(ref[0] or view)
+        return target is not None and ref[1] in target[1].measures
+
+    def _resolve_dims(
+        self, view: str, tpl: Template, file: str, path: str, views_used: set[str]
+    ) -> exp.Expr | None:
+        ok = True
+
+        def swap(node: exp.Expr) -> exp.Expr:
+            nonlocal ok
+            if not isinstance(node, Ref):
+                return node
+            dim = self._lookup_dimension(view, node, file, path)
+            if dim is None:
+                ok = False
+                return node
+            views_used.update(dim.views_used)
+            return exp.Paren(this=dim.expr.copy()) if _needs_parens(dim.expr) else dim.expr.copy()
+
+        tree = tpl.tree.copy().transform(swap, copy=False)
+        return tree if ok else None
+
+    def _derived_measure(
+        self, view: str, name: str, tpl: Template, file: str, path: str, common: dict[str, Any]
+    ) -> Measure | None:
+        ok = True
+        refs: list[str] = []
+
+        def swap(node: exp.Expr) -> exp.Expr:
+            nonlocal ok
+            if not isinstance(node, Ref):
+                return node
+            target_view = node.view or view
+            target = self.view_files.get(target_view)
+            if target_view in self.quiet or f"{target_view}.{node.field}" in self.quiet:
+                ok = False  # already reported where it is defined
+                return node
+            if target is None or node.field not in target[1].measures:
+                hint = did_you_mean(node.field, target[1].measures) if target else ""
+                self.issue(
+                    file,
+                    f"{path}.sql",
+                    f"${{{target_view}.{node.field}}}: a derived measure "
+                    f"can only combine measures.{hint}",
+                )
+                ok = False
+                return node
+            refs.append(f"{target_view}.{node.field}")
+            return MeasureRef(view=target_view, name=node.field)
+
+        tree = tpl.tree.copy().transform(swap, copy=False)
+        if not ok:
+            return None
+        key = f"{view}.{name}"
+        if key in refs:
+            self.issue(file, f"{path}.sql", f"measure {key} refers to itself")
+            return None
+        self._derived_refs[key] = (file, f"{path}.sql", refs)
+        return Measure(**common, views_used=frozenset({view}), derived=tree)
+
+    def _measure_filters(
+        self, view: str, spec: Mapping[str, Any], file: str, path: str, views_used: set[str]
+    ) -> list[MeasureFilter] | None:
+        out: list[MeasureFilter] = []
+        ok = True
+        for field, raw in spec.items():
+            ref = Ref(view=field.rpartition(".")[0] or None, name=field.rpartition(".")[2])
+            dim = self._lookup_dimension(view, ref, file, f"{path}.{field}")
+            parsed = self._yaml_filter(raw, file, f"{path}.{field}")
+            if dim is None or parsed is None:
+                ok = False
+                continue
+            views_used.update(dim.views_used)
+            out.append(MeasureFilter(dim.key, dim.expr, parsed))
+        return out if ok else None
+
+
+def _needs_parens(tree: exp.Expr) -> bool:
+    return isinstance(tree, (exp.Binary, exp.Not, exp.Neg)) and not isinstance(tree, exp.Dot)
+
+
+def _infer_type(tree: exp.Expr) -> str | None:
+    """A best guess at a dimension's type from its SQL alone; None when only data can tell."""
+    node = tree.unnest()
+    if isinstance(node, (exp.Predicate, exp.Not, exp.Boolean, exp.And, exp.Or)):
+        return "BOOLEAN"
+    if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod)):
+        return "NUMBER"
+    if isinstance(node, (exp.DPipe, exp.Concat)):
+        return "STRING"
+    if isinstance(node, exp.Cast):
+        kind = data_type_of(node.to)
+        return None if kind == "UNKNOWN" else kind
+    return None

@@ -1,0 +1,152 @@
+"""Shared state of a model build: the files, the issues found so far, and reading YAML into
+the file shapes so that every problem is reported with its file and YAML path.
+
+The build runs in passes, one class per pass (this one, ``build_fields``, ``build_topics``),
+each inheriting the one before; ``loader`` puts them together.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from assay.errors import ModelIssue, did_you_mean
+from assay.semantic.catalog import Catalog
+from assay.semantic.files import DimensionFile, MeasureFile, ViewFile
+from assay.semantic.filters import Filter, FilterError, parse_yaml_filter
+from assay.semantic.model import Dimension
+from assay.semantic.templates import Template, TemplateError, parse_template
+
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class BuildState:
+    def __init__(
+        self, files: Mapping[str, str], *, default_name: str, catalog: Catalog | None = None
+    ) -> None:
+        self.catalog = catalog
+        self.columns: dict[str, Mapping[str, str] | None] = {}  # view -> its table's columns
+        self.files = dict(files)
+        self.name = default_name
+        self.issues: list[ModelIssue] = []
+        self.dialect = "duckdb"
+        self.view_files: dict[str, tuple[str, ViewFile]] = {}
+        self.templates: dict[str, Template] = {}  # "view.dimension" -> parsed sql
+        self.dimensions: dict[str, Dimension] = {}
+        self._resolving: list[str] = []
+        # derived measure -> (file, yaml path, measures it uses), for the cycle check
+        self._derived_refs: dict[str, tuple[str, str, list[str]]] = {}
+        # Views ("orders") and fields ("orders.amount") whose problems are already reported:
+        # anything that refers to them stays quiet instead of piling up knock-on issues.
+        self.quiet: set[str] = set()
+
+    def issue(self, file: str, path: str, message: str, *, warning: bool = False) -> None:
+        self.issues.append(ModelIssue(file, path, message, is_warning=warning))
+
+    # ------------------------------------------------------------ pass 1: structure
+
+    def parse(self, file: str, shape: type[BaseModel], *, many: bool = False) -> Any:
+        try:
+            data = yaml.load(self.files[file], Loader=_Loader)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}" if mark else ""
+            self.issue(file, where, f"invalid YAML: {getattr(exc, 'problem', exc)}")
+            return None
+        for path, message in _duplicate_keys(yaml.compose(self.files[file], Loader=_Loader)):
+            self.issue(file, path, message)
+        if data is None:
+            data = [] if many else {}
+        if many:
+            if not isinstance(data, list):
+                self.issue(file, "", "expected a list of relationships")
+                return None
+            return [
+                x for i, d in enumerate(data) if (x := self._validate(file, shape, d, f"[{i}]"))
+            ]
+        if not isinstance(data, dict):
+            self.issue(file, "", f"expected a mapping of parameters, got {type(data).__name__}")
+            return None
+        return self._validate(file, shape, data, "")
+
+    def _validate(self, file: str, shape: type[BaseModel], data: Any, prefix: str) -> Any:
+        try:
+            return shape.model_validate(data)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = [str(p) for p in err["loc"]]
+                path = ".".join([prefix, *loc] if prefix else loc)
+                self.issue(file, path, _pydantic_message(err, shape))
+            return None
+
+    def _template(self, file: str, path: str, sql: str, view: str) -> Template | None:
+        try:
+            return parse_template(sql, own_view=view, dialect=self.dialect)
+        except TemplateError as exc:
+            self.issue(file, path, str(exc))
+            return None
+
+    def _yaml_filter(self, raw: Any, file: str, path: str) -> Filter | None:
+        try:
+            return parse_yaml_filter(raw, where="")
+        except FilterError as exc:
+            self.issue(file, path, str(exc).lstrip(": .").strip())
+            return None
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe YAML loading (C-accelerated where available)."""
+
+
+def _duplicate_keys(node: yaml.Node | None, path: str = "") -> Iterator[tuple[str, str]]:
+    """``(yaml path, message)`` for each key written twice in one mapping: PyYAML would keep
+    the last silently and the first definition would vanish."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            where = f"{path}.{key}" if path else key
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                yield where, f"{key!r} is defined twice (lines {seen[key]} and {line})"
+            seen.setdefault(key, line)
+            yield from _duplicate_keys(value_node, where)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            yield from _duplicate_keys(item, f"{path}[{i}]")
+
+
+def _pydantic_message(err: Mapping[str, Any], shape: type[BaseModel]) -> str:
+    kind = err["type"]
+    loc = err["loc"]
+    if kind == "extra_forbidden":
+        owner = _owner_shape(shape, loc[:-1])
+        fields = [f.alias or n for n, f in owner.model_fields.items()] if owner else []
+        hint = did_you_mean(str(loc[-1]), fields)
+        if loc[-1] == "type" and owner is DimensionFile:
+            hint = " Omni dimensions have no type parameter; the column's type is used."
+        return f"unknown parameter {loc[-1]!r}.{hint}"
+    if kind == "literal_error":
+        expected = str(err.get("ctx", {}).get("expected", ""))
+        options = re.findall(r"'([^']+)'", expected)
+        hint = did_you_mean(str(err.get("input")), options)
+        return f"invalid value {err.get('input')!r}: expected one of {', '.join(options)}.{hint}"
+    if kind == "missing":
+        return f"missing required parameter {loc[-1]!r}"
+    return str(err["msg"])
+
+
+_NESTED: Mapping[str, type[BaseModel]] = {"dimensions": DimensionFile, "measures": MeasureFile}
+
+
+def _owner_shape(shape: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic class that owns the key at ``loc``: ``("dimensions", "x")`` -> Dimension."""
+    if not loc:
+        return shape
+    if len(loc) == 2 and str(loc[0]) in _NESTED:
+        return _NESTED[str(loc[0])]
+    return None

@@ -1,0 +1,280 @@
+"""Pass three of a model build: relationships and topics (join trees, curation, filters,
+sample queries)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from assay.errors import did_you_mean
+from assay.semantic.build_fields import FieldBuilder
+from assay.semantic.build_state import NAME
+from assay.semantic.files import RelationshipFile, TopicFile
+from assay.semantic.filters import Filter, depends_on_clock
+from assay.semantic.model import JoinStep, Relationship, SampleQuery, Topic, View, titleize
+
+
+class TopicBuilder(FieldBuilder):
+    def _build_relationships(self, views: Mapping[str, View]) -> list[Relationship]:
+        self._check_derived_cycles()
+        if "relationships" not in self.files:
+            return []
+        parsed = self.parse("relationships", RelationshipFile, many=True) or []
+        out: list[Relationship] = []
+        for i, rel in enumerate(parsed):
+            path = f"[{i}]"
+            bad = False
+            for key in ("join_from_view", "join_to_view"):
+                name = getattr(rel, key)
+                if name in self.quiet:
+                    bad = True
+                elif name not in self.view_files:
+                    hint = did_you_mean(name, self.view_files)
+                    self.issue("relationships", f"{path}.{key}", f"no view {name!r}.{hint}")
+                    bad = True
+            if bad:
+                continue
+            tpl = self._template("relationships", f"{path}.on_sql", rel.on_sql, rel.join_from_view)
+            if tpl is None:
+                continue
+            used: set[str] = set()
+            on = self._resolve_dims(
+                rel.join_from_view, tpl, "relationships", f"{path}.on_sql", used
+            )
+            if on is None:
+                continue
+            stray = used - {rel.join_from_view, rel.join_to_view}
+            if stray:
+                self.issue(
+                    "relationships",
+                    f"{path}.on_sql",
+                    f"on_sql may only use the two joined views; it also uses {sorted(stray)}",
+                )
+                continue
+            out.append(
+                Relationship(
+                    rel.join_from_view,
+                    rel.join_to_view,
+                    on,
+                    rel.relationship_type,
+                    rel.join_type,
+                    rel.on_sql,
+                )
+            )
+        return out
+
+    def _check_derived_cycles(self) -> None:
+        graph = {k: refs for k, (_, _, refs) in self._derived_refs.items()}
+        state: dict[str, int] = {}
+
+        def visit(node: str, stack: list[str]) -> None:
+            if state.get(node) == 2 or node not in graph:
+                return
+            if state.get(node) == 1:
+                file, path, _ = self._derived_refs[node]
+                cycle = " -> ".join([*stack[stack.index(node) :], node])
+                self.issue(file, path, f"reference cycle: {cycle}")
+                return
+            state[node] = 1
+            for nxt in graph[node]:
+                visit(nxt, [*stack, node])
+            state[node] = 2
+
+        for node in graph:
+            visit(node, [])
+
+    def _build_topics(
+        self, views: Mapping[str, View], relationships: list[Relationship]
+    ) -> dict[str, Topic]:
+        topics: dict[str, Topic] = {}
+        for file in self.files:
+            base = file.rsplit("/", 1)[-1]
+            if not base.endswith(".topic"):
+                continue
+            name = base.removesuffix(".topic")
+            if not NAME.match(name):
+                self.issue(file, "", f"topic name {name!r} must match [a-z][a-z0-9_]*")
+                continue
+            if name in topics:
+                self.issue(file, "", f"topic {name!r} is defined twice")
+                continue
+            spec = self.parse(file, TopicFile)
+            if spec is None:
+                continue
+            topic = self._topic(file, name, spec, views, relationships)
+            if topic is not None:
+                topics[name] = topic
+        return topics
+
+    def _topic(
+        self,
+        file: str,
+        name: str,
+        spec: TopicFile,
+        views: Mapping[str, View],
+        relationships: list[Relationship],
+    ) -> Topic | None:
+        if spec.base_view in self.quiet:
+            return None
+        if spec.base_view not in self.view_files:
+            hint = did_you_mean(spec.base_view, self.view_files)
+            self.issue(file, "base_view", f"no view {spec.base_view!r}.{hint}")
+            return None
+        joins: dict[str, JoinStep] = {}
+        self._join_tree(
+            file, spec.base_view, spec.joins, "joins", relationships, joins, spec.base_view
+        )
+        in_topic = {spec.base_view, *joins}
+        ok = self._check_topic_fields(file, spec, in_topic)
+        filters: dict[str, list[tuple[str, Filter]]] = {}
+        for kind in ("default_filters", "always_where_filters", "always_having_filters"):
+            filters[kind] = []
+            for field, raw in getattr(spec, kind).items():
+                where = f"{kind}.{field}"
+                if not self._topic_field_exists(file, where, field, in_topic, views):
+                    ok = False
+                    continue
+                parsed = self._yaml_filter(raw, file, where)
+                if parsed is None:
+                    ok = False
+                    continue
+                filters[kind].append((field, parsed))
+        samples = tuple(
+            SampleQuery(
+                key,
+                sq.label or titleize(key),
+                sq.prompt,
+                sq.ai_context,
+                _api_query(sq.query, name, spec.base_view),
+            )
+            for key, sq in spec.sample_queries.items()
+        )
+        if not ok:
+            return None
+        return Topic(
+            name=name,
+            base_view=spec.base_view,
+            label=spec.label or titleize(name),
+            joins=joins,
+            description=spec.description,
+            ai_context=spec.ai_context,
+            hidden=spec.hidden,
+            group_label=spec.group_label,
+            field_patterns=tuple(spec.fields) if spec.fields is not None else None,
+            default_filters=tuple(filters["default_filters"]),
+            always_where_filters=tuple(filters["always_where_filters"]),
+            always_having_filters=tuple(filters["always_having_filters"]),
+            sample_queries=samples,
+            default_row_limit=spec.default_row_limit,
+            file=file,
+        )
+
+    def _join_tree(
+        self,
+        file: str,
+        parent: str,
+        tree: Any,
+        path: str,
+        relationships: list[Relationship],
+        out: dict[str, JoinStep],
+        base: str,
+    ) -> None:
+        """Walk a topic's nested ``joins``; below a join that failed nothing more is checked,
+        so one misspelt view is one issue."""
+        if tree is None:
+            return
+        if not isinstance(tree, Mapping):
+            self.issue(file, path, "joins are a mapping of view names ({} for a view joined "
+                       f"with nothing below it), not {type(tree).__name__}")  # fmt: skip
+            return
+        for key, sub in tree.items():
+            child, where = str(key), f"{path}.{key}"
+            if child in self.quiet:
+                continue
+            if child not in self.view_files:
+                self.issue(file, where, f"no view {child!r}.{did_you_mean(child, self.view_files)}")
+                continue
+            if child in out or child == base:
+                self.issue(file, where, f"view {child!r} is joined twice in this topic")
+                continue
+            rel = find_relationship(relationships, parent, child)
+            if rel is None:
+                self.issue(file, where, f"no relationship joins {parent!r} to {child!r}: add "
+                           "one to the relationships file")  # fmt: skip
+                continue
+            out[child] = JoinStep(parent, child, rel)
+            self._join_tree(file, child, sub, where, relationships, out, base)
+
+    def _topic_field_exists(
+        self, file: str, where: str, field: str, in_topic: set[str], views: Mapping[str, View]
+    ) -> bool:
+        view, _, name = field.partition(".")
+        if view in self.quiet or field in self.quiet:
+            return False
+        if not name:
+            self.issue(file, where, f"{field!r}: topic filters name fields as view.field")
+            return False
+        if view not in in_topic:
+            hint = did_you_mean(view, in_topic)
+            self.issue(file, where, f"view {view!r} is not joined in this topic.{hint}")
+            return False
+        v = views.get(view)
+        if v is not None and name not in v.dimensions and name not in v.measures:
+            hint = did_you_mean(name, v.field_names())
+            self.issue(file, where, f"no field {name!r} in view {view!r}.{hint}")
+            return False
+        return True
+
+    def _check_topic_fields(self, file: str, spec: TopicFile, in_topic: set[str]) -> bool:
+        ok = True
+        for i, pattern in enumerate(spec.fields or ()):
+            body = pattern.lstrip("-")
+            if body.startswith("tag:") or body.startswith("all_views."):
+                continue
+            view = body.partition(".")[0]
+            if view not in in_topic:
+                hint = did_you_mean(view, in_topic)
+                self.issue(
+                    file, f"fields[{i}]", f"view {view!r} is not joined in this topic.{hint}"
+                )
+                ok = False
+        return ok
+
+
+def reads_clock(views: Mapping[str, View], topics: Mapping[str, Topic]) -> bool:
+    measure_filters = [
+        f.filter for v in views.values() for m in v.measures.values() for f in m.filters
+    ]
+    topic_filters = [
+        flt
+        for t in topics.values()
+        for _, flt in (*t.default_filters, *t.always_where_filters, *t.always_having_filters)
+    ]
+    return any(depends_on_clock(f) for f in [*measure_filters, *topic_filters])
+
+
+def find_relationship(rels: list[Relationship], parent: str, child: str) -> Relationship | None:
+    """The relationship joining ``child`` onto ``parent``, oriented parent -> child."""
+    for rel in rels:
+        if rel.left == parent and rel.right == child:
+            return rel
+    for rel in rels:
+        if rel.left == child and rel.right == parent:
+            return rel.reversed()
+    return None
+
+
+def _api_query(query: Mapping[str, Any], topic: str, base_view: str) -> dict[str, Any]:
+    """A sample query as the API shapes it (YAML's base_view/topic/field/desc renamed)."""
+    out = dict(query)
+    out["table"] = out.pop("base_view", None) or out.get("table") or base_view
+    out["join_paths_from_topic_name"] = out.pop("topic", None) or topic
+    sorts = []
+    for s in out.get("sorts") or []:
+        if isinstance(s, Mapping) and "field" in s:
+            sorts.append({"column_name": s["field"], "sort_descending": bool(s.get("desc"))})
+        else:
+            sorts.append(s)
+    out["sorts"] = sorts
+    out.setdefault("filters", {})
+    return out
