@@ -28,6 +28,8 @@ from assay.semantic.model import JoinStep, Measure, SemanticModel
 from assay.semantic.query import Sort
 from assay.semantic.templates import MeasureRef
 
+# Expressions that never need parentheses where they are spliced in (Var: a rendered fragment).
+_ATOMIC = (exp.Column, exp.Func, exp.Paren, exp.Literal, exp.Var)
 _JOIN_SIDES = {"always_left": "LEFT", "inner": "", "full_outer": "FULL", "cross": "CROSS"}
 _SIMPLE_AGGS: dict[str, type[exp.Func]] = {
     "sum": exp.Sum,
@@ -79,7 +81,9 @@ def _join_tree(model: SemanticModel, base: str, joins: list[JoinStep]) -> exp.Se
 def from_and_joins(inp: BuildInput) -> exp.Select:
     """A SELECT with the query's FROM and JOINs; their text is cached like other fragments."""
     base = inp.res.scope.base_view
-    key = (inp.dialect, "from:" + base + ":" + ",".join(s.view for s in inp.joins))
+    # Keyed by every edge, not just the views: two topics may reach a view by different paths.
+    edges = ",".join(f"{s.parent}>{s.view}" for s in inp.joins)
+    key = (inp.dialect, f"from:{base}:{edges}")
     text = inp.model.fragments.get(key)
     if text is None:
         rendered = render(_join_tree(inp.model, base, inp.joins), inp.dialect)
@@ -150,7 +154,7 @@ def fragment(inp: BuildInput, key: str, make: Callable[[], exp.Expr]) -> exp.Exp
     if text is None:
         tree = make()
         text = render(tree, inp.dialect)
-        if not isinstance(tree, (exp.Column, exp.Func, exp.Paren, exp.Literal)):
+        if not isinstance(tree, _ATOMIC):
             text = f"({text})"
         inp.model.fragments[cache_key] = text
     return exp.Var(this=text)
@@ -173,12 +177,12 @@ def _direct_aggregate(inp: BuildInput, m: Measure) -> exp.Expr:
 
 
 def _cacheable(m: Measure) -> bool:
-    return m.custom is not None or not any(depends_on_clock(f.filter) for f in m.filters)
+    """A measure's SQL can be kept unless a filter of it reads the clock ("last 30 days")."""
+    return not any(depends_on_clock(f.filter) for f in m.filters)
 
 
 def _paren(e: exp.Expr) -> exp.Expr:
-    atomic = (exp.Column, exp.Func, exp.Paren, exp.Literal, exp.Var)  # Var: a fragment
-    return e if isinstance(e, atomic) else exp.Paren(this=e)
+    return e if isinstance(e, _ATOMIC) else exp.Paren(this=e)
 
 
 class Values:
