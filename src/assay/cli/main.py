@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -114,7 +115,9 @@ def demo(
         engine.close()
     _print_table(table.rename_columns(compiled.columns), "Revenue by customer region and year")
     typer.echo("\nSQL:\n" + compiled.pretty_sql())
-    typer.echo("\nTry your own query:\n  assay query '" + json.dumps(DEMO_QUERY) + "'")
+    # The command as this process was started (.venv/bin/assay for a new user), ready to paste.
+    command = shlex.quote(sys.argv[0]) if sys.argv and sys.argv[0] else "assay"
+    typer.echo(f"\nTry your own query:\n  {command} query {shlex.quote(json.dumps(DEMO_QUERY))}")
 
 
 def _catalog(database: Path | None) -> dict[str, dict[str, str]] | None:
