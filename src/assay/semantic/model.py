@@ -17,15 +17,14 @@ from sqlglot import exp
 from assay.errors import ModelIssue
 from assay.semantic.filters import Filter
 
-# Namespace for model ids: a model's id is uuid5(namespace, name), stable across restarts.
-MODEL_NAMESPACE = uuid.UUID("6f0d7b1e-2f7c-5d4e-9a51-6a0c0d3e5a55")
 RelationshipType = Literal["one_to_one", "many_to_one", "one_to_many", "many_to_many"]
 JoinType = Literal["always_left", "inner", "full_outer", "cross"]
 
 
 def model_id_for(name: str) -> str:
-    """The stable id of the model called ``name``."""
-    return str(uuid.uuid5(MODEL_NAMESPACE, name))
+    """The stable id of the model called ``name``: uuid5(NAMESPACE_URL, "assay:model:<name>"),
+    the same on every machine and across restarts (tpch: abd3361c-705d-5dd2-b031-d77674fb926b)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"assay:model:{name}"))
 
 
 def titleize(name: str) -> str:
