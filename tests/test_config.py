@@ -15,14 +15,15 @@ def test_defaults() -> None:
     assert s == Settings()
     assert s.default_row_limit == 1000
     assert s.resolved_duckdb_path == Path(".assay") / "tpch.duckdb"
+    assert (s.run_wait_seconds, s.wait_seconds, s.rate_limit_per_minute) == (10.0, 30.0, 60)
 
 
 def test_file_then_env_then_overrides(tmp_path: Path) -> None:
     cfg = tmp_path / "assay.toml"
-    cfg.write_text('demo_scale = 1.0\ndefault_row_limit = 50\ndata_dir = "/srv/assay"\n')
+    cfg.write_text('demo_scale = 1.0\ndefault_row_limit = 50\nhome = "/srv/assay"\n')
     s = load_settings(file=cfg, environ={"ASSAY_DEFAULT_ROW_LIMIT": "75"}, duckdb_threads=2)
     assert (s.demo_scale, s.default_row_limit, s.duckdb_threads) == (1.0, 75, 2)
-    assert s.data_dir == Path("/srv/assay")
+    assert s.home == Path("/srv/assay")
 
 
 def test_config_file_from_env(tmp_path: Path) -> None:

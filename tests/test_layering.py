@@ -20,7 +20,8 @@ ORDER = [
     "server",
     "cli",
 ]
-# A layer may import from layers before it in ORDER, never after.
+# A layer may import from layers before it in ORDER, never after. The client comes right after
+# errors: it may use nothing of the server side.
 EXCEPTIONS = {("config", "errors")}
 
 

@@ -26,29 +26,66 @@ class Setting:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything configurable. Paths are resolved against the working directory."""
+    """Everything configurable. Relative paths are resolved against the working directory."""
 
-    data_dir: Path = Path(".assay")
+    home: Path = Path(".assay")
     duckdb_path: Path | None = None
     models_dir: Path | None = None
     demo_scale: float = 0.1
     default_row_limit: int = 1000
     duckdb_threads: int = 0
+    host: str = "127.0.0.1"
+    port: int = 8000
+    run_wait_seconds: float = 10.0
+    wait_seconds: float = 30.0
+    rate_limit_per_minute: int = 60
+    workers: int = 4
+    cache_ttl_seconds: int = 3600
+    result_retention_hours: float = 24.0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def resolved_duckdb_path(self) -> Path:
-        """The DuckDB file: the setting, else the demo database in the data dir."""
-        return self.duckdb_path or self.data_dir / "tpch.duckdb"
+        """The DuckDB file: the setting, else the demo database in the home folder."""
+        return self.duckdb_path or self.home / "tpch.duckdb"
+
+    @property
+    def job_store_path(self) -> Path:
+        return self.home / "assay.sqlite"
+
+    @property
+    def results_dir(self) -> Path:
+        return self.home / "results"
+
+    @property
+    def resolved_models_dir(self) -> Path | None:
+        """The model folder: the setting, else ``home/models/tpch`` when the demo put it there."""
+        if self.models_dir is not None:
+            return self.models_dir
+        demo = self.home / "models" / "tpch"
+        return demo if demo.is_dir() else None
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("data_dir", "Folder for Assay's own files (demo data, job store)."),
-    Setting("duckdb_path", "DuckDB database file to query; default: the demo database."),
-    Setting("models_dir", "Folder of Omni-format model YAML; default: the bundled tpch model."),
+    Setting("home", "Folder for Assay's own files: demo data, model, job store, results."),
+    Setting("duckdb_path", "DuckDB database file to query; default: the demo database in home."),
+    Setting("models_dir", "Folder of Omni-format model YAML; default: home's demo model."),
     Setting("demo_scale", "TPC-H scale factor for the generated demo data (1 = about 1 GB)."),
     Setting("default_row_limit", "Rows a query returns when it gives no limit (Omni: 1000)."),
     Setting("duckdb_threads", "DuckDB worker threads; 0 lets DuckDB choose."),
+    Setting("host", "Address the server listens on."),
+    Setting("port", "Port the server listens on."),
+    Setting(
+        "run_wait_seconds",
+        "How long /query/run waits for jobs before handing back ids (0: at once).",
+    ),
+    Setting("wait_seconds", "How long /query/wait long-polls before answering with what is done."),
+    Setting(
+        "rate_limit_per_minute", "Requests a key may make per minute (Omni: 60); 0 turns it off."
+    ),
+    Setting("workers", "Queries run at once per engine; more wait their turn."),
+    Setting("cache_ttl_seconds", "How long a query result is reused for the same SQL and model."),
+    Setting("result_retention_hours", "How long job results are kept before they are deleted."),
 )
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
@@ -64,6 +101,8 @@ def _coerce(name: str, raw: Any) -> Any:
             return Path(str(raw)).expanduser()
         if kind == "float":
             return float(raw)
+        if kind == "str":
+            return str(raw)
         if kind == "int":
             return int(raw)
     except (TypeError, ValueError) as exc:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from assay.cli.main import DEMO_QUERY, app
+from assay.cli.app import DEMO_QUERY, app
+from assay.cli.main import main  # noqa: F401 (registers the commands)
 from tests.conftest import FIXTURES
 
 runner = CliRunner()
@@ -65,14 +66,16 @@ def test_query_runs_on_the_demo_database(tpch_path: Path) -> None:
             "sorts": [{"column_name": "customer.c_mktsegment"}],
         }
     )
-    result = runner.invoke(app, ["query", query, "--database", str(tpch_path)])
+    result = runner.invoke(app, ["query", query, "--local", "--database", str(tpch_path)])
     assert result.exit_code == 0, result.output
     assert "AUTOMOBILE" in result.output and "customer.c_mktsegment" in result.output
 
 
 def test_demo_query_prints_bracketed_field_names(tpch_path: Path) -> None:
     """Field names like orders.o_orderdate[year] must survive the terminal renderer."""
-    result = runner.invoke(app, ["query", json.dumps(DEMO_QUERY), "--database", str(tpch_path)])
+    result = runner.invoke(
+        app, ["query", json.dumps(DEMO_QUERY), "--local", "--database", str(tpch_path)]
+    )
     assert result.exit_code == 0, result.output
     assert "orders.o_orderdate[year]" in result.output
 

@@ -1,0 +1,95 @@
+"""The ``assay`` command's app object and what its commands share."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import pyarrow as pa
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from assay.config import Settings, load_settings
+from assay.errors import AssayError
+
+app = typer.Typer(
+    help="Assay: governed semantic queries and AI answers, speaking Omni's REST API.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+DEMO_QUERY: dict[str, Any] = {
+    "table": "lineitem",
+    "join_paths_from_topic_name": "lineitem",
+    "fields": ["region.r_name", "orders.o_orderdate[year]", "lineitem.revenue"],
+    "filters": {"orders.o_orderdate": {"type": "date", "kind": "BETWEEN",
+                                       "left_side": "1995-01-01", "right_side": "1997-01-01"}},
+    "sorts": [{"column_name": "region.r_name", "sort_descending": False},
+              {"column_name": "orders.o_orderdate[year]", "sort_descending": False}],
+    "limit": 20,
+}  # fmt: skip
+
+HomeOption = Annotated[
+    Path | None, typer.Option("--home", help="Assay's folder (default: ASSAY_HOME or .assay).")
+]
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Annotated[Path | None, typer.Option(help="Settings file (TOML).")] = None,
+) -> None:
+    try:
+        ctx.obj = load_settings(file=config)
+    except AssayError as exc:
+        err.print(Text(f"error: {exc.message}", style="red"))
+        raise typer.Exit(2) from exc
+
+
+def settings_of(ctx: typer.Context, home: Path | None = None, **overrides: Any) -> Settings:
+    """The settings built at start-up, with command-line options laid over them."""
+    settings = ctx.obj
+    assert isinstance(settings, Settings)
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    if home is not None:
+        changes["home"] = home
+    return dataclasses.replace(settings, **changes) if changes else settings
+
+
+def fail(exc: AssayError) -> typer.Exit:
+    err.print(Text(f"{exc.error_type}: {exc.message}", style="red"))
+    return typer.Exit(1)
+
+
+def read_query(text: str) -> dict[str, Any]:
+    """A query given inline as JSON, as @file, or as - for standard input."""
+    if text == "-":
+        text = sys.stdin.read()
+    elif text.startswith("@"):
+        text = Path(text[1:]).read_text()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"the query is not valid JSON: {exc}") from exc
+    if isinstance(data, dict) and isinstance(data.get("query"), dict):
+        data = data["query"]  # a whole /query/run body works too
+    if not isinstance(data, dict):
+        raise typer.BadParameter("the query must be a JSON object")
+    return data
+
+
+def print_table(table: pa.Table, title: str | None = None) -> None:
+    # Text() everywhere: field names like orders.o_orderdate[year] are not rich markup.
+    view = Table(title=Text(title) if title else None, show_lines=False)
+    for name in table.column_names:
+        view.add_column(Text(name), overflow="fold")
+    for row in table.to_pylist():
+        view.add_row(*(Text("" if v is None else str(v)) for v in row.values()))
+    out.print(view)

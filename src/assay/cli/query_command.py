@@ -1,0 +1,102 @@
+"""``assay query``: run a semantic query on a server (or in this process with ``--local``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import typer
+from rich.text import Text
+
+from assay.cli.app import app, err, fail, out, print_table, read_query, settings_of
+from assay.client import QueryClient, QueryFailed
+from assay.demo.tpch import tpch_model_dir
+from assay.engines import DuckDBEngine
+from assay.errors import AssayError
+from assay.results.arrow import to_json
+from assay.semantic.compiler import compile_query
+from assay.semantic.loader import load_model
+from assay.semantic.model import model_id_for
+
+Format = Literal["table", "csv", "json", "arrow"]
+
+
+def _emit(table: pa.Table, fmt: str, labels: list[str]) -> None:
+    if fmt == "table":
+        print_table(table)
+    elif fmt == "csv":
+        pacsv.write_csv(table, sys.stdout.buffer)
+    elif fmt == "json":
+        sys.stdout.buffer.write(to_json(table, labels) + b"\n")
+    else:  # arrow: an IPC stream, for scripts
+        with pa.ipc.new_stream(sys.stdout.buffer, table.schema) as writer:
+            writer.write_table(table)
+    sys.stdout.flush()
+
+
+@app.command()
+def query(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="Query JSON, @file.json, or - for stdin.")],
+    url: Annotated[
+        str | None,
+        typer.Option(help="Server URL (default: ASSAY_URL or the configured host and port)."),
+    ] = None,
+    key: Annotated[str | None, typer.Option(help="API key (default: ASSAY_API_KEY).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv, json or arrow.")] = "table",
+    local: Annotated[
+        bool, typer.Option("--local", help="Run in this process on the DuckDB file.")
+    ] = False,
+    model: Annotated[Path | None, typer.Option(help="Model folder (with --local).")] = None,
+    database: Annotated[Path | None, typer.Option(help="DuckDB file (with --local).")] = None,
+) -> None:
+    """Run a semantic query and show the rows."""
+    if fmt not in ("table", "csv", "json", "arrow"):
+        raise typer.BadParameter("--format is one of table, csv, json, arrow")
+    settings = settings_of(ctx)
+    body = read_query(query)
+    body.setdefault("modelId", model_id_for("tpch"))
+    if local:
+        table, labels, missing = _run_local(
+            settings.resolved_models_dir, database or settings.resolved_duckdb_path, model, body
+        )
+    else:
+        base = url or os.environ.get("ASSAY_URL") or f"http://{settings.host}:{settings.port}"
+        token = key or os.environ.get("ASSAY_API_KEY")
+        if not token:
+            raise typer.BadParameter("give --key or set ASSAY_API_KEY (see assay keys create)")
+        try:
+            with (
+                QueryClient(base, token) as client,
+                out.status("Running the query ...", spinner="dots"),
+            ):
+                result = client.run(body)
+        except QueryFailed as exc:
+            err.print(Text(str(exc), style="red"))
+            raise typer.Exit(1) from exc
+        fields = result.summary.get("fields", {})
+        labels = [fields.get(c, {}).get("label", c) for c in result.table.column_names]
+        table, missing = result.table, result.summary.get("missing_fields", [])
+    _emit(table, fmt, labels)
+    if missing:
+        err.print(Text(f"missing fields (dropped): {', '.join(missing)}"))
+
+
+def _run_local(
+    models_dir: Path | None, database: Path, model: Path | None, body: dict[str, object]
+) -> tuple[pa.Table, list[str], list[str]]:
+    try:
+        engine = DuckDBEngine(database)
+        try:
+            semantic = load_model(model or models_dir or tpch_model_dir(), catalog=engine.catalog())
+            compiled = compile_query(semantic, body)
+            table = engine.execute(compiled.sql).rename_columns(compiled.columns)
+        finally:
+            engine.close()
+    except AssayError as exc:
+        raise fail(exc) from exc
+    return table, [f.label for f in compiled.fields], list(compiled.missing_fields)

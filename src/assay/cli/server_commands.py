@@ -1,0 +1,155 @@
+"""``assay serve``, ``assay demo`` and ``assay keys``: running the API and managing its keys."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+import shutil
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.text import Text
+
+from assay.cli.app import DEMO_QUERY, HomeOption, app, err, fail, out, settings_of
+from assay.config import Settings
+from assay.demo.tpch import generate_tpch, tpch_model_dir
+from assay.errors import AssayError
+from assay.jobs.sqlite import SQLiteJobStore
+from assay.semantic.model import model_id_for
+from assay.server.app import create_app
+from assay.server.auth import create_key
+
+keys = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+app.add_typer(keys, name="keys")
+
+
+def _serve(settings: Settings) -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    home: HomeOption = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    models: Annotated[Path | None, typer.Option(help="Model folder.")] = None,
+    database: Annotated[Path | None, typer.Option(help="DuckDB file.")] = None,
+) -> None:
+    """Serve the query API."""
+    settings = settings_of(ctx, home, host=host, port=port, models_dir=models, duckdb_path=database)
+    try:
+        _serve(settings)
+    except AssayError as exc:
+        raise fail(exc) from exc
+
+
+def prepare_demo(settings: Settings, scale: float) -> Path:
+    """The demo database and an editable copy of the tpch model, in the home folder."""
+    generate_tpch(settings.resolved_duckdb_path, scale)
+    target = settings.home / "models" / "tpch"
+    if not target.exists():
+        shutil.copytree(tpch_model_dir(), target)
+    return target
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    home: HomeOption = None,
+    scale: Annotated[float | None, typer.Option(help="TPC-H scale factor.")] = None,
+    no_serve: Annotated[
+        bool, typer.Option("--no-serve", help="Prepare only; do not serve.")
+    ] = False,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Prepare the TPC-H demo (data and model, once), create a key and serve the API."""
+    settings = settings_of(ctx, home, host=host, port=port)
+    scale = scale or settings.demo_scale
+    with out.status(f"Preparing TPC-H data at scale {scale} in {settings.home} ..."):
+        models = prepare_demo(settings, scale)
+    model_id = model_id_for("tpch")
+    out.print(Text(f"Demo ready in {settings.home}: TPC-H scale {scale}, model tpch ({model_id}) "
+                   f"in {models}"))  # fmt: skip
+    if no_serve:
+        return
+    store = SQLiteJobStore(settings.job_store_path)
+    try:
+        _, token = create_key(store, "org", label="demo")
+    finally:
+        store.close()
+    url = f"http://{settings.host}:{settings.port}"
+    body = json.dumps({"query": {**DEMO_QUERY, "modelId": model_id}, "resultType": "csv"})
+    typer.echo(f"\nAPI key (shown once): {token}\n")
+    typer.echo("Run a query:")
+    typer.echo(
+        f"  curl -s {url}/api/v1/query/run -H 'Authorization: Bearer {token}' "
+        f"-H 'Content-Type: application/json' -d {shlex.quote(body)}\n"
+    )
+    typer.echo(f"Serving on {url} (Ctrl-C to stop)")
+    _serve(settings)
+
+
+@keys.command("create")
+def keys_create(
+    ctx: typer.Context,
+    home: HomeOption = None,
+    org: Annotated[bool, typer.Option("--org", help="An organization key.")] = False,
+    user: Annotated[
+        str | None, typer.Option("--user", help="A personal token for this email.")
+    ] = None,
+    label: Annotated[str | None, typer.Option(help="A note to recognise the key by.")] = None,
+) -> None:
+    """Create a key. The token is printed once, alone on the last line of standard output."""
+    if org == (user is not None):
+        raise typer.BadParameter("give exactly one of --org or --user EMAIL")
+    settings = settings_of(ctx, home)
+    store = SQLiteJobStore(settings.job_store_path)
+    try:
+        key, token = create_key(store, "org" if org else "pat", email=user, label=label)
+    finally:
+        store.close()
+    who = "organization key" if org else f"personal access token for {user} (userId {key.user_id})"
+    err.print(Text(f"Created {who}, id {key.id}. Store the token now: it is not kept."))
+    typer.echo(token)
+
+
+@keys.command("list")
+def keys_list(ctx: typer.Context, home: HomeOption = None) -> None:
+    """List keys (never their tokens)."""
+    store = SQLiteJobStore(settings_of(ctx, home).job_store_path)
+    try:
+        for key in store.api_keys():
+            created = datetime.fromtimestamp(key.created_at, UTC).strftime("%Y-%m-%d %H:%M")
+            state = "revoked" if key.revoked_at else "active"
+            owner = key.user_email or "organization"
+            typer.echo(f"{key.id}  {key.kind}  {key.prefix}...  {owner}  {created}  {state}"
+                       + (f"  {key.label}" if key.label else ""))  # fmt: skip
+    finally:
+        store.close()
+
+
+@keys.command("revoke")
+def keys_revoke(
+    ctx: typer.Context,
+    key_id: Annotated[str, typer.Argument(help="The key's id (see assay keys list).")],
+    home: HomeOption = None,
+) -> None:
+    """Revoke a key: requests with its token are refused from now on."""
+    store = SQLiteJobStore(settings_of(ctx, home).job_store_path)
+    try:
+        if not store.revoke_key(key_id, time.time()):
+            err.print(Text(f"No active key with id {key_id}", style="red"))
+            raise typer.Exit(1)
+    finally:
+        store.close()
+    typer.echo(f"revoked {key_id}")

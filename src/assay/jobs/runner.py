@@ -1,0 +1,324 @@
+"""The job runner: turns query requests into jobs, runs them on a bounded pool of worker
+threads (engine work never blocks the event loop), and wakes waiters the moment a job ends.
+
+Every job id handed out reaches a terminal state exactly once: the store only lets a job end
+from ADDED or EXECUTING, and on start-up jobs a crash left unfinished are run again (queries
+are reads, so running one twice is harmless).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from assay.engines.base import Engine, RunningQuery
+from assay.errors import AssayError, ModelNotFound, QueryCancelled
+from assay.jobs.model import CachedResult, Job
+from assay.jobs.store import JobStore
+from assay.results.arrow import Written, arrow_data_type, read_schema, write_stream
+from assay.semantic.compiler import CompiledQuery, compile_query
+from assay.semantic.model import SemanticModel
+
+logger = logging.getLogger(__name__)
+USE_CACHE = "use"
+REFRESH = "refresh"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A model and the engine that holds its data."""
+
+    model: SemanticModel
+    engine: Engine
+
+
+@dataclass(frozen=True, slots=True)
+class JobRequest:
+    query: dict[str, Any]
+    model_id: str
+    cache: str = USE_CACHE
+    plan_only: bool = False
+    key_id: str | None = None
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class JobRunner:
+    def __init__(
+        self,
+        store: JobStore,
+        targets: Mapping[str, Target],
+        results_dir: Path,
+        *,
+        workers: int = 4,
+        cache_ttl_seconds: float = 3600,
+        default_row_limit: int = 1000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.targets = dict(targets)
+        self.results_dir = results_dir
+        results_dir.mkdir(parents=True, exist_ok=True)
+        self.cache_ttl = cache_ttl_seconds
+        self.default_row_limit = default_row_limit
+        self.clock = clock
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, workers), thread_name_prefix="assay-query"
+        )
+        self._running: dict[str, RunningQuery] = {}
+        self._events: dict[str, asyncio.Event] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> int:
+        """Bind to the server's event loop and re-run what a previous process left unfinished."""
+        self._loop = loop
+        pending = self.store.unfinished()
+        for job in pending:
+            self._schedule_existing(job)
+        return len(pending)
+
+    def close(self) -> None:
+        for handle in list(self._running.values()):
+            handle.cancel()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # ------------------------------------------------------------------ submit
+
+    def target(self, model_id: str) -> Target:
+        target = self.targets.get(model_id)
+        if target is None:
+            raise ModelNotFound(f"Model {model_id} not found")
+        return target
+
+    def submit(self, request: JobRequest) -> Job:
+        """Create a job: finished at once when it cannot be planned, is plan-only or is
+        cached; otherwise queued for a worker."""
+        target = self.target(request.model_id)
+        now = self.clock()
+        job = Job(
+            id=str(uuid.uuid4()),
+            status="ADDED",
+            client_result_id=str(uuid.uuid4()),
+            model_id=request.model_id,
+            request={"query": request.query, "cache": request.cache, "planOnly": request.plan_only},
+            created_at=now,
+            key_id=request.key_id,
+        )
+        try:
+            shown, run = self._compile(target, request.query)
+        except AssayError as exc:
+            failed = self._failed(job, exc.error_type, exc.message, now)
+            self.store.add_jobs([failed])
+            return failed
+        if request.plan_only:
+            planned = _evolve(
+                job, status="PLANNED", finished_at=now, summary=_summary(shown, None, None)
+            )
+            self.store.add_jobs([planned])
+            return planned
+        key = cache_key(target.model, run)
+        hit = self.store.cached(key, now) if request.cache == USE_CACHE else None
+        if hit is not None:
+            summary = {**hit.summary, "cache_type": "EXACT", "execution_time_ms": 0}
+            done = _evolve(
+                job,
+                status="COMPLETE",
+                finished_at=now,
+                summary=summary,
+                cache_metadata=_cache_metadata(hit),
+                result_file=hit.result_file,
+            )
+            self.store.add_jobs([done])
+            return done
+        self.store.add_jobs([job])
+        self._pool.submit(self._execute, job.id, target, shown, run, key)
+        return job
+
+    def _compile(
+        self, target: Target, query: Mapping[str, Any]
+    ) -> tuple[CompiledQuery, CompiledQuery]:
+        """The query as shown, and as run: one row past the limit, to tell whether it cut rows."""
+        shown = compile_query(target.model, query, dialect=target.engine.dialect,
+                              default_limit=self.default_row_limit)  # fmt: skip
+        if shown.limit is None:
+            return shown, shown
+        probe = {**query, "limit": shown.limit + 1}
+        return shown, compile_query(target.model, probe, dialect=target.engine.dialect)
+
+    def _schedule_existing(self, job: Job) -> None:
+        try:
+            target = self.target(job.model_id)
+            shown, run = self._compile(target, job.request["query"])
+        except AssayError as exc:
+            self.store.finish(job.id, status="FAILED", at=self.clock(), error_type=exc.error_type,
+                              error_message=exc.message)  # fmt: skip
+            return
+        logger.info("re-running job %s left unfinished by a previous run", job.id)
+        self._pool.submit(self._execute, job.id, target, shown, run, cache_key(target.model, run))
+
+    def _failed(self, job: Job, error_type: str, message: str, now: float) -> Job:
+        return _evolve(
+            job, status="FAILED", finished_at=now, error_type=error_type, error_message=message
+        )
+
+    # ------------------------------------------------------------------ execute (worker threads)
+
+    def _execute(
+        self, job_id: str, target: Target, shown: CompiledQuery, run: CompiledQuery, key: str
+    ) -> None:
+        started = self.clock()
+        if not self.store.start(job_id, started):
+            return  # cancelled while queued
+        name = f"{key[:40]}-{uuid.uuid4().hex[:8]}.arrows"
+        path = self.results_dir / name
+        try:
+            handle = target.engine.start(run.sql)
+            self._running[job_id] = handle
+            try:
+                written = write_stream(handle.reader(), path, shown.columns, shown.limit)
+            finally:
+                self._running.pop(job_id, None)
+        except AssayError as exc:
+            path.unlink(missing_ok=True)
+            self._end(job_id, status="FAILED", error_type=exc.error_type, error_message=exc.message)
+            return
+        except Exception as exc:  # a bug or an unexpected driver error: the job still ends
+            logger.exception("job %s failed unexpectedly", job_id)
+            path.unlink(missing_ok=True)
+            self._end(
+                job_id,
+                status="FAILED",
+                error_type="INTERNAL",
+                error_message=f"Internal error: {exc}",
+            )
+            return
+        finished = self.clock()
+        summary = _summary(shown, written, (finished - started) * 1000, path)
+        result = CachedResult(key, name, summary, written.rows, written.bytes, finished,
+                              finished + self.cache_ttl)  # fmt: skip
+        self.store.remember(result)
+        if not self._end(job_id, status="COMPLETE", summary=summary,
+                         cache_metadata=_cache_metadata(result), result_file=name):  # fmt: skip
+            return  # cancelled meanwhile: the cache keeps the (correct) result
+
+    def _end(self, job_id: str, **outcome: Any) -> bool:
+        ended = self.store.finish(job_id, at=self.clock(), **outcome)
+        self._notify(job_id)
+        return ended
+
+    # ------------------------------------------------------------------ wait and cancel
+
+    def _notify(self, job_id: str) -> None:
+        if self._loop is None:
+            return
+        self._loop.call_soon_threadsafe(self._wake, job_id)
+
+    def _wake(self, job_id: str) -> None:
+        event = self._events.pop(job_id, None)
+        if event is not None:
+            event.set()
+
+    async def wait(self, ids: Iterable[str], timeout: float) -> dict[str, Job]:
+        """The jobs, once all are terminal or ``timeout`` seconds have passed."""
+        ids = list(dict.fromkeys(ids))
+        jobs = self.store.get_jobs(ids)
+        pending = [i for i, j in jobs.items() if not j.done]
+        if pending and timeout > 0:
+            events = [self._events.setdefault(i, asyncio.Event()) for i in pending]
+            # A job may have ended between the read above and registering: read again.
+            jobs = self.store.get_jobs(ids)
+            if any(not jobs[i].done for i in pending):
+                waits = [asyncio.ensure_future(e.wait()) for e in events]
+                try:
+                    await asyncio.wait(waits, timeout=timeout)
+                finally:
+                    for w in waits:
+                        w.cancel()
+                jobs = self.store.get_jobs(ids)
+        return jobs
+
+    def cancel(self, ids: Iterable[str]) -> dict[str, Job]:
+        """Stop jobs: queued ones never start, running ones are interrupted in the engine."""
+        ids = list(dict.fromkeys(ids))
+        for job_id in ids:
+            if self._end(job_id, status="FAILED", error_type=QueryCancelled.error_type,
+                         error_message="The query was cancelled by request"):  # fmt: skip
+                handle = self._running.get(job_id)
+                if handle is not None:
+                    handle.cancel()
+        return self.store.get_jobs(ids)
+
+    def result_path(self, job: Job) -> Path | None:
+        return self.results_dir / job.result_file if job.result_file else None
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def cache_key(model: SemanticModel, compiled: CompiledQuery) -> str:
+    """Results are reused for the same SQL on the same version of the same model."""
+    text = f"{model.id}\0{model.version}\0{compiled.dialect}\0{compiled.sql}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _summary(
+    compiled: CompiledQuery,
+    written: Written | None,
+    elapsed_ms: float | None,
+    path: Path | None = None,
+) -> dict[str, Any]:
+    fields = {f.fully_qualified_name: f.to_dict() for f in compiled.fields}
+    if path is not None:
+        _fill_types(fields, path)
+    summary: dict[str, Any] = {
+        "display_sql": compiled.pretty_sql(),
+        "sql": compiled.sql,
+        "fields": fields,
+        "missing_fields": list(compiled.missing_fields),
+    }
+    if written is not None:
+        summary.update(
+            total_rows=written.rows,
+            execution_time_ms=round(elapsed_ms or 0.0, 3),
+            cache_type="MISS",
+        )
+        if written.limit_reached:
+            summary["row_limit_reached"] = True
+    return summary
+
+
+def _fill_types(fields: dict[str, dict[str, Any]], path: Path) -> None:
+    """Fields whose type the model could not tell take it from the result's Arrow schema."""
+    if all("data_type" in meta for meta in fields.values()):
+        return
+    for f in read_schema(path):
+        meta = fields.get(f.name)
+        if meta is not None and "data_type" not in meta:
+            meta["data_type"] = arrow_data_type(f.type)
+
+
+def _cache_metadata(result: CachedResult) -> dict[str, Any]:
+    return {
+        "num_rows": result.num_rows,
+        "num_bytes": result.bytes,
+        "computed_at": iso(result.computed_at),
+        "expires_at": iso(result.expires_at),
+        "cache_key": result.key,
+    }
+
+
+def _evolve(job: Job, **changes: Any) -> Job:
+    return replace(job, **changes)

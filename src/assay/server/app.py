@@ -1,0 +1,107 @@
+"""The application factory: one object per server process, built from settings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from assay import __version__
+from assay.config import Settings
+from assay.demo.tpch import tpch_model_dir
+from assay.engines import DuckDBEngine
+from assay.jobs.runner import JobRunner, Target
+from assay.jobs.sqlite import SQLiteJobStore
+from assay.jobs.store import JobStore
+from assay.semantic.loader import load_model
+from assay.server import errors, query_routes
+from assay.server.auth import RateLimiter
+from assay.server.state import ServerState
+
+logger = logging.getLogger(__name__)
+PRUNE_EVERY_SECONDS = 60.0
+
+
+def default_targets(settings: Settings) -> dict[str, Target]:
+    """The configured model on the configured DuckDB file (the demo's, by default)."""
+    engine = DuckDBEngine(settings.resolved_duckdb_path, threads=settings.duckdb_threads)
+    folder = settings.resolved_models_dir or tpch_model_dir()
+    model = load_model(folder, catalog=engine.catalog())
+    return {model.id: Target(model, engine)}
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store: JobStore | None = None,
+    targets: Mapping[str, Target] | None = None,
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        job_store = store or SQLiteJobStore(settings.job_store_path)
+        runner = JobRunner(
+            job_store,
+            targets if targets is not None else default_targets(settings),
+            settings.results_dir,
+            workers=settings.workers,
+            cache_ttl_seconds=settings.cache_ttl_seconds,
+            default_row_limit=settings.default_row_limit,
+        )
+        app.state.assay = ServerState(
+            settings, job_store, runner, RateLimiter(settings.rate_limit_per_minute)
+        )
+        resumed = runner.attach(asyncio.get_running_loop())
+        if resumed:
+            logger.info("re-running %d job(s) a previous run left unfinished", resumed)
+        pruner = asyncio.create_task(_prune_forever(app.state.assay))
+        try:
+            yield
+        finally:
+            pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pruner
+            runner.close()
+            for target in runner.targets.values():
+                target.engine.close()
+            if store is None:
+                job_store.close()
+
+    app = FastAPI(
+        title="Assay",
+        version=__version__,
+        description="A self-hosted analytics API, wire-compatible with Omni's REST API.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.include_router(query_routes.router)
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> JSONResponse:
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    return app
+
+
+def prune_once(state: ServerState) -> int:
+    """Delete expired cache entries, jobs past retention, and result files no one refers to."""
+    now = time.time()
+    keep_since = now - state.settings.result_retention_hours * 3600
+    orphans = state.store.prune(now, keep_since)
+    for name in orphans:
+        (state.settings.results_dir / name).unlink(missing_ok=True)
+    return len(orphans)
+
+
+async def _prune_forever(state: ServerState) -> None:
+    while True:
+        try:
+            await asyncio.to_thread(prune_once, state)
+        except Exception:  # pruning must never take the server down
+            logger.exception("pruning results failed")
+        await asyncio.sleep(PRUNE_EVERY_SECONDS)

@@ -1,0 +1,126 @@
+"""Bearer tokens: organization keys and personal access tokens, looked up by their hash, and
+a per-key rate limit.
+
+Tokens are random, shown once when created (``assay keys create``) and stored only as a
+SHA-256 hash: a 256-bit random token needs no slow hash, and lookups stay O(1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from assay.jobs.model import ApiKey, KeyKind
+from assay.jobs.store import JobStore
+from assay.server.errors import ApiError
+
+PREFIXES: dict[str, str] = {"org": "assay_org_", "pat": "assay_pat_"}
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def user_id_for(email: str) -> str:
+    """A user's stable membership id, derived from their email."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"assay:user:{email.strip().lower()}"))
+
+
+def create_key(
+    store: JobStore, kind: KeyKind, *, email: str | None = None, label: str | None = None
+) -> tuple[ApiKey, str]:
+    """A new key and its token (the only time the token exists outside the caller)."""
+    if kind == "pat" and not email:
+        raise ValueError("a personal access token belongs to a user: give their email")
+    token = PREFIXES[kind] + secrets.token_urlsafe(32)
+    key = ApiKey(
+        id=str(uuid.uuid4()),
+        kind=kind,
+        token_hash=hash_token(token),
+        created_at=time.time(),
+        prefix=token[: len(PREFIXES[kind]) + 4],
+        user_id=user_id_for(email) if email else None,
+        user_email=email,
+        label=label,
+    )
+    store.add_key(key)
+    return key, token
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling, and for whom (``user_id``: the impersonated or own user)."""
+
+    key: ApiKey
+    user_id: str | None
+
+
+def authenticate(store: JobStore, header: str | None) -> ApiKey:
+    """The key behind an ``Authorization`` header; 401 when missing, malformed or unknown."""
+    if not header:
+        raise ApiError(401, "Unauthorized: Missing or invalid API key",
+                       headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "Bad authorization header, must be formatted as Bearer <token>",
+                       headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+    key = store.key_by_hash(hash_token(token.strip()))
+    if key is None or key.revoked_at is not None:
+        raise ApiError(401, "Unauthorized: Missing or invalid API key",
+                       headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+    return key
+
+
+def act_as(store: JobStore, key: ApiKey, user_id: str | None) -> Principal:
+    """Apply ``userId``: an organization key may act for any known user; a personal token
+    only for its own user."""
+    if user_id is None:
+        return Principal(key, key.user_id)
+    try:
+        uuid.UUID(user_id)
+    except ValueError:
+        raise ApiError(400, "userId: Invalid uuid") from None
+    if key.kind == "pat":
+        if user_id != key.user_id:
+            raise ApiError(403, "User-scoped API keys can only be used to act on behalf of the "
+                           "authenticated user.")  # fmt: skip
+        return Principal(key, user_id)
+    if not store.user_exists(user_id):
+        raise ApiError(404, f"User with id {user_id} does not exist")
+    return Principal(key, user_id)
+
+
+class RateLimiter:
+    """A token bucket per key: ``per_minute`` requests a minute, in bursts of up to as many.
+    Counts live in this process (one server); replicas need a shared store."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self.clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, key_id: str) -> None:
+        if self.per_minute <= 0:
+            return
+        rate = self.per_minute / 60.0
+        now = self.clock()
+        with self._lock:
+            tokens, last = self._buckets.get(key_id, (float(self.per_minute), now))
+            tokens = min(float(self.per_minute), tokens + (now - last) * rate)
+            if tokens < 1.0:
+                self._buckets[key_id] = (tokens, now)
+                retry = max(1, math.ceil((1.0 - tokens) / rate))
+                raise ApiError(
+                    429,
+                    f"Too Many Requests: the limit is {self.per_minute} requests a minute per "
+                    f"API key; retry in {retry} s",
+                    headers={"Retry-After": str(retry)},
+                )
+            self._buckets[key_id] = (tokens - 1.0, now)

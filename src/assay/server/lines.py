@@ -1,0 +1,140 @@
+"""Job lines and the responses built from them, as Omni's clients read them.
+
+NDJSON bodies are streamed: a job line's ``result`` (base64 of an Arrow IPC stream) is written
+from the result file chunk by chunk, so a large result never sits in memory as one string.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from assay.jobs.model import Job
+from assay.results.arrow import base64_chunks, read_table, to_csv, to_json, to_xlsx
+
+NDJSON = "text/ndjson"
+RESULT_TYPES = {"csv": "text/csv", "json": "application/json", "xlsx": "application/vnd.ms-excel"}
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def wants_single_json(request: Request) -> bool:
+    """A client that accepts only ``application/json`` gets one document instead of NDJSON."""
+    accept = request.headers.get("accept", "")
+    types = {part.split(";")[0].strip().lower() for part in accept.split(",") if part.strip()}
+    streamable = {"text/ndjson", "application/x-ndjson", "application/ndjson", "*/*", "text/*"}
+    return "application/json" in types and not (types & streamable)
+
+
+def job_line(job: Job) -> dict[str, Any]:
+    """A job as Omni's stream shows it, without ``result`` (streamed separately)."""
+    line: dict[str, Any] = {
+        "job_id": job.id,
+        "status": job.status,
+        "client_result_id": job.client_result_id,
+    }
+    if job.status == "FAILED":
+        line["error_type"] = job.error_type
+        line["error_message"] = job.error_message
+        if job.error_type == "KILL":
+            line["kill_reason"] = job.error_message
+    if job.summary is not None:
+        line["summary"] = job.summary
+    if job.cache_metadata is not None:
+        line["cache_metadata"] = job.cache_metadata
+    line["query"] = job.request.get("query", {})
+    if job.status == "COMPLETE":
+        line["stream_stats"] = {"server_stream": 1}
+    return line
+
+
+def missing_line(job_id: str) -> dict[str, Any]:
+    return {"job_id": job_id, "status": "FAILED", "error_type": "UNKNOWN",
+            "error_message": "Unable to find job"}  # fmt: skip
+
+
+def footer(remaining: Sequence[str], *, as_string: bool) -> dict[str, Any]:
+    """``timed_out`` is the string "true"/"false" in NDJSON (the official SDK compares strings)
+    and a boolean in single JSON documents."""
+    timed_out = bool(remaining)
+    return {
+        "remaining_job_ids": list(remaining),
+        "timed_out": ("true" if timed_out else "false") if as_string else timed_out,
+    }
+
+
+def _encoded_line(job: Job, result: Path | None) -> Iterator[bytes]:
+    line = job_line(job)
+    if result is None or not result.exists():
+        yield (_dumps(line) + "\n").encode()
+        return
+    head = _dumps(line)
+    yield (head[:-1] + ',"result":"').encode()
+    yield from base64_chunks(result)
+    yield b'"}\n'
+
+
+def ndjson_response(
+    header: Mapping[str, Any] | None,
+    done: Iterable[tuple[Job, Path | None]],
+    extra_lines: Iterable[dict[str, Any]],
+    remaining: Sequence[str],
+) -> StreamingResponse:
+    done = list(done)
+    extra = list(extra_lines)
+
+    def body() -> Iterator[bytes]:  # a sync generator: Starlette runs it in a worker thread
+        if header is not None:
+            yield (_dumps(header) + "\n").encode()
+        for job, path in done:
+            yield from _encoded_line(job, path)
+        for line in extra:
+            yield (_dumps(line) + "\n").encode()
+        yield (_dumps(footer(remaining, as_string=True)) + "\n").encode()
+
+    return StreamingResponse(body(), media_type=NDJSON)
+
+
+def json_document(
+    header: Mapping[str, Any] | None,
+    done: Sequence[tuple[Job, Path | None]],
+    extra_lines: Sequence[dict[str, Any]],
+    remaining: Sequence[str],
+) -> JSONResponse:
+    """One document, as Omni's docs show it: the (first) finished job's fields at the top
+    level, ``remaining_job_ids``, boolean ``timed_out``, and ``jobs`` when several finished."""
+    lines = []
+    for job, path in done:
+        line = job_line(job)
+        if path is not None and path.exists():
+            line["result"] = b"".join(base64_chunks(path)).decode()
+        lines.append(line)
+    lines.extend(extra_lines)
+    doc: dict[str, Any] = dict(header or {})
+    if lines:
+        doc.update(lines[0])
+    if len(lines) > 1:
+        doc["jobs"] = lines
+    doc.update(footer(remaining, as_string=False))
+    return JSONResponse(doc)
+
+
+def result_document(kind: str, job: Job, path: Path) -> Response:
+    """``resultType`` csv/json/xlsx: the rows alone, as one document."""
+    table = read_table(path)
+    fields = (job.summary or {}).get("fields", {})
+    labels = [fields.get(name, {}).get("label", name) for name in table.column_names]
+    if kind == "csv":
+        body = to_csv(table)
+    elif kind == "json":
+        body = to_json(table, labels)  # rows keyed by display label, as Omni does
+    else:
+        body = to_xlsx(table, labels)
+    return Response(body, media_type=RESULT_TYPES[kind])
