@@ -29,6 +29,9 @@ from assay.semantic.compiler import CompiledQuery, compile_query
 from assay.semantic.model import SemanticModel
 
 logger = logging.getLogger(__name__)
+# A job that keeps dying with its server (it crashes the process each time) is given up after
+# this many starts, instead of taking every restart down with it.
+MAX_ATTEMPTS = 3
 USE_CACHE = "use"
 REFRESH = "refresh"
 
@@ -79,6 +82,7 @@ class JobRunner:
         self._running: dict[str, RunningQuery] = {}
         self._events: dict[str, asyncio.Event] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -91,6 +95,9 @@ class JobRunner:
         return len(pending)
 
     def close(self) -> None:
+        """Stop: running queries are interrupted but their jobs stay unfinished, so the next
+        start runs them again (a shutdown is not a cancel)."""
+        self._closing = True
         for handle in list(self._running.values()):
             handle.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -159,6 +166,11 @@ class JobRunner:
         return shown, compile_query(target.model, probe, dialect=target.engine.dialect)
 
     def _schedule_existing(self, job: Job) -> None:
+        if job.attempts >= MAX_ATTEMPTS:
+            self.store.finish(job.id, status="FAILED", at=self.clock(), error_type="INTERNAL",
+                              error_message=f"Gave up after {job.attempts} attempts: the job "
+                              "was running each time the server stopped")  # fmt: skip
+            return
         try:
             target = self.target(job.model_id)
             shown, run = self._compile(target, job.request["query"])
@@ -193,6 +205,8 @@ class JobRunner:
                 self._running.pop(job_id, None)
         except AssayError as exc:
             path.unlink(missing_ok=True)
+            if self._closing:
+                return  # interrupted by shutdown: left unfinished, to run again at start-up
             self._end(job_id, status="FAILED", error_type=exc.error_type, error_message=exc.message)
             return
         except Exception as exc:  # a bug or an unexpected driver error: the job still ends
