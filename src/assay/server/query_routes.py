@@ -24,6 +24,7 @@ from assay.server.lines import (
     result_document,
     wants_single_json,
 )
+from assay.server.schemas import CancelRequest, RunRequest, request_body
 from assay.server.state import ServerState, caller
 
 router = APIRouter()
@@ -153,7 +154,7 @@ def _respond(
     return ndjson_response(header, _with_paths(runner, done), extra, remaining)
 
 
-@router.post("/api/v1/query/run")
+@router.post("/api/v1/query/run", openapi_extra=request_body(RunRequest))
 @router.post("/api/unstable/query/run", include_in_schema=False)
 async def run_query(request: Request, userId: str | None = None) -> Response:  # noqa: N803
     """Run a semantic query as a job; wait up to the run window; hand back what is not done."""
@@ -235,7 +236,7 @@ async def wait_for_jobs(request: Request) -> Response:
     return _respond(request, None, done, missing, remaining, state.runner)
 
 
-@router.post("/api/v1/query/cancel")
+@router.post("/api/v1/query/cancel", openapi_extra=request_body(CancelRequest))
 async def cancel_jobs(request: Request) -> JSONResponse:
     """Stop jobs (beyond Omni, which has no public cancel): running engine work is
     interrupted and the jobs end FAILED with error_type KILL. Finished jobs are unchanged."""
