@@ -30,7 +30,7 @@ from assay.semantic.model import SemanticModel
 
 logger = logging.getLogger(__name__)
 # A job that keeps dying with its server (it crashes the process each time) is given up after
-# this many starts, instead of taking every restart down with it.
+# this many starts, instead of taking every restart down with it. Graceful stops do not count.
 MAX_ATTEMPTS = 3
 USE_CACHE = "use"
 REFRESH = "refresh"
@@ -98,7 +98,8 @@ class JobRunner:
         """Stop: running queries are interrupted but their jobs stay unfinished, so the next
         start runs them again (a shutdown is not a cancel)."""
         self._closing = True
-        for handle in list(self._running.values()):
+        for job_id, handle in list(self._running.items()):
+            self.store.requeue(job_id)  # here, not in the worker: the store closes next
             handle.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
@@ -205,8 +206,8 @@ class JobRunner:
                 self._running.pop(job_id, None)
         except AssayError as exc:
             path.unlink(missing_ok=True)
-            if self._closing:
-                return  # interrupted by shutdown: left unfinished, to run again at start-up
+            if self._closing:  # a graceful stop, not a cancel: close() put the job back
+                return
             self._end(job_id, status="FAILED", error_type=exc.error_type, error_message=exc.message)
             return
         except Exception as exc:  # a bug or an unexpected driver error: the job still ends

@@ -143,6 +143,15 @@ class SQLiteJobStore:
             )  # fmt: skip
         return cur.rowcount == 1
 
+    def requeue(self, job_id: str) -> bool:
+        with self._lock:
+            cur = self._db.execute(
+                "UPDATE jobs SET status = 'ADDED', started_at = NULL, "
+                "attempts = MAX(attempts - 1, 0) WHERE id = ? AND status = 'EXECUTING'",
+                (job_id,),
+            )
+        return cur.rowcount == 1
+
     def unfinished(self) -> list[Job]:
         with self._lock:
             rows = self._db.execute(
