@@ -140,7 +140,13 @@ class JobRunner:
         key = cache_key(target.model, run)
         hit = self.store.cached(key, now) if request.cache == USE_CACHE else None
         if hit is not None:
-            summary = {**hit.summary, "cache_type": "EXACT", "execution_time_ms": 0}
+            # The SQL is the same, but what this query asked for (and dropped) is its own.
+            summary = {
+                **hit.summary,
+                "missing_fields": list(shown.missing_fields),
+                "cache_type": "EXACT",
+                "execution_time_ms": 0,
+            }
             done = _evolve(
                 job,
                 status="COMPLETE",

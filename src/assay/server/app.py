@@ -8,8 +8,10 @@ import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 from assay import __version__
@@ -80,12 +82,30 @@ def create_app(
     )
     errors.install(app)
     app.include_router(query_routes.router)
+    _document_bearer_auth(app)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
 
     return app
+
+
+def _document_bearer_auth(app: FastAPI) -> None:
+    """Routes read the bearer token themselves; the OpenAPI document still says so."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version,
+                                 description=app.description, routes=app.routes)  # fmt: skip
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "API key"}
+            }
+            schema["security"] = [{"bearerAuth": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def prune_once(state: ServerState) -> int:

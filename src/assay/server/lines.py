@@ -11,11 +11,13 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from assay.jobs.model import Job
 from assay.results.arrow import base64_chunks, read_table, to_csv, to_json, to_xlsx
+from assay.results.formats import format_value
 
 NDJSON = "text/ndjson"
 RESULT_TYPES = {"csv": "text/csv", "json": "application/json", "xlsx": "application/vnd.ms-excel"}
@@ -126,11 +128,23 @@ def json_document(
     return JSONResponse(doc)
 
 
-def result_document(kind: str, job: Job, path: Path) -> Response:
+def _formatted(table: pa.Table, fields: Mapping[str, Any]) -> pa.Table:
+    """Every value as text in its field's format (``formatResults``)."""
+    columns = []
+    for name in table.column_names:
+        fmt = fields.get(name, {}).get("format")
+        values = [format_value(v, fmt) for v in table.column(name).to_pylist()]
+        columns.append(pa.array([None if v is None else str(v) for v in values], pa.string()))
+    return pa.table(columns, names=table.column_names)
+
+
+def result_document(kind: str, job: Job, path: Path, *, formatted: bool = False) -> Response:
     """``resultType`` csv/json/xlsx: the rows alone, as one document."""
     table = read_table(path)
     fields = (job.summary or {}).get("fields", {})
     labels = [fields.get(name, {}).get("label", name) for name in table.column_names]
+    if formatted:
+        table = _formatted(table, fields)
     if kind == "csv":
         body = to_csv(table)
     elif kind == "json":

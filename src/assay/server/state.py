@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from assay.config import Settings
+from assay.jobs.model import ApiKey
 from assay.jobs.runner import JobRunner
 from assay.jobs.store import JobStore
 from assay.server.auth import Principal, RateLimiter, act_as, authenticate
@@ -20,9 +21,16 @@ class ServerState:
     limiter: RateLimiter
 
 
-def caller(request: Request, user_id: str | None) -> Principal:
-    """Authenticate the request, count it against its key's rate limit, apply ``userId``."""
+def authorized(request: Request) -> ApiKey:
+    """Authenticate the request and count it against its key's rate limit: first, before the
+    body is even read, so nothing about a request is answered to a caller without a key."""
     state: ServerState = request.app.state.assay
     key = authenticate(state.store, request.headers.get("authorization"))
     state.limiter.check(key.id)
-    return act_as(state.store, key, user_id)
+    return key
+
+
+def caller(request: Request, user_id: str | None, key: ApiKey | None = None) -> Principal:
+    """The authorized key acting as ``userId`` (its own user when not given)."""
+    state: ServerState = request.app.state.assay
+    return act_as(state.store, key or authorized(request), user_id)
