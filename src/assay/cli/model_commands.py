@@ -9,15 +9,15 @@ import typer
 from rich.text import Text
 
 from assay.cli.app import app, err, fail, out, read_query, settings_of
-from assay.demo.tpch import tpch_model_dir
-from assay.engines import DuckDBEngine
 from assay.errors import AssayError, ModelInvalid
-from assay.semantic.compiler import DIALECTS, compile_query
-from assay.semantic.loader import load_model
+
+DIALECTS = ("duckdb", "postgres", "mysql", "snowflake", "bigquery", "trino", "spark")
 
 
 def _catalog(database: Path | None) -> dict[str, dict[str, str]] | None:
     """The database's column types, when a database is at hand."""
+    from assay.engines import DuckDBEngine
+
     if database is None or not database.exists():
         return None
     engine = DuckDBEngine(database)
@@ -38,6 +38,9 @@ def validate(
     ] = None,
 ) -> None:
     """Check a model folder and list every problem found."""
+    from assay.demo.tpch import tpch_model_dir
+    from assay.semantic.loader import load_model
+
     folder = path or settings_of(ctx).resolved_models_dir or tpch_model_dir()
     try:
         model = load_model(folder, catalog=_catalog(database))
@@ -67,6 +70,10 @@ def compile_command(
     dialect: Annotated[str | None, typer.Option(help=f"One of {', '.join(DIALECTS)}.")] = None,
 ) -> None:
     """Print the SQL a semantic query compiles to."""
+    from assay.demo.tpch import tpch_model_dir
+    from assay.semantic.compiler import compile_query
+    from assay.semantic.loader import load_model
+
     folder = model or settings_of(ctx).resolved_models_dir or tpch_model_dir()
     try:
         compiled = compile_query(load_model(folder), read_query(query), dialect=dialect)

@@ -13,14 +13,7 @@ import typer
 from rich.text import Text
 
 from assay.cli.app import app, err, fail, out, print_table, read_query, settings_of
-from assay.client import QueryClient, QueryFailed
-from assay.demo.tpch import tpch_model_dir
-from assay.engines import DuckDBEngine
 from assay.errors import AssayError
-from assay.results.arrow import to_json
-from assay.semantic.compiler import compile_query
-from assay.semantic.loader import load_model
-from assay.semantic.model import model_id_for
 
 Format = Literal["table", "csv", "json", "arrow"]
 
@@ -31,9 +24,13 @@ def _emit(table: pa.Table, fmt: str, labels: list[str]) -> None:
     elif fmt == "csv":
         pacsv.write_csv(table, sys.stdout.buffer)
     elif fmt == "json":
+        from assay.results.arrow import to_json
+
         sys.stdout.buffer.write(to_json(table, labels) + b"\n")
     else:  # arrow: an IPC stream, for scripts
-        with pa.ipc.new_stream(sys.stdout.buffer, table.schema) as writer:
+        from pyarrow import ipc
+
+        with ipc.new_stream(sys.stdout.buffer, table.schema) as writer:
             writer.write_table(table)
     sys.stdout.flush()
 
@@ -59,6 +56,8 @@ def query(
         raise typer.BadParameter("--format is one of table, csv, json, arrow")
     settings = settings_of(ctx)
     body = read_query(query)
+    from assay.semantic.model import model_id_for
+
     body.setdefault("modelId", model_id_for("tpch"))
     if local:
         table, labels, missing = _run_local(
@@ -69,6 +68,8 @@ def query(
         token = key or os.environ.get("ASSAY_API_KEY")
         if not token:
             raise typer.BadParameter("give --key or set ASSAY_API_KEY (see assay keys create)")
+        from assay.client import QueryClient, QueryFailed
+
         try:
             with (
                 QueryClient(base, token) as client,
@@ -89,6 +90,11 @@ def query(
 def _run_local(
     models_dir: Path | None, database: Path, model: Path | None, body: dict[str, object]
 ) -> tuple[pa.Table, list[str], list[str]]:
+    from assay.demo.tpch import tpch_model_dir
+    from assay.engines import DuckDBEngine
+    from assay.semantic.compiler import compile_query
+    from assay.semantic.loader import load_model
+
     try:
         engine = DuckDBEngine(database)
         try:

@@ -12,23 +12,24 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 from rich.text import Text
 
 from assay.cli.app import DEMO_QUERY, HomeOption, app, err, fail, out, settings_of
 from assay.config import Settings
-from assay.demo.tpch import generate_tpch, tpch_model_dir
 from assay.errors import AssayError
+from assay.jobs.keys import create_key
 from assay.jobs.sqlite import SQLiteJobStore
-from assay.semantic.model import model_id_for
-from assay.server.app import create_app
-from assay.server.auth import create_key
 
 keys = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys, name="keys")
 
 
 def _serve(settings: Settings) -> None:
+    # Imported here: the key commands should start in a blink, without the web stack.
+    import uvicorn
+
+    from assay.server.app import create_app
+
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -54,6 +55,8 @@ def serve(
 
 def prepare_demo(settings: Settings, scale: float) -> Path:
     """The demo database and an editable copy of the tpch model, in the home folder."""
+    from assay.demo.tpch import generate_tpch, tpch_model_dir
+
     generate_tpch(settings.resolved_duckdb_path, scale)
     target = settings.home / "models" / "tpch"
     if not target.exists():
@@ -77,6 +80,8 @@ def demo(
     scale = scale or settings.demo_scale
     with out.status(f"Preparing TPC-H data at scale {scale} in {settings.home} ..."):
         models = prepare_demo(settings, scale)
+    from assay.semantic.model import model_id_for
+
     model_id = model_id_for("tpch")
     out.print(Text(f"Demo ready in {settings.home}: TPC-H scale {scale}, model tpch ({model_id}) "
                    f"in {models}"))  # fmt: skip
