@@ -15,6 +15,7 @@ import json
 import re
 import signal
 import sqlite3
+import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -237,3 +238,28 @@ def test_graceful_stops_do_not_use_up_attempts(recovering: Server) -> None:
         client.post("/api/v1/query/cancel", json={"job_ids": [job]})
         line = wait_lines(client, [job], timeout=10)[job]
     assert (line["status"], line["error_type"]) == ("FAILED", "KILL")
+
+
+def test_a_stop_answers_open_long_polls_at_once(recovering: Server) -> None:
+    """uvicorn waits for open requests before it stops; a 30 s long-poll must not hold a
+    restart up: it is answered at once with the job still remaining."""
+    recovering.env["ASSAY_WAIT_SECONDS"] = "30"
+    recovering.start()
+    auth = {"Authorization": f"Bearer {recovering.key()}"}
+    with httpx.Client(base_url=recovering.url, timeout=60, headers=auth) as client:
+        job = submit(client, {"join_paths_from_topic_name": "slow", "fields": ["slow.count"]})
+        answer: list[httpx.Response] = []
+        poll = threading.Thread(target=lambda: answer.append(
+            client.get("/api/v1/query/wait", params={"job_ids": json.dumps([job])})))  # fmt: skip
+        poll.start()
+        time.sleep(1.0)  # the long-poll is open
+        stopping = time.monotonic()
+        recovering.stop(signal.SIGTERM)
+        stopped_in = time.monotonic() - stopping
+        poll.join(10)
+    assert stopped_in < 10, f"the stop waited {stopped_in:.1f} s for the long-poll"
+    assert answer and answer[0].status_code == 200
+    assert json.loads(answer[0].text.splitlines()[-1]) == {
+        "remaining_job_ids": [job],
+        "timed_out": "true",
+    }

@@ -9,6 +9,7 @@ import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -33,7 +34,18 @@ def _serve(settings: Settings) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    app = create_app(settings)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # Answer open long-polls at once: uvicorn waits for them before stopping.
+            state = getattr(app.state, "assay", None)
+            if state is not None and state.runner.loop is not None:
+                state.runner.loop.call_soon_threadsafe(state.runner.release_waiters)
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")
+    Server(config).run()
 
 
 @app.command()

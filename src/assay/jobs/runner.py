@@ -83,8 +83,13 @@ class JobRunner:
         self._events: dict[str, asyncio.Event] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
+        self._released = False
 
     # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        return self._loop
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> int:
         """Bind to the server's event loop and re-run what a previous process left unfinished."""
@@ -93,6 +98,13 @@ class JobRunner:
         for job in pending:
             self._schedule_existing(job)
         return len(pending)
+
+    def release_waiters(self) -> None:
+        """A stop has begun: answer every long-poll now with what is done (the rest remain,
+        and clients poll again once the server is back) instead of holding the stop up."""
+        self._released = True
+        for event in self._events.values():
+            event.set()
 
     def close(self) -> None:
         """Stop: running queries are interrupted but their jobs stay unfinished, so the next
@@ -257,7 +269,7 @@ class JobRunner:
         ids = list(dict.fromkeys(ids))
         jobs = self.store.get_jobs(ids)
         pending = [i for i, j in jobs.items() if not j.done]
-        if pending and timeout > 0:
+        if pending and timeout > 0 and not self._released:
             events = [self._events.setdefault(i, asyncio.Event()) for i in pending]
             # A job may have ended between the read above and registering: read again.
             jobs = self.store.get_jobs(ids)

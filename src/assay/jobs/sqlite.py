@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,19 @@ class SQLiteJobStore:
         self._lock = threading.Lock()
         self.path = path
 
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE takes the write lock up front (no read-then-write upgrade that
+        another process's commit could make fail), and any error rolls back, so the shared
+        connection is never left inside a transaction."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
     # ------------------------------------------------------------------ jobs
 
     def add_jobs(self, jobs: Iterable[Job]) -> None:
@@ -94,12 +108,10 @@ class SQLiteJobStore:
              j.error_message, j.created_at, j.started_at, j.finished_at, j.attempts)
             for j in jobs
         ]  # fmt: skip
-        with self._lock:
-            self._db.execute("BEGIN")
+        with self._lock, self._transaction():
             self._db.executemany(
                 f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({','.join('?' * 15)})", rows
             )
-            self._db.execute("COMMIT")
 
     def get_jobs(self, ids: Iterable[str]) -> dict[str, Job]:
         wanted = list(dict.fromkeys(ids))
@@ -182,8 +194,7 @@ class SQLiteJobStore:
             )  # fmt: skip
 
     def prune(self, now: float, keep_jobs_since: float) -> list[str]:
-        with self._lock:
-            self._db.execute("BEGIN")
+        with self._lock, self._transaction():
             before = {
                 r[0]
                 for r in self._db.execute(
@@ -203,7 +214,6 @@ class SQLiteJobStore:
                     "UNION SELECT result_file FROM result_cache"
                 )
             }
-            self._db.execute("COMMIT")
         return sorted(before - after)
 
     # ------------------------------------------------------------------ API keys

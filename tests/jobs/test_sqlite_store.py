@@ -1,0 +1,94 @@
+"""The SQLite job store: a job ends once, failed writes leave nothing behind, pruning keeps
+what is referenced."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from assay.jobs.keys import create_key, hash_token
+from assay.jobs.model import CachedResult, Job
+from assay.jobs.sqlite import SQLiteJobStore
+
+
+def job(job_id: str, created: float = 100.0, **kw: object) -> Job:
+    return Job(id=job_id, status="ADDED", client_result_id=f"c-{job_id}", model_id="m",
+               request={"query": {"fields": ["a.b"]}}, created_at=created, **kw)  # type: ignore[arg-type]  # fmt: skip
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SQLiteJobStore:
+    return SQLiteJobStore(tmp_path / "assay.sqlite")
+
+
+def test_a_job_ends_exactly_once(store: SQLiteJobStore) -> None:
+    store.add_jobs([job("a")])
+    assert store.start("a", 1.0)
+    assert store.finish("a", status="FAILED", at=2.0, error_type="KILL", error_message="stop")
+    assert not store.finish("a", status="COMPLETE", at=3.0, result_file="r.arrows")
+    assert not store.start("a", 4.0)
+    done = store.get_jobs(["a"])["a"]
+    assert (done.status, done.error_type, done.result_file, done.attempts) == (
+        "FAILED",
+        "KILL",
+        None,
+        1,
+    )
+
+
+def test_a_failed_write_does_not_poison_the_connection(store: SQLiteJobStore) -> None:
+    store.add_jobs([job("a")])
+    with pytest.raises(sqlite3.IntegrityError):
+        store.add_jobs([job("b"), job("a")])  # a duplicate id: the whole batch is refused
+    assert store.get_jobs(["b"]) == {}, "nothing of the refused batch was kept"
+    store.add_jobs([job("c")])  # and the next write works
+    assert set(store.get_jobs(["a", "c"])) == {"a", "c"}
+
+
+def test_requeue_puts_a_running_job_back_without_counting(store: SQLiteJobStore) -> None:
+    store.add_jobs([job("a")])
+    store.start("a", 1.0)
+    assert store.requeue("a")
+    again = store.get_jobs(["a"])["a"]
+    assert (again.status, again.attempts, again.started_at) == ("ADDED", 0, None)
+    assert [j.id for j in store.unfinished()] == ["a"]
+
+
+def test_cache_entries_expire(store: SQLiteJobStore) -> None:
+    store.remember(CachedResult("k", "r.arrows", {"total_rows": 1}, 1, 10, 1.0, 50.0))
+    assert store.cached("k", 49.0) is not None
+    assert store.cached("k", 50.0) is None
+
+
+def test_prune_forgets_old_jobs_and_expired_cache_but_keeps_shared_files(
+    store: SQLiteJobStore,
+) -> None:
+    store.add_jobs([job("old", created=10.0), job("new", created=1000.0)])
+    for job_id, name in (("old", "old.arrows"), ("new", "shared.arrows")):
+        store.start(job_id, 1.0)
+        store.finish(job_id, status="COMPLETE", at=2.0, result_file=name)
+    store.remember(CachedResult("k1", "shared.arrows", {}, 1, 1, 1.0, 5000.0))
+    store.remember(CachedResult("k2", "expired.arrows", {}, 1, 1, 1.0, 20.0))
+    orphans = store.prune(now=100.0, keep_jobs_since=500.0)
+    assert sorted(orphans) == ["expired.arrows", "old.arrows"]
+    assert set(store.get_jobs(["old", "new"])) == {"new"}
+    assert store.cached("k1", 100.0) is not None
+
+
+def test_keys_are_stored_as_hashes_and_revocable(store: SQLiteJobStore, tmp_path: Path) -> None:
+    key, token = create_key(store, "pat", email="Ann@Example.com", label="laptop")
+    assert token.startswith("assay_pat_") and token not in (
+        tmp_path / "assay.sqlite"
+    ).read_bytes().decode("latin-1")
+    found = store.key_by_hash(hash_token(token))
+    assert (
+        found is not None
+        and found.user_email == "Ann@Example.com"
+        and store.user_exists(key.user_id or "")
+    )
+    assert store.revoke_key(key.id, 5.0) and not store.revoke_key(key.id, 6.0)
+    assert store.key_by_hash(hash_token(token)).revoked_at == 5.0  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="email"):
+        create_key(store, "pat")
