@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from assay.cli import model_commands, query_command, server_commands  # noqa: F401 (commands)
+from assay.cli import (  # noqa: F401 (the commands register themselves)
+    init_command,
+    model_commands,
+    query_command,
+    server_commands,
+)
 from assay.cli.app import app
 
 
