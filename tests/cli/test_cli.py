@@ -116,20 +116,35 @@ def test_init_writes_a_model_that_answers_queries(tmp_path: Path) -> None:
     with duckdb.connect(str(db)) as conn:
         conn.execute(
             "CREATE TABLE customers (id INTEGER PRIMARY KEY, name VARCHAR);"
-            "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customers(id),"
-            " amount DECIMAL(10,2), placed DATE);"
+            "CREATE TABLE orders (id INTEGER PRIMARY KEY,"
+            " customer_id INTEGER REFERENCES customers(id), amount DECIMAL(10,2), placed DATE);"
             "INSERT INTO customers VALUES (1, 'ann'), (2, 'bob');"
-            "INSERT INTO orders VALUES (10, 1, 5.00, DATE '2024-01-02'), (11, 1, 7.00, DATE '2024-02-03'),"
-            " (12, 2, 1.50, DATE '2024-02-04');"
+            "INSERT INTO orders VALUES (10, 1, 5.00, DATE '2024-01-02'),"
+            " (11, 1, 7.00, DATE '2024-02-03'), (12, 2, 1.50, DATE '2024-02-04');"
         )
     folder = tmp_path / "shop"
     made = runner.invoke(app, ["init", "--connection", f"duckdb:///{db}", "--out", str(folder)])
     assert made.exit_code == 0, made.output
     assert "1 relationships" in made.output.replace("\n", " ")
-    query = {"join_paths_from_topic_name": "orders", "fields": ["customers.name", "orders.sum_amount"],
-             "sorts": [{"column_name": "customers.name"}]}  # fmt: skip
-    result = runner.invoke(app, ["query", json.dumps(query), "--local", "--model", str(folder),
-                                 "--database", str(db), "--format", "csv"])  # fmt: skip
+    query = {
+        "join_paths_from_topic_name": "orders",
+        "fields": ["customers.name", "orders.sum_amount"],
+        "sorts": [{"column_name": "customers.name"}],
+    }
+    result = runner.invoke(
+        app,
+        [
+            "query",
+            json.dumps(query),
+            "--local",
+            "--model",
+            str(folder),
+            "--database",
+            str(db),
+            "--format",
+            "csv",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[1:] == ['"ann",12.00', '"bob",1.50']  # DECIMAL(38,2) sums
     again = runner.invoke(app, ["init", "--connection", str(db), "--out", str(folder)])

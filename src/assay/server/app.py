@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -22,20 +23,22 @@ from assay.jobs.runner import JobRunner, Target
 from assay.jobs.sqlite import SQLiteJobStore
 from assay.jobs.store import JobStore
 from assay.semantic.loader import load_model
-from assay.server import errors, query_routes
+from assay.server import errors, model_routes, query_routes
 from assay.server.auth import RateLimiter
+from assay.server.registry import ModelRegistry
 from assay.server.state import ServerState
 
 logger = logging.getLogger(__name__)
 PRUNE_EVERY_SECONDS = 60.0
 
 
-def default_targets(settings: Settings) -> dict[str, Target]:
-    """The configured model on the configured DuckDB file (the demo's, by default)."""
+def serve_configured_model(settings: Settings, registry: ModelRegistry) -> None:
+    """The configured model folder on the configured DuckDB file (the demo's, by default)."""
     engine = DuckDBEngine(settings.resolved_duckdb_path, threads=settings.duckdb_threads)
     folder = settings.resolved_models_dir or tpch_model_dir()
-    model = load_model(folder, catalog=engine.catalog())
-    return {model.id: Target(model, engine)}
+    catalog = engine.catalog()
+    model = load_model(folder, catalog=catalog)
+    registry.add(folder, Target(model, engine), connection="default", catalog=catalog)
 
 
 def create_app(
@@ -49,14 +52,20 @@ def create_app(
         job_store = store or SQLiteJobStore(settings.job_store_path)
         runner = JobRunner(
             job_store,
-            targets if targets is not None else default_targets(settings),
+            {},
             settings.results_dir,
             workers=settings.workers,
             cache_ttl_seconds=settings.cache_ttl_seconds,
             default_row_limit=settings.default_row_limit,
         )
+        registry = ModelRegistry(runner)
+        if targets is None:
+            serve_configured_model(settings, registry)
+        else:
+            for target in targets.values():
+                registry.add(Path("."), target, connection="default", catalog=None)
         app.state.assay = ServerState(
-            settings, job_store, runner, RateLimiter(settings.rate_limit_per_minute)
+            settings, job_store, runner, RateLimiter(settings.rate_limit_per_minute), registry
         )
         resumed = runner.attach(asyncio.get_running_loop())
         if resumed:
@@ -82,6 +91,7 @@ def create_app(
     )
     errors.install(app)
     app.include_router(query_routes.router)
+    app.include_router(model_routes.router)
     _document_bearer_auth(app)
 
     @app.get("/health", include_in_schema=False)

@@ -11,6 +11,7 @@ from assay.jobs.model import ApiKey
 from assay.jobs.runner import JobRunner
 from assay.jobs.store import JobStore
 from assay.server.auth import Principal, RateLimiter, act_as, authenticate
+from assay.server.registry import ModelRegistry
 
 
 @dataclass
@@ -19,6 +20,7 @@ class ServerState:
     store: JobStore
     runner: JobRunner
     limiter: RateLimiter
+    registry: ModelRegistry
 
 
 def authorized(request: Request) -> ApiKey:

@@ -1,0 +1,228 @@
+"""Models, topics, views, model YAML and whoami, shaped as Omni's (contract section 6): what
+Omni's clients and agents read before they ask a question."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from assay.semantic.describe import topic_payload, topic_summary, view_payload
+from assay.semantic.model import SemanticModel
+from assay.server.errors import ApiError
+from assay.server.requests import canonical_uuid, json_body
+from assay.server.state import ServerState, authorized, caller
+
+router = APIRouter()
+_MODEL_PARAMS = {
+    "pageSize", "cursor", "modelKind", "name", "modelId", "connectionId", "baseModelId",
+    "include", "includeDeleted", "sortField", "sortDirection", "explorable",
+}  # fmt: skip
+_SORT_FIELDS = {"name", "modelKind", "connectionId", "baseModelId", "createdAt", "updatedAt"}
+PERMISSIONS = ["QUERY_TOPICS", "QUERY_FULL_MODEL", "QUERY_SQL", "VIEW_SQL"]
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _state(request: Request) -> ServerState:
+    state: ServerState = request.app.state.assay
+    return state
+
+
+def _model(request: Request, model_id: str) -> SemanticModel:
+    canonical = canonical_uuid(model_id)
+    if canonical is None:
+        raise ApiError(400, "modelId: Invalid uuid")
+    return _state(request).registry.model(canonical)
+
+
+def _record(state: ServerState, model: SemanticModel) -> dict[str, Any]:
+    served = state.registry.served(model.id)
+    return {
+        "id": model.id,
+        "name": model.name,
+        "modelKind": "SHARED",
+        "connectionId": state.registry.connection_id(model.id),
+        "baseModelId": None,
+        "createdAt": _iso(served.created_at),
+        "updatedAt": _iso(served.updated_at),
+        "deletedAt": None,
+    }
+
+
+def _cursor_offset(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(cursor.encode()))["offset"]
+        if isinstance(offset, int) and offset >= 0:
+            return offset
+    except (ValueError, KeyError, TypeError):
+        pass
+    raise ApiError(400, "Invalid cursor", extra={"error": "Invalid cursor", "success": False})
+
+
+@router.get("/api/v1/models")
+async def list_models(request: Request) -> JSONResponse:
+    """The served models, with Omni's filters, sorting and cursor paging."""
+    state = _state(request)
+    authorized(request)
+    params = request.query_params
+    unknown = sorted(set(params) - _MODEL_PARAMS)
+    if unknown:
+        keys = ", ".join(f"'{k}'" for k in unknown)
+        raise ApiError(400, f"Unrecognized key(s) in object: {keys}")
+    try:
+        page_size = int(params.get("pageSize") or 20)
+    except ValueError:
+        raise ApiError(400, "pageSize: expected a number from 1 to 100") from None
+    if not 1 <= page_size <= 100:
+        raise ApiError(400, "pageSize: expected a number from 1 to 100")
+    records = [_record(state, state.registry.model(i)) for i in state.registry.ids()]
+    if params.get("modelId"):
+        wanted = canonical_uuid(params["modelId"])
+        if wanted is None:
+            raise ApiError(400, "modelId: Invalid uuid")
+        records = [r for r in records if r["id"] == wanted]
+    if params.get("name"):
+        records = [r for r in records if r["name"].lower() == params["name"].lower()]
+    for key in ("connectionId", "modelKind", "baseModelId"):
+        if params.get(key):
+            records = [r for r in records if str(r[key]).lower() == params[key].lower()]
+    sort_field = params.get("sortField") or "name"
+    if sort_field not in _SORT_FIELDS:
+        raise ApiError(400, f"sortField: expected one of {', '.join(sorted(_SORT_FIELDS))}")
+    direction = params.get("sortDirection") or "asc"
+    if direction not in ("asc", "desc"):
+        raise ApiError(400, "sortDirection: expected asc or desc")
+    records.sort(key=lambda r: str(r[sort_field] or ""), reverse=direction == "desc")
+    offset = _cursor_offset(params.get("cursor"))
+    page = records[offset : offset + page_size]
+    more = offset + page_size < len(records)
+    token = base64.urlsafe_b64encode(json.dumps({"offset": offset + page_size}).encode()).decode()
+    page_info = {"hasNextPage": more, "nextCursor": token if more else None,
+                 "pageSize": page_size, "totalRecords": len(records)}  # fmt: skip
+    return JSONResponse({"pageInfo": page_info, "records": page})
+
+
+@router.get("/api/v1/models/{model_id}/topic")
+async def list_topics(request: Request, model_id: str) -> JSONResponse:
+    authorized(request)
+    model = _model(request, model_id)
+    topics = [topic_summary(model, t) for t in model.topics.values()]
+    return JSONResponse({"success": True, "topics": topics})
+
+
+@router.get("/api/v1/models/{model_id}/topic/{topic_name}")
+async def get_topic(request: Request, model_id: str, topic_name: str) -> JSONResponse:
+    authorized(request)
+    model = _model(request, model_id)
+    topic = model.topics.get(topic_name)
+    if topic is None:
+        raise ApiError(404, f"Topic {topic_name} not found")
+    return JSONResponse({"success": True, "topic": topic_payload(model, topic)})
+
+
+@router.get("/api/v1/models/{model_id}/view")
+async def list_views(request: Request, model_id: str) -> JSONResponse:
+    authorized(request)
+    model = _model(request, model_id)
+    return JSONResponse(
+        {"success": True, "views": [view_payload(model, v) for v in model.views.values()]}
+    )
+
+
+@router.get("/api/v1/whoami")
+async def whoami(request: Request) -> JSONResponse:
+    """Who the key is and what it may do on each model (omniframes asks this first)."""
+    state = _state(request)
+    principal = caller(request, None)
+    key = principal.key
+    ids = state.registry.ids()
+    asked = [
+        p.strip()
+        for v in request.query_params.getlist("modelId")
+        for p in v.split(",")
+        if p.strip()
+    ]
+    if asked:
+        canonical = [canonical_uuid(a) or a for a in asked]
+        unknown = [a for a in canonical if a not in ids]
+        if unknown:
+            raise ApiError(404, f"Model(s) not found: {', '.join(unknown)}")
+        ids = canonical
+    member = principal.user_id or key.id
+    roles = {
+        i: {"roleName": "QUERIER" if key.kind == "pat" else "ADMIN",
+            "baseRole": "QUERIER" if key.kind == "pat" else "MODELER",
+            "connectionId": state.registry.connection_id(i), "permissions": PERMISSIONS}
+        for i in ids
+    }  # fmt: skip
+    return JSONResponse({
+        "user": {"id": member, "membershipId": member, "email": key.user_email},
+        "keyScope": "organization" if key.kind == "org" else "user",
+        "orgRole": "ORG_ADMIN" if key.kind == "org" else "MEMBER",
+        "rolesByModel": roles,
+        "rolesByModelTruncated": False,
+    })  # fmt: skip
+
+
+def _yaml_document(request: Request, model: SemanticModel, with_checksums: bool) -> dict[str, Any]:
+    doc: dict[str, Any] = {"files": dict(model.files), "version": int(model.version[:12], 16)}
+    if with_checksums:
+        doc["checksums"] = _state(request).registry.checksums(model.id)
+    return doc
+
+
+@router.get("/api/v1/models/{model_id}/yaml")
+@router.get("/api/unstable/models/{model_id}/yaml", include_in_schema=False)
+async def get_yaml(request: Request, model_id: str) -> JSONResponse:
+    authorized(request)
+    model = _model(request, model_id)
+    doc = _yaml_document(
+        request, model, request.query_params.get("includeChecksums") in ("true", "1")
+    )
+    name = request.query_params.get("fileName")
+    if name:
+        if name not in model.files:
+            raise ApiError(404, f"No file {name} in model {model.name}")
+        doc["files"] = {name: model.files[name]}
+    return JSONResponse(doc)
+
+
+@router.post("/api/v1/models/{model_id}/yaml")
+@router.post("/api/unstable/models/{model_id}/yaml", include_in_schema=False)
+async def write_yaml(request: Request, model_id: str) -> JSONResponse:
+    """Write one file (empty ``yaml`` deletes it): validated against the whole model first,
+    applied atomically; a stale ``previousChecksum`` is a 409."""
+    state = _state(request)
+    authorized(request)
+    model = _model(request, model_id)
+    body = await json_body(request)
+    name, text = body.get("fileName"), body.get("yaml")
+    if not isinstance(name, str) or not name:
+        raise ApiError(400, "fileName: Required")
+    if not isinstance(text, str):
+        raise ApiError(400, "yaml: Required")
+    previous = body.get("previousChecksum")
+    new = state.registry.write(
+        model.id, name, text, previous if isinstance(previous, str) else None
+    )
+    return JSONResponse(_yaml_document(request, new, True))
+
+
+@router.get("/api/v1/models/{model_id}/validate")
+async def validate_model(request: Request, model_id: str) -> JSONResponse:
+    """The served model's issues, as omni-app-mcp reads them: a list (a served model has
+    only warnings; errors refuse a write before it is served)."""
+    authorized(request)
+    model = _model(request, model_id)
+    issues = [{"message": w.message, "is_warning": w.is_warning, "yaml_path": w.yaml_path,
+               "file": w.file} for w in model.warnings]  # fmt: skip
+    return JSONResponse(issues)
