@@ -6,6 +6,7 @@ Nothing else in Assay reads the environment; the CLI builds the settings and pas
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -42,6 +43,10 @@ class Settings:
     workers: int = 4
     cache_ttl_seconds: int = 3600
     result_retention_hours: float = 24.0
+    #: named database connections (TOML table, or JSON in ASSAY_CONNECTIONS): name -> URL
+    connections: Mapping[str, str] = field(default_factory=dict)
+    #: models to serve, each {"folder": ..., "connection": <a name in connections>}
+    models: tuple[Mapping[str, str], ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -86,6 +91,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("workers", "Queries run at once per engine; more wait their turn."),
     Setting("cache_ttl_seconds", "How long a query result is reused for the same SQL and model."),
     Setting("result_retention_hours", "How long job results are kept before they are deleted."),
+    Setting("connections", "Named database connections: name -> URL (duckdb:///path)."),
+    Setting("models", "Models to serve: a list of {folder, connection}; default: one model."),
 )
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
@@ -94,6 +101,8 @@ _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
 def _coerce(name: str, raw: Any) -> Any:
     """Turn a file or env value into the field's type, naming the setting when it fails."""
     kind = str(_FIELDS[name].type)
+    if name in ("connections", "models"):
+        return _structured(name, raw)
     try:
         if raw is None or (isinstance(raw, str) and raw == "" and "None" in kind):
             return None
@@ -108,6 +117,27 @@ def _coerce(name: str, raw: Any) -> Any:
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"Setting {name!r} has an invalid value {raw!r}: {exc}") from exc
     return raw
+
+
+def _structured(name: str, raw: Any) -> Any:
+    """``connections`` and ``models`` come as TOML tables, or as JSON text from the env."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"Setting {name!r} must be JSON in the environment: {exc}") from exc
+    if name == "connections":
+        if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+            raise ConfigError("Setting 'connections' must map names to URLs")
+        return dict(raw)
+    if not isinstance(raw, list) or not all(
+        isinstance(m, dict)
+        and isinstance(m.get("folder"), str)
+        and isinstance(m.get("connection"), str)
+        for m in raw
+    ):
+        raise ConfigError("Setting 'models' must be a list of {folder, connection}")
+    return tuple(dict(m) for m in raw)
 
 
 def load_settings(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
@@ -196,3 +197,97 @@ def test_queries_during_writes_see_one_model_or_the_other(
         worker.join(60)
     assert answers and set(answers) <= {base, base * 2}, set(answers)
     assert json.dumps([str(a) for a in answers])  # the answers were all read
+
+
+def test_several_models_each_on_its_own_connection(tmp_path: Path, tpch_path: Path) -> None:
+    """The models setting serves several folders, each bound to a named connection."""
+    import subprocess
+
+    import duckdb
+
+    shop_db = tmp_path / "shop.duckdb"
+    with duckdb.connect(str(shop_db)) as conn:
+        conn.execute(
+            "CREATE TABLE items (id INTEGER PRIMARY KEY, price DECIMAL(8,2));"
+            "INSERT INTO items VALUES (1, 2.50), (2, 4.00);"
+        )
+    home = make_home(tmp_path)
+    shop = tmp_path / "shop"
+    subprocess.run(
+        [
+            str(Path(sys.executable).with_name("assay")),
+            "init",
+            "--connection",
+            str(shop_db),
+            "--out",
+            str(shop),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    env = {
+        "ASSAY_CONNECTIONS": json.dumps({"demo": f"duckdb:///{tpch_path}", "shop": str(shop_db)}),
+        "ASSAY_MODELS": json.dumps(
+            [
+                {"folder": str(home / "models" / "tpch"), "connection": "demo"},
+                {"folder": str(shop), "connection": "shop"},
+            ]
+        ),
+    }
+    server = Server(home, tpch_path, env=env).start()
+    try:
+        with httpx.Client(
+            base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {server.key()}"}
+        ) as client:
+            records = client.get("/api/v1/models").json()["records"]
+            assert sorted(r["name"] for r in records) == ["shop", "tpch"]
+            assert len({r["connectionId"] for r in records}) == 2
+            shop_id = next(r["id"] for r in records if r["name"] == "shop")
+            query = {"modelId": shop_id, "table": "items", "fields": ["items.sum_price"]}
+            rows = client.post(
+                "/api/v1/query/run", json={"query": query, "resultType": "json"}
+            ).json()
+            assert [list(r.values()) for r in rows] == [[6.5]]
+            assert _total(client)[0] > 0  # and the demo model answers on its own data
+    finally:
+        server.stop()
+
+
+def test_refresh_adds_views_for_new_tables_and_delete_respects_validity(
+    tmp_path: Path, tpch_path: Path
+) -> None:
+    import shutil
+
+    import duckdb
+
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(tpch_path, db)
+    with duckdb.connect(str(db)) as conn:
+        conn.execute(
+            "CREATE TABLE promos (id INTEGER PRIMARY KEY, pct DOUBLE);"
+            "INSERT INTO promos VALUES (1, 0.1), (2, 0.2), (3, 0.3);"
+        )
+    server = Server(make_home(tmp_path), db).start()
+    try:
+        with httpx.Client(
+            base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {server.key()}"}
+        ) as client:
+            refreshed = client.post(f"/api/v1/models/{MODEL_ID}/refresh").json()
+            assert refreshed["addedFiles"] == ["promos.view"]
+            query = {"modelId": MODEL_ID, "table": "promos", "fields": ["promos.count"]}
+            rows = client.post(
+                "/api/v1/query/run", json={"query": query, "resultType": "json"}
+            ).json()
+            assert [list(r.values()) for r in rows] == [[3]]
+            again = client.post(f"/api/v1/models/{MODEL_ID}/refresh").json()
+            assert again["addedFiles"] == [], "existing files are never rewritten"
+            gone = client.delete(
+                f"/api/v1/models/{MODEL_ID}/yaml", params={"fileName": "partsupp.topic"}
+            )
+            assert gone.status_code == 200 and "partsupp.topic" not in gone.json()["files"]
+            needed = client.delete(
+                f"/api/v1/models/{MODEL_ID}/yaml", params={"fileName": "orders.view"}
+            )
+            assert needed.status_code == 400, "topics and relationships still use orders"
+    finally:
+        server.stop()

@@ -13,21 +13,6 @@ from assay.cli.app import app, err, fail, out
 from assay.errors import AssayError
 
 
-def duckdb_path(connection: str) -> Path:
-    """The file of a DuckDB connection URL (``duckdb:///path/file.duckdb`` or a plain path)."""
-    for prefix in ("duckdb:///", "duckdb://", "duckdb:"):
-        if connection.startswith(prefix):
-            connection = ("/" if prefix == "duckdb:///" else "") + connection.removeprefix(prefix)
-            break
-    else:
-        if "://" in connection:
-            scheme = connection.split("://", 1)[0]
-            raise typer.BadParameter(
-                f"{scheme} connections are not supported yet: use a DuckDB file"
-            )
-    return Path(connection)
-
-
 @app.command()
 def init(
     connection: Annotated[
@@ -42,11 +27,15 @@ def init(
 ) -> None:
     """Write a starter model (views, keys, relationships, topics) from a database's tables."""
     from assay.engines import DuckDBEngine
+    from assay.engines.duckdb import duckdb_file
     from assay.engines.introspect import describe_duckdb
     from assay.semantic.loader import load_model
     from assay.semantic.starter import normalize_name, starter_files, write_model
 
-    path = duckdb_path(connection)
+    try:
+        path = duckdb_file(connection)
+    except AssayError as exc:
+        raise typer.BadParameter(exc.message) from exc
     model_name = normalize_name(name or out_dir.resolve().name, prefix="m")
     try:
         engine = DuckDBEngine(path)

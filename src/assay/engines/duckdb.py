@@ -15,9 +15,21 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from assay.errors import EngineError, EngineUnavailable, QueryCancelled
+from assay.errors import ConfigError, EngineError, EngineUnavailable, QueryCancelled
 
 BATCH_ROWS = 64 * 1024
+
+
+def duckdb_file(url: str) -> Path:
+    """The file of a DuckDB connection URL: ``duckdb:///abs/path.duckdb``, ``duckdb:rel.db``
+    or a plain path. Other engines are not supported yet: say so by name."""
+    for prefix in ("duckdb:///", "duckdb://", "duckdb:"):
+        if url.startswith(prefix):
+            return Path(("/" if prefix == "duckdb:///" else "") + url.removeprefix(prefix))
+    if "://" in url:
+        scheme = url.split("://", 1)[0]
+        raise ConfigError(f"{scheme} connections are not supported yet: use a DuckDB file")
+    return Path(url)
 
 
 class DuckDBEngine:

@@ -19,6 +19,8 @@ from assay import __version__
 from assay.config import Settings
 from assay.demo.tpch import tpch_model_dir
 from assay.engines import DuckDBEngine
+from assay.engines.duckdb import duckdb_file
+from assay.errors import ConfigError, did_you_mean
 from assay.jobs.runner import JobRunner, Target
 from assay.jobs.sqlite import SQLiteJobStore
 from assay.jobs.store import JobStore
@@ -32,13 +34,35 @@ logger = logging.getLogger(__name__)
 PRUNE_EVERY_SECONDS = 60.0
 
 
-def serve_configured_model(settings: Settings, registry: ModelRegistry) -> None:
-    """The configured model folder on the configured DuckDB file (the demo's, by default)."""
-    engine = DuckDBEngine(settings.resolved_duckdb_path, threads=settings.duckdb_threads)
-    folder = settings.resolved_models_dir or tpch_model_dir()
-    catalog = engine.catalog()
-    model = load_model(folder, catalog=catalog)
-    registry.add(folder, Target(model, engine), connection="default", catalog=catalog)
+def serve_configured_models(settings: Settings, registry: ModelRegistry) -> None:
+    """The models of the ``models`` setting, each on its named connection; without it, the
+    configured model folder on the configured DuckDB file (the demo's, by default)."""
+    if not settings.models:
+        engine = DuckDBEngine(settings.resolved_duckdb_path, threads=settings.duckdb_threads)
+        folder = settings.resolved_models_dir or tpch_model_dir()
+        catalog = engine.catalog()
+        model = load_model(folder, catalog=catalog)
+        registry.add(folder, Target(model, engine), connection="default", catalog=catalog)
+        return
+    engines: dict[str, tuple[DuckDBEngine, dict[str, dict[str, str]]]] = {}
+    for spec in settings.models:
+        name = spec["connection"]
+        if name not in settings.connections:
+            hint = did_you_mean(name, settings.connections)
+            raise ConfigError(f"Model folder {spec['folder']} names connection {name!r}, which "
+                              f"the connections setting does not define.{hint}")  # fmt: skip
+        if name not in engines:
+            path = duckdb_file(settings.connections[name])
+            engine = DuckDBEngine(path, threads=settings.duckdb_threads)
+            engines[name] = (engine, engine.catalog())
+        engine, catalog = engines[name]
+        folder = Path(spec["folder"])
+        model = load_model(folder, catalog=catalog)
+        if model.id in registry.ids():
+            raise ConfigError(
+                f"Two model folders define the model {model.name!r}: names are unique"
+            )
+        registry.add(folder, Target(model, engine), connection=name, catalog=catalog)
 
 
 def create_app(
@@ -60,7 +84,7 @@ def create_app(
         )
         registry = ModelRegistry(runner)
         if targets is None:
-            serve_configured_model(settings, registry)
+            serve_configured_models(settings, registry)
         else:
             for target in targets.values():
                 registry.add(Path("."), target, connection="default", catalog=None)

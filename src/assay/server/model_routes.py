@@ -3,6 +3,7 @@ Omni's clients and agents read before they ask a question."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from datetime import UTC, datetime
@@ -11,8 +12,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from assay.engines import DuckDBEngine
+from assay.engines.introspect import describe_duckdb
 from assay.semantic.describe import topic_payload, topic_summary, view_payload
 from assay.semantic.model import SemanticModel
+from assay.semantic.starter import starter_files
 from assay.server.errors import ApiError
 from assay.server.requests import canonical_uuid, json_body
 from assay.server.state import ServerState, authorized, caller
@@ -215,6 +219,45 @@ async def write_yaml(request: Request, model_id: str) -> JSONResponse:
         model.id, name, text, previous if isinstance(previous, str) else None
     )
     return JSONResponse(_yaml_document(request, new, True))
+
+
+@router.delete("/api/v1/models/{model_id}/yaml")
+@router.delete("/api/unstable/models/{model_id}/yaml", include_in_schema=False)
+async def delete_yaml(request: Request, model_id: str) -> JSONResponse:
+    """Delete one file (``?fileName=``), if the model stays valid without it."""
+    state = _state(request)
+    authorized(request)
+    model = _model(request, model_id)
+    name = request.query_params.get("fileName")
+    if not name:
+        raise ApiError(400, "fileName: Required")
+    return JSONResponse(
+        _yaml_document(request, state.registry.write(model.id, name, "", None), True)
+    )
+
+
+@router.post("/api/v1/models/{model_id}/refresh")
+async def refresh_model(request: Request, model_id: str) -> JSONResponse:
+    """Read the database again and add a starter view for each table the model lacks
+    (existing files are never rewritten; relationships for new tables are left to add)."""
+    state = _state(request)
+    authorized(request)
+    model = _model(request, model_id)
+    engine = state.runner.targets[model.id].engine
+    if not isinstance(engine, DuckDBEngine):
+        raise ApiError(400, f"Refreshing a model on {engine.name} is not supported yet")
+    shape = await asyncio.to_thread(describe_duckdb, engine)
+    starter = starter_files(shape, model_name=model.name)
+    have = {name.rsplit("/", 1)[-1] for name in model.files}
+    added = {
+        name.removesuffix(".yaml"): text
+        for name, text in starter.items()
+        if name.endswith(".view.yaml") and name.removesuffix(".yaml") not in have
+    }
+    new = state.registry.write_files(model.id, added) if added else model
+    return JSONResponse(
+        {"success": True, "addedFiles": sorted(added), **_yaml_document(request, new, False)}
+    )
 
 
 @router.get("/api/v1/models/{model_id}/validate")

@@ -84,23 +84,34 @@ class ModelRegistry:
         self, model_id: str, file_name: str, text: str, previous_checksum: str | None
     ) -> SemanticModel:
         """Replace (or, with empty text, delete) one file: all or nothing."""
-        if not _FILE_NAME.match(file_name):
-            raise ApiError(400, f"fileName {file_name!r} is not a model file: expected model, "
-                           "relationships, <name>.view or <name>.topic")  # fmt: skip
+        return self.write_files(model_id, {file_name: text}, {file_name: previous_checksum})
+
+    def write_files(
+        self,
+        model_id: str,
+        changes: dict[str, str],
+        previous: dict[str, str | None] | None = None,
+    ) -> SemanticModel:
+        """Replace, add or (empty text) delete files together: all or nothing."""
+        for file_name in changes:
+            if not _FILE_NAME.match(file_name):
+                raise ApiError(400, f"fileName {file_name!r} is not a model file: expected "
+                               "model, relationships, <name>.view or <name>.topic")  # fmt: skip
         with self._lock:  # one write at a time per server; queries never wait on this
             served = self.served(model_id)
             current = self.model(model_id)
-            old = current.files.get(file_name)
-            if previous_checksum is not None and checksum(old or "") != previous_checksum:
-                raise ApiError(409, f"{file_name} has changed since it was read (checksum "
-                               "mismatch): read it again and reapply the change")  # fmt: skip
             files = dict(current.files)
-            if text.strip():
-                files[file_name] = text
-            elif file_name in files:
-                del files[file_name]
-            else:
-                raise ApiError(404, f"No file {file_name} in model {current.name}")
+            for file_name, text in changes.items():
+                expected = (previous or {}).get(file_name)
+                if expected is not None and checksum(files.get(file_name, "")) != expected:
+                    raise ApiError(409, f"{file_name} has changed since it was read (checksum "
+                                   "mismatch): read it again and reapply the change")  # fmt: skip
+                if text.strip():
+                    files[file_name] = text
+                elif file_name in files:
+                    del files[file_name]
+                else:
+                    raise ApiError(404, f"No file {file_name} in model {current.name}")
             try:
                 new = build_model(files, name=current.name, catalog=served.catalog)
             except ModelInvalid as exc:
@@ -111,7 +122,8 @@ class ModelRegistry:
                 ) from exc
             if new.id != model_id:
                 raise ApiError(400, "The model's name cannot change through the YAML API")
-            _write_atomically(served.folder, file_name, text)
+            for file_name, text in changes.items():
+                _write_atomically(served.folder, file_name, text)
             target = self.runner.targets[model_id]
             self.runner.targets[model_id] = Target(new, target.engine)
             served.updated_at = time.time()
