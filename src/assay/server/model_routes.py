@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,7 +44,11 @@ def _model(request: Request, model_id: str) -> SemanticModel:
     canonical = canonical_uuid(model_id)
     if canonical is None:
         raise ApiError(400, "modelId: Invalid uuid")
-    return _state(request).registry.model(canonical)
+    model = _state(request).registry.model(canonical)
+    branch = request.query_params.get("branchId") or request.query_params.get("branch_id")
+    if branch:  # Assay serves shared models only: no branch exists
+        raise ApiError(404, f"Branch model with id {branch} does not exist")
+    return model
 
 
 def _record(state: ServerState, model: SemanticModel) -> dict[str, Any]:
@@ -194,10 +199,22 @@ async def get_yaml(request: Request, model_id: str) -> JSONResponse:
     )
     name = request.query_params.get("fileName")
     if name:
-        if name not in model.files:
-            raise ApiError(404, f"No file {name} in model {model.name}")
-        doc["files"] = {name: model.files[name]}
+        doc["files"] = _matching_files(model, name)
     return JSONResponse(doc)
+
+
+def _matching_files(model: SemanticModel, name: str) -> dict[str, str]:
+    """``fileName`` is a file's name or, as Omni's docs allow, a regex of names."""
+    if name in model.files:
+        return {name: model.files[name]}
+    try:
+        pattern = re.compile(name)
+    except re.error as exc:
+        raise ApiError(400, f"fileName is neither a file nor a valid pattern: {exc}") from exc
+    found = {n: text for n, text in model.files.items() if pattern.fullmatch(n)}
+    if not found:
+        raise ApiError(404, f"No file {name} in model {model.name}")
+    return found
 
 
 @router.post("/api/v1/models/{model_id}/yaml")
@@ -266,6 +283,11 @@ async def validate_model(request: Request, model_id: str) -> JSONResponse:
     only warnings; errors refuse a write before it is served)."""
     authorized(request)
     model = _model(request, model_id)
-    issues = [{"message": w.message, "is_warning": w.is_warning, "yaml_path": w.yaml_path,
-               "file": w.file} for w in model.warnings]  # fmt: skip
+    # yaml_path names the file, as Omni's does (omni-app-mcp groups issues by it); the place
+    # inside the file leads the message.
+    issues = [
+        {"message": f"{w.yaml_path}: {w.message}" if w.yaml_path else w.message,
+         "is_warning": w.is_warning, "yaml_path": w.file, "path": w.yaml_path}
+        for w in model.warnings
+    ]  # fmt: skip
     return JSONResponse(issues)
