@@ -21,7 +21,6 @@ rather than the ``${}`` text the model file had: the loader keeps only the resol
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -30,7 +29,15 @@ from typing import Any
 from sqlglot import exp
 
 from assay.semantic.filters import Filter
-from assay.semantic.model import Dimension, Measure, Relationship, SemanticModel, Topic, View
+from assay.semantic.model import (
+    Dimension,
+    Measure,
+    Relationship,
+    SemanticModel,
+    Topic,
+    View,
+    exposed,
+)
 from assay.semantic.templates import MeasureRef, Ref, TemplateError, parse_template
 from assay.semantic.timeframes import grain_expression, grain_type
 
@@ -141,7 +148,7 @@ def _view_entry(
     model: SemanticModel, view: View, patterns: tuple[str, ...] | None
 ) -> dict[str, Any]:
     def keep(name: str, tags: Iterable[str]) -> bool:
-        return patterns is None or _allowed(patterns, view.name, name, tags)
+        return exposed(patterns, view.name, name, tags)
 
     dims = [d for d in view.dimensions.values() if keep(d.name, d.tags)]
     measures = [m for m in view.measures.values() if keep(m.name, m.tags)]
@@ -377,22 +384,3 @@ def _jsonable(value: Any) -> Any:
 def _clean(entry: Mapping[str, Any]) -> dict[str, Any]:
     """``entry`` without the keys Assay has no value for."""
     return {k: v for k, v in entry.items() if v is not None}
-
-
-def _allowed(patterns: Iterable[str], view: str, name: str, tags: Iterable[str]) -> bool:
-    """Topic ``fields`` curation, as the compiler applies it: ``view.*``, ``view.field``,
-    ``all_views.*``, ``tag:x``, each negatable with ``-``; later patterns win."""
-    key = f"{view}.{name}"
-    allowed = False
-    for pattern in patterns:
-        negative = pattern.startswith("-")
-        body = pattern[1:] if negative else pattern
-        if body.startswith("tag:"):
-            hit = body[4:] in set(tags)
-        elif body.startswith("all_views."):
-            hit = fnmatch.fnmatchcase(name, body[len("all_views.") :])
-        else:
-            hit = fnmatch.fnmatchcase(key, body)
-        if hit:
-            allowed = not negative
-    return allowed

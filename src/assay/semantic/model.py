@@ -6,9 +6,10 @@ qualified by view alias), so the compiler copies trees and never parses model SQ
 
 from __future__ import annotations
 
+import fnmatch
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -169,6 +170,28 @@ class SampleQuery:
     query: Mapping[str, Any]
 
 
+def exposed(patterns: Iterable[str] | None, view: str, name: str, tags: Iterable[str]) -> bool:
+    """Topic ``fields`` curation: ``view.*``, ``view.field``, ``all_views.*``, ``tag:x``, each
+    negatable with ``-``; later patterns win. No patterns: everything is exposed."""
+    if patterns is None:
+        return True
+    key = f"{view}.{name}"
+    tag_set = set(tags)
+    allowed = False
+    for pattern in patterns:
+        negative = pattern.startswith("-")
+        body = pattern[1:] if negative else pattern
+        if body.startswith("tag:"):
+            hit = body[4:] in tag_set
+        elif body.startswith("all_views."):
+            hit = fnmatch.fnmatchcase(name, body[len("all_views.") :])
+        else:
+            hit = fnmatch.fnmatchcase(key, body)
+        if hit:
+            allowed = not negative
+    return allowed
+
+
 @dataclass(frozen=True, slots=True)
 class Topic:
     name: str
@@ -190,6 +213,9 @@ class Topic:
     @property
     def views(self) -> list[str]:
         return [self.base_view, *self.joins]
+
+    def exposes(self, view: str, name: str, tags: Iterable[str] = ()) -> bool:
+        return exposed(self.field_patterns, view, name, tags)
 
     def path_to(self, view: str) -> list[JoinStep]:
         """Join steps from the base view down to ``view`` (empty for the base view)."""

@@ -4,7 +4,6 @@ means, which joins it needs, and which measures those joins would multiply.
 
 from __future__ import annotations
 
-import fnmatch
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -185,11 +184,7 @@ def _select(
         raise UnknownField(f'No such field "{ref.key}".{hint}')
     topic = scope.topic
     tags = dim.tags if dim is not None else measure.tags if measure is not None else ()
-    if (
-        topic is not None
-        and topic.field_patterns is not None
-        and not _allowed(topic.field_patterns, ref.view, ref.name, tags)
-    ):
+    if topic is not None and not topic.exposes(ref.view, ref.name, tags):
         raise UnknownField(f'Field "{ref.key}" is not exposed by topic "{topic.name}"')
     if measure is not None:
         return None if ref.grain else Selected(ref, measure=measure)
@@ -210,25 +205,6 @@ def _elsewhere(model: SemanticModel, scope: Scope, name: str) -> str:
     pool = [f"{v}.{f}" for v in scope.views for f in model.views[v].field_names()]
     exact = [p for p in pool if p.endswith(f".{name}")]
     return f' Did you mean "{exact[0]}"?' if exact else ""
-
-
-def _allowed(patterns: Iterable[str], view: str, name: str, tags: Iterable[str]) -> bool:
-    """Topic ``fields`` curation: ``view.*``, ``view.field``, ``all_views.*``, ``tag:x``, each
-    negatable with ``-``; later patterns win."""
-    key = f"{view}.{name}"
-    allowed = False
-    for pattern in patterns:
-        negative = pattern.startswith("-")
-        body = pattern[1:] if negative else pattern
-        if body.startswith("tag:"):
-            hit = body[4:] in set(tags)
-        elif body.startswith("all_views."):
-            hit = fnmatch.fnmatchcase(name, body[len("all_views.") :])
-        else:
-            hit = fnmatch.fnmatchcase(key, body)
-        if hit:
-            allowed = not negative
-    return allowed
 
 
 # ---------------------------------------------------------------- joins and fan-out
