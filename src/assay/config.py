@@ -43,6 +43,12 @@ class Settings:
     workers: int = 4
     cache_ttl_seconds: int = 3600
     result_retention_hours: float = 24.0
+    ai_result_retention_days: float = 14.0
+    public_url: str | None = None
+    ai_planner: str = "builtin"
+    ai_base_url: str | None = None
+    ai_model: str | None = None
+    ai_api_key: str | None = None
     #: named database connections (TOML table, or JSON in ASSAY_CONNECTIONS): name -> URL
     connections: Mapping[str, str] = field(default_factory=dict)
     #: models to serve, each {"folder": ..., "connection": <a name in connections>}
@@ -91,6 +97,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("workers", "Queries run at once per engine; more wait their turn."),
     Setting("cache_ttl_seconds", "How long a query result is reused for the same SQL and model."),
     Setting("result_retention_hours", "How long job results are kept before they are deleted."),
+    Setting("ai_result_retention_days", "How long AI job results are kept (Omni: 14 days)."),
+    Setting("public_url", "The server's address as users reach it (for omniChatUrl links)."),
+    Setting("ai_planner", "Who plans AI answers: builtin (offline), openai or anthropic."),
+    Setting("ai_base_url", "The LLM API's address (OpenAI-compatible servers: vLLM, Ollama...)."),
+    Setting("ai_model", "The LLM model name, required when ai_planner is not builtin."),
+    Setting("ai_api_key", "The LLM API key (prefer ASSAY_AI_API_KEY to a file)."),
     Setting("connections", "Named database connections: name -> URL (duckdb:///path)."),
     Setting("models", "Models to serve: a list of {folder, connection}; default: one model."),
 )

@@ -16,6 +16,9 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 from assay import __version__
+from assay.ai.jobs import AIJobRunner
+from assay.ai.llm import planner_from_settings
+from assay.ai.store import SQLiteAIStore
 from assay.config import Settings
 from assay.demo.tpch import tpch_model_dir
 from assay.engines import DuckDBEngine
@@ -25,7 +28,7 @@ from assay.jobs.runner import JobRunner, Target
 from assay.jobs.sqlite import SQLiteJobStore
 from assay.jobs.store import JobStore
 from assay.semantic.loader import load_model
-from assay.server import errors, model_routes, query_routes
+from assay.server import ai_routes, errors, model_routes, query_routes
 from assay.server.auth import RateLimiter
 from assay.server.registry import ModelRegistry
 from assay.server.state import ServerState
@@ -88,10 +91,18 @@ def create_app(
         else:
             for target in targets.values():
                 registry.add(Path("."), target, connection="default", catalog=None)
+        ai_store = SQLiteAIStore(settings.job_store_path)
+        planner = planner_from_settings(
+            settings.ai_planner, settings.ai_base_url, settings.ai_model, settings.ai_api_key
+        )
+        ai = AIJobRunner(
+            ai_store, runner, planner=planner, retention_days=settings.ai_result_retention_days
+        )
         app.state.assay = ServerState(
-            settings, job_store, runner, RateLimiter(settings.rate_limit_per_minute), registry
+            settings, job_store, runner, RateLimiter(settings.rate_limit_per_minute), registry, ai
         )
         resumed = runner.attach(asyncio.get_running_loop())
+        resumed += ai.attach()
         if resumed:
             logger.info("re-running %d job(s) a previous run left unfinished", resumed)
         pruner = asyncio.create_task(_prune_forever(app.state.assay))
@@ -101,6 +112,8 @@ def create_app(
             pruner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pruner
+            await ai.close()
+            ai_store.close()
             runner.close()
             for target in runner.targets.values():
                 target.engine.close()
@@ -116,6 +129,7 @@ def create_app(
     errors.install(app)
     app.include_router(query_routes.router)
     app.include_router(model_routes.router)
+    app.include_router(ai_routes.router)
     _document_bearer_auth(app)
 
     @app.get("/health", include_in_schema=False)
@@ -146,6 +160,7 @@ def prune_once(state: ServerState) -> int:
     """Delete expired cache entries, jobs past retention, and result files no one refers to."""
     now = time.time()
     keep_since = now - state.settings.result_retention_hours * 3600
+    state.ai.expire()
     orphans = state.store.prune(now, keep_since)
     for name in orphans:
         (state.settings.results_dir / name).unlink(missing_ok=True)

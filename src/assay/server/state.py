@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from assay.ai.jobs import AIJobRunner
 from assay.config import Settings
 from assay.jobs.model import ApiKey
 from assay.jobs.runner import JobRunner
@@ -21,6 +22,7 @@ class ServerState:
     runner: JobRunner
     limiter: RateLimiter
     registry: ModelRegistry
+    ai: AIJobRunner
 
 
 def authorized(request: Request) -> ApiKey:

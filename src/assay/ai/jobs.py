@@ -1,0 +1,252 @@
+"""AI jobs: a question becomes a plan of semantic queries, run as ordinary query jobs, and a
+markdown answer. QUEUED -> EXECUTING -> DELIVERING -> COMPLETE (or FAILED / CANCELLED).
+
+A job runs as a task on the server's event loop; the queries it makes run on the query
+runner's workers. Jobs left unfinished by a stopped server run again at start-up (they only
+read), and one conversation has at most one active job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from assay.ai import answer, webhooks
+from assay.ai.chart import chart_png
+from assay.ai.llm import BuiltinPlanner, Planner
+from assay.ai.planner import Plan, PlannedQuery, PlanStep
+from assay.ai.store import AIJob, SQLiteAIStore, evolve
+from assay.errors import AssayError, ModelNotFound
+from assay.jobs.runner import JobRequest, JobRunner
+from assay.results.arrow import read_table
+from assay.semantic.compiler import compile_query
+from assay.semantic.model import SemanticModel
+
+logger = logging.getLogger(__name__)
+
+
+class ConversationBusy(AssayError):
+    """An active job already exists for this conversation."""
+
+    code = "conversation_busy"
+    status = 409
+
+
+def _now_iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class AIJobRunner:
+    def __init__(
+        self,
+        store: SQLiteAIStore,
+        queries: JobRunner,
+        *,
+        planner: Planner | None = None,
+        retention_days: float = 14,
+        query_timeout: float = 300,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.queries = queries
+        self.planner = planner or BuiltinPlanner()
+        self.retention = retention_days * 86400
+        self.query_timeout = query_timeout
+        self.clock = clock
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._query_jobs: dict[str, list[str]] = {}
+        self._deliveries: set[asyncio.Task[bool]] = set()
+
+    def attach(self) -> int:
+        """Run again what a stopped server left unfinished (call from the event loop)."""
+        pending = self.store.unfinished()
+        for job in pending:
+            self._start(job.id)
+        return len(pending)
+
+    async def close(self) -> None:
+        for task in list(self._tasks.values()):
+            task.cancel()
+        if self._deliveries:  # let webhooks in flight finish, briefly
+            await asyncio.wait(list(self._deliveries), timeout=5)
+
+    def model(self, model_id: str) -> SemanticModel:
+        target = self.queries.targets.get(model_id)
+        if target is None:
+            raise ModelNotFound(f"Model {model_id} not found")
+        return target.model
+
+    def submit(
+        self,
+        prompt: str,
+        model_id: str,
+        *,
+        conversation_id: str | None,
+        topic_name: str | None,
+        key_id: str | None,
+        user_id: str | None,
+        webhook: dict[str, Any] | None = None,
+    ) -> AIJob:
+        self.model(model_id)
+        conversation = conversation_id or str(uuid.uuid4())
+        if any(not j.done for j in self.store.conversation(conversation)):
+            raise ConversationBusy("An active job already exists for this conversation")
+        now = self.clock()
+        job = AIJob(
+            id=str(uuid.uuid4()), conversation_id=conversation, state="QUEUED", prompt=prompt,
+            model_id=model_id, created_at=now, updated_at=now, topic_name=topic_name,
+            key_id=key_id, user_id=user_id, webhook=webhook,
+        )  # fmt: skip
+        self.store.add(job)
+        self._start(job.id)
+        return job
+
+    def _start(self, job_id: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._run(job_id))
+        self._tasks[job_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(job_id, None))
+
+    def cancel(self, job_id: str) -> AIJob | None:
+        job = self.store.get(job_id)
+        if job is None or job.done or job.state == "DELIVERING":
+            return job
+        now = self.clock()
+        if self.store.update(evolve(job, state="CANCELLED", cancelled_at=now, updated_at=now)):
+            self.queries.cancel(self._query_jobs.get(job_id, []))
+            task = self._tasks.get(job_id)
+            if task is not None:
+                task.cancel()
+        return self.store.get(job_id)
+
+    # ------------------------------------------------------------------ running a job
+
+    def _conversation(self, job: AIJob) -> list[PlanStep]:
+        steps = []
+        for earlier in self.store.conversation(job.conversation_id):
+            if earlier.id == job.id or earlier.state != "COMPLETE" or not earlier.result:
+                continue
+            planned = [
+                PlannedQuery(a["result"]["query"], a.get("message", ""))
+                for a in earlier.result.get("actions", [])
+                if a.get("type") == "generate_query"
+                and a.get("result", {}).get("status") == "success"
+            ]
+            steps.append(PlanStep(earlier.prompt, Plan(planned, topic=earlier.result.get("topic"))))
+        return steps
+
+    async def _run(self, job_id: str) -> None:
+        job = self.store.get(job_id)
+        if job is None or job.done:
+            return
+        try:
+            await self._execute(job)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the job must end, whatever went wrong
+            logger.exception("AI job %s failed", job_id)
+            self._fail(job_id, str(exc))
+
+    def _progress(self, job: AIJob, iteration: int, message: str) -> AIJob:
+        now = self.clock()
+        changed = evolve(job, state="EXECUTING", updated_at=now,
+                         execution_started_at=job.execution_started_at or now,
+                         progress={"iteration": iteration, "message": message,
+                                   "updatedAt": _now_iso(now)})  # fmt: skip
+        self.store.update(changed)
+        return changed
+
+    async def _execute(self, job: AIJob) -> None:
+        model = self.model(job.model_id)
+        job = self._progress(job, 1, "Understanding the question")
+        plan = await asyncio.to_thread(
+            self.planner.plan, job.prompt, model, self._conversation(job)
+        )
+        actions: list[dict[str, Any]] = []
+        outcomes: list[answer.Outcome] = []
+        for i, planned in enumerate(plan.queries, start=2):
+            job = self._progress(job, i, f"Running: {planned.intent}")
+            outcome = await self._run_query(job, planned)
+            outcomes.append(outcome)
+            actions.append(answer.query_action(planned, outcome, datetime.now(UTC)))
+        markdown = answer.answer_markdown(job.prompt, plan, outcomes, model=model)
+        actions.append(answer.summarize_action(markdown, datetime.now(UTC)))
+        now = self.clock()
+        result = {
+            "actions": actions,
+            "message": markdown,
+            "resultSummary": markdown,
+            "topic": plan.topic or job.topic_name,
+        }
+        delivering = evolve(job, state="DELIVERING", updated_at=now, progress=None)
+        if not self.store.update(delivering):
+            return  # cancelled meanwhile
+        done = evolve(delivering, state="COMPLETE", updated_at=now, completed_at=now, result=result,
+                      result_summary=markdown, result_expires_at=now + self.retention)  # fmt: skip
+        if self.store.update(done):
+            self._notify(done)
+
+    def _notify(self, job: AIJob) -> None:
+        """Send the terminal webhook in the background: the job is already final."""
+        if not job.webhook:
+            return
+        body = webhooks.event_body(
+            job.id, job.state, at=job.completed_at or self.clock(), summary=job.result_summary,
+            error=job.error, metadata=job.webhook.get("metadata"),
+        )  # fmt: skip
+        send = webhooks.deliver(job.webhook["url"], job.webhook["secret"], body, now=self.clock())
+        task = asyncio.get_running_loop().create_task(send)
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+
+    async def _run_query(self, job: AIJob, planned: PlannedQuery) -> answer.Outcome:
+        query = {**planned.query, "modelId": job.model_id}
+        submitted = self.queries.submit(JobRequest(query, job.model_id, key_id=job.key_id))
+        self._query_jobs.setdefault(job.id, []).append(submitted.id)
+        finished = (await self.queries.wait([submitted.id], self.query_timeout))[submitted.id]
+        path = self.queries.result_path(finished) if finished.status == "COMPLETE" else None
+        if path is None:
+            return answer.QueryFailed(finished.error_message or "the query did not finish")
+        table = await asyncio.to_thread(read_table, path)
+        fields = compile_query(self.model(job.model_id), query).fields  # cached compile
+        total = (finished.summary or {}).get("total_rows")
+        return answer.QueryResult.from_fields(table, fields, total)
+
+    def _fail(self, job_id: str, message: str) -> None:
+        job = self.store.get(job_id)
+        if job is None or job.done:
+            return
+        now = self.clock()
+        error = {
+            "code": "INTERNAL_ERROR",
+            "message": "The answer could not be produced",
+            "detail": message,
+        }
+        failed = evolve(
+            job, state="FAILED", updated_at=now, completed_at=now, error=error, progress=None
+        )
+        if self.store.update(failed):
+            self._notify(failed)
+
+    async def chart(self, result: dict[str, Any]) -> bytes | None:
+        """A PNG of a generate_query action's rows (run again: the result cache answers)."""
+        query = result.get("query") or {}
+        model_id = query.get("modelId")
+        if not isinstance(model_id, str) or model_id not in self.queries.targets:
+            return None
+        submitted = self.queries.submit(JobRequest(query, model_id))
+        finished = (await self.queries.wait([submitted.id], self.query_timeout))[submitted.id]
+        path = self.queries.result_path(finished) if finished.status == "COMPLETE" else None
+        if path is None:
+            return None
+        table = await asyncio.to_thread(read_table, path)
+        fields = (finished.summary or {}).get("fields", {})
+        labels = [fields.get(c, {}).get("label", c) for c in table.column_names]
+        return await asyncio.to_thread(chart_png, table, labels)
+
+    def expire(self) -> int:
+        return self.store.expire_results(self.clock())

@@ -1,0 +1,160 @@
+"""AI jobs, stored durably beside the query jobs (the same SQLite file, its own connection:
+WAL lets both in). A job's result is kept until its expiry; after that the row stays, so the
+API can still say the job existed."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+AIState = Literal["QUEUED", "EXECUTING", "DELIVERING", "COMPLETE", "FAILED", "CANCELLED"]
+AI_TERMINAL = frozenset({"COMPLETE", "FAILED", "CANCELLED"})
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS ai_jobs (
+    id TEXT PRIMARY KEY,
+    conversation_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    topic_name TEXT,
+    key_id TEXT,
+    user_id TEXT,
+    webhook TEXT,
+    progress TEXT,
+    result TEXT,
+    result_summary TEXT,
+    error TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    execution_started_at REAL,
+    completed_at REAL,
+    cancelled_at REAL,
+    result_expires_at REAL
+);
+CREATE INDEX IF NOT EXISTS ai_jobs_conversation ON ai_jobs (conversation_id, created_at);
+"""
+_COLUMNS = (
+    "id", "conversation_id", "state", "prompt", "model_id", "topic_name", "key_id", "user_id",
+    "webhook", "progress", "result", "result_summary", "error", "created_at", "updated_at",
+    "execution_started_at", "completed_at", "cancelled_at", "result_expires_at",
+)  # fmt: skip
+_JSON = {"webhook", "progress", "result", "error"}
+
+
+@dataclass(frozen=True, slots=True)
+class AIJob:
+    id: str
+    conversation_id: str
+    state: AIState
+    prompt: str
+    model_id: str
+    created_at: float
+    updated_at: float
+    topic_name: str | None = None
+    key_id: str | None = None
+    user_id: str | None = None
+    #: {"url", "secret", "metadata"} when the caller asked for a webhook
+    webhook: dict[str, Any] | None = None
+    progress: dict[str, Any] | None = None
+    #: the /result document (actions, message, topic ...), until it expires
+    result: dict[str, Any] | None = None
+    result_summary: str | None = None
+    error: dict[str, Any] | None = None
+    execution_started_at: float | None = None
+    completed_at: float | None = None
+    cancelled_at: float | None = None
+    result_expires_at: float | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.state in AI_TERMINAL
+
+
+class SQLiteAIStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(SCHEMA)
+        self._lock = threading.Lock()
+
+    def add(self, job: AIJob) -> None:
+        values = [self._dump(c, getattr(job, c)) for c in _COLUMNS]
+        with self._lock:
+            placeholders = ", ".join("?" * len(_COLUMNS))
+            self._db.execute(
+                f"INSERT INTO ai_jobs ({', '.join(_COLUMNS)}) VALUES ({placeholders})", values
+            )
+
+    def get(self, job_id: str) -> AIJob | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM ai_jobs WHERE id = ?", (job_id,)
+            ).fetchone()
+        return None if row is None else self._job(row)
+
+    def update(self, job: AIJob, *, only_if_open: bool = True) -> bool:
+        """Write the job's new state; with ``only_if_open``, not over a terminal state (a
+        cancel that landed first stands)."""
+        sets = ", ".join(f"{c} = ?" for c in _COLUMNS[1:])
+        values = [self._dump(c, getattr(job, c)) for c in _COLUMNS[1:]]
+        guard = " AND state NOT IN ('COMPLETE', 'FAILED', 'CANCELLED')" if only_if_open else ""
+        with self._lock:
+            cur = self._db.execute(
+                f"UPDATE ai_jobs SET {sets} WHERE id = ?{guard}", [*values, job.id]
+            )
+        return cur.rowcount == 1
+
+    def conversation(self, conversation_id: str) -> list[AIJob]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM ai_jobs WHERE conversation_id = ? "
+                "ORDER BY created_at",
+                (conversation_id,),
+            ).fetchall()
+        return [self._job(r) for r in rows]
+
+    def unfinished(self) -> list[AIJob]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM ai_jobs "
+                "WHERE state IN ('QUEUED', 'EXECUTING', 'DELIVERING') ORDER BY created_at"
+            ).fetchall()
+        return [self._job(r) for r in rows]
+
+    def expire_results(self, now: float) -> int:
+        """Drop results past their expiry; the jobs stay, so they can say the result is gone."""
+        with self._lock:
+            cur = self._db.execute(
+                "UPDATE ai_jobs SET result = NULL"
+                " WHERE result IS NOT NULL AND result_expires_at <= ?",
+                (now,),
+            )
+        return cur.rowcount
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @staticmethod
+    def _dump(column: str, value: Any) -> Any:
+        return json.dumps(value) if column in _JSON and value is not None else value
+
+    @staticmethod
+    def _job(row: tuple[Any, ...]) -> AIJob:
+        data = {
+            c: (json.loads(v) if c in _JSON and v is not None else v)
+            for c, v in zip(_COLUMNS, row, strict=True)
+        }
+        return AIJob(**data)
+
+
+def evolve(job: AIJob, **changes: Any) -> AIJob:
+    return replace(job, **changes)

@@ -1,0 +1,151 @@
+"""``/api/v1/ai/jobs``: submit a question, follow it, cancel it, read its answer (contract
+section 5), with Omni's exact messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from assay.ai.store import AIJob
+from assay.jobs.runner import iso
+from assay.server.errors import ApiError
+from assay.server.requests import canonical_uuid, json_body
+from assay.server.state import ServerState, authorized, caller
+
+router = APIRouter()
+
+
+def _state(request: Request) -> ServerState:
+    state: ServerState = request.app.state.assay
+    return state
+
+
+def chat_url(state: ServerState, conversation_id: str) -> str:
+    base = state.settings.public_url or f"http://{state.settings.host}:{state.settings.port}"
+    return f"{base.rstrip('/')}/chat/{conversation_id}"
+
+
+def _job(request: Request, job_id: str) -> AIJob:
+    canonical = canonical_uuid(job_id)
+    if canonical is None:
+        raise ApiError(400, "Invalid job ID")
+    job = _state(request).ai.store.get(canonical)
+    if job is None:
+        raise ApiError(404, "Job not found")
+    return job
+
+
+@router.post("/api/v1/ai/jobs", status_code=201)
+async def create_job(request: Request, userId: str | None = None) -> JSONResponse:  # noqa: N803
+    state = _state(request)
+    key = authorized(request)
+    body = await json_body(request)
+    principal = caller(request, userId, key)
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ApiError(400, "Bad Request: prompt: Required")
+    model_id = canonical_uuid(body.get("modelId"))
+    if model_id is None:
+        raise ApiError(
+            400, "Bad Request: modelId: " + ("Invalid uuid" if body.get("modelId") else "Required")
+        )
+    conversation = body.get("conversationId")
+    if conversation is not None and canonical_uuid(conversation) is None:
+        raise ApiError(400, "Bad Request: conversationId: Invalid uuid")
+    model = state.registry.model(model_id)
+    topic = body.get("topicName")
+    if topic is not None and (not isinstance(topic, str) or topic not in model.topics):
+        raise ApiError(404, f"Topic {topic} not found")
+    webhook = None
+    if body.get("webhookUrl") is not None:
+        url, secret = body.get("webhookUrl"), body.get("webhookSigningSecret")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise ApiError(400, "Bad Request: webhookUrl: Invalid url")
+        if not isinstance(secret, str) or not secret:
+            raise ApiError(
+                400, "Bad Request: webhookSigningSecret: Required if webhookUrl is specified"
+            )
+        webhook = {"url": url, "secret": secret, "metadata": body.get("webhookMetadata")}
+    conversation_id = canonical_uuid(conversation) if conversation else None
+    job = state.ai.submit(
+        prompt.strip(), model_id, conversation_id=conversation_id,
+        topic_name=topic, key_id=key.id, user_id=principal.user_id, webhook=webhook,
+    )  # fmt: skip
+    return JSONResponse(
+        {"jobId": job.id, "conversationId": job.conversation_id,
+         "omniChatUrl": chat_url(state, job.conversation_id)},
+        status_code=201,
+    )  # fmt: skip
+
+
+def status_document(state: ServerState, job: AIJob) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "id": job.id, "state": job.state, "prompt": job.prompt,
+        "conversationId": job.conversation_id, "modelId": job.model_id, "branchId": None,
+        "organizationId": None, "userId": job.user_id, "topicName": job.topic_name,
+        "omniChatUrl": chat_url(state, job.conversation_id),
+        "createdAt": iso(job.created_at), "updatedAt": iso(job.updated_at),
+    }  # fmt: skip
+    if job.execution_started_at:
+        doc["executionStartedAt"] = iso(job.execution_started_at)
+    doc["progress"] = job.progress if job.state == "EXECUTING" else None
+    if job.completed_at and job.state in ("COMPLETE", "FAILED"):
+        doc["completedAt"] = iso(job.completed_at)
+    if job.state == "COMPLETE":
+        doc["resultSummary"] = job.result_summary
+    if job.state == "FAILED":
+        doc["error"] = job.error
+    if job.state == "CANCELLED" and job.cancelled_at:
+        doc["cancelledAt"] = iso(job.cancelled_at)
+        doc["cancelledBy"] = job.key_id
+    return doc
+
+
+@router.get("/api/v1/ai/jobs/{job_id}")
+async def job_status(request: Request, job_id: str) -> JSONResponse:
+    authorized(request)
+    return JSONResponse(status_document(_state(request), _job(request, job_id)))
+
+
+@router.post("/api/v1/ai/jobs/{job_id}/cancel")
+async def cancel_job(request: Request, job_id: str) -> JSONResponse:
+    """Idempotent: a finished job is returned as it is; its running queries stop too."""
+    authorized(request)
+    job = _job(request, job_id)
+    after = _state(request).ai.cancel(job.id) or job
+    return JSONResponse({"jobId": after.id, "state": after.state})
+
+
+def _result(request: Request, job_id: str) -> tuple[AIJob, dict[str, Any]]:
+    job = _job(request, job_id)
+    if job.state != "COMPLETE":
+        raise ApiError(404, "Job results not yet available")
+    if job.result is None:
+        raise ApiError(404, "Result is no longer available")
+    return job, job.result
+
+
+@router.get("/api/v1/ai/jobs/{job_id}/result")
+async def job_result(request: Request, job_id: str) -> JSONResponse:
+    authorized(request)
+    job, result = _result(request, job_id)
+    return JSONResponse({**result, "omniChatUrl": chat_url(_state(request), job.conversation_id)})
+
+
+@router.get("/api/v1/ai/jobs/{job_id}/vis")
+async def job_chart(request: Request, job_id: str) -> Response:
+    """A PNG chart of the answer's main result; 422 when there is nothing to chart."""
+    state = _state(request)
+    authorized(request)
+    _, result = _result(request, job_id)
+    main = next(
+        (a["result"] for a in reversed(result.get("actions", []))
+         if a.get("type") == "generate_query" and a.get("result", {}).get("status") == "success"),
+        None,
+    )  # fmt: skip
+    png = await state.ai.chart(main) if main else None
+    if png is None:
+        return JSONResponse({"error": "No Arrow IPC data available for visualization"}, 422)
+    return Response(png, media_type="image/png")
