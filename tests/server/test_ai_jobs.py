@@ -187,3 +187,23 @@ def test_the_terminal_webhook_is_signed_like_omnis(
     assert event["jobId"] == created["jobId"] and event["status"] == "COMPLETE"
     assert event["metadata"] == {"channel": "C1"}
     assert event["event_id"].startswith("evt_") and event["result_summary"]
+
+
+def test_an_unanswerable_question_completes_with_a_refusal_and_runs_nothing(
+    api: httpx.Client,
+) -> None:
+    created = submit(api, "what will the weather be tomorrow?")
+    assert wait_state(api, created["jobId"], TERMINAL)["state"] == "COMPLETE"
+    result = api.get(f"/api/v1/ai/jobs/{created['jobId']}/result").json()
+    assert [a["type"] for a in result["actions"]] == ["summarize"]
+    assert result["message"]
+    chart = api.get(f"/api/v1/ai/jobs/{created['jobId']}/vis")
+    assert chart.status_code == 422
+
+
+def test_a_single_number_has_no_chart(api: httpx.Client) -> None:
+    created = submit(api, "What is total revenue?")
+    wait_state(api, created["jobId"], TERMINAL)
+    chart = api.get(f"/api/v1/ai/jobs/{created['jobId']}/vis")
+    assert chart.status_code == 422
+    assert chart.json()["error"] == "No Arrow IPC data available for visualization"

@@ -204,17 +204,35 @@ class AIJobRunner:
         task.add_done_callback(self._deliveries.discard)
 
     async def _run_query(self, job: AIJob, planned: PlannedQuery) -> answer.Outcome:
-        query = {**planned.query, "modelId": job.model_id}
-        submitted = self.queries.submit(JobRequest(query, job.model_id, key_id=job.key_id))
-        self._query_jobs.setdefault(job.id, []).append(submitted.id)
+        return await self.run_planned(job.model_id, planned, key_id=job.key_id, owner=job.id)
+
+    async def run_planned(
+        self, model_id: str, planned: PlannedQuery, *, key_id: str | None, owner: str | None = None
+    ) -> answer.Outcome:
+        """Run one planned query as an ordinary query job (``owner``: the AI job it serves,
+        so cancelling that job stops it too)."""
+        query = {**planned.query, "modelId": model_id}
+        submitted = self.queries.submit(JobRequest(query, model_id, key_id=key_id))
+        if owner is not None:
+            self._query_jobs.setdefault(owner, []).append(submitted.id)
         finished = (await self.queries.wait([submitted.id], self.query_timeout))[submitted.id]
         path = self.queries.result_path(finished) if finished.status == "COMPLETE" else None
         if path is None:
             return answer.QueryFailed(finished.error_message or "the query did not finish")
         table = await asyncio.to_thread(read_table, path)
-        fields = compile_query(self.model(job.model_id), query).fields  # cached compile
+        fields = compile_query(self.model(model_id), query).fields  # cached compile
         total = (finished.summary or {}).get("total_rows")
         return answer.QueryResult.from_fields(table, fields, total)
+
+    async def plan(self, prompt: str, model_id: str, context: dict[str, Any] | None = None) -> Plan:
+        """Plan one question outside any job (generate-query, pick-topic); ``context`` is an
+        earlier query the question follows up on."""
+        model = self.model(model_id)
+        steps = []
+        if context:
+            topic = context.get("join_paths_from_topic_name")
+            steps.append(PlanStep("", Plan([PlannedQuery(context, "")], topic=topic)))
+        return await asyncio.to_thread(self.planner.plan, prompt, model, steps)
 
     def _fail(self, job_id: str, message: str) -> None:
         job = self.store.get(job_id)

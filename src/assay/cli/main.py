@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from assay.cli import (  # noqa: F401 (the commands register themselves)
+    ask_command,
     init_command,
     model_commands,
     query_command,

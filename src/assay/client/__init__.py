@@ -1,5 +1,6 @@
 """A small client for Assay's (and Omni's) query API. Imports nothing from the server."""
 
+from assay.client.ai import AIClient
 from assay.client.query import QueryClient, QueryFailed, QueryResult
 
-__all__ = ["QueryClient", "QueryFailed", "QueryResult"]
+__all__ = ["AIClient", "QueryClient", "QueryFailed", "QueryResult"]
