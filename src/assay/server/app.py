@@ -28,7 +28,7 @@ from assay.jobs.runner import JobRunner, Target
 from assay.jobs.sqlite import SQLiteJobStore
 from assay.jobs.store import JobStore
 from assay.semantic.loader import load_model
-from assay.server import ai_routes, ai_tool_routes, errors, model_routes, query_routes
+from assay.server import ai_routes, ai_tool_routes, chat_page, errors, model_routes, query_routes
 from assay.server.auth import RateLimiter
 from assay.server.registry import ModelRegistry
 from assay.server.state import ServerState
@@ -131,6 +131,7 @@ def create_app(
     app.include_router(model_routes.router)
     app.include_router(ai_routes.router)
     app.include_router(ai_tool_routes.router)
+    app.include_router(chat_page.router)
     _document_bearer_auth(app)
 
     @app.get("/health", include_in_schema=False)
