@@ -207,3 +207,12 @@ def test_a_single_number_has_no_chart(api: httpx.Client) -> None:
     chart = api.get(f"/api/v1/ai/jobs/{created['jobId']}/vis")
     assert chart.status_code == 422
     assert chart.json()["error"] == "No Arrow IPC data available for visualization"
+
+
+def test_a_named_topic_is_the_one_used(api: httpx.Client) -> None:
+    created = submit(api, "revenue by region", topicName="orders")
+    doc = wait_state(api, created["jobId"], TERMINAL)
+    assert doc["state"] == "COMPLETE" and doc["topicName"] == "orders"
+    result = api.get(f"/api/v1/ai/jobs/{created['jobId']}/result").json()
+    query = next(a for a in result["actions"] if a["type"] == "generate_query")["result"]["query"]
+    assert query["join_paths_from_topic_name"] == "orders" and result["topic"] == "orders"

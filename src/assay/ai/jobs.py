@@ -164,7 +164,7 @@ class AIJobRunner:
         model = self.model(job.model_id)
         job = self._progress(job, 1, "Understanding the question")
         plan = await asyncio.to_thread(
-            self.planner.plan, job.prompt, model, self._conversation(job)
+            self.planner.plan, job.prompt, model, self._conversation(job), job.topic_name
         )
         actions: list[dict[str, Any]] = []
         outcomes: list[answer.Outcome] = []
@@ -224,15 +224,21 @@ class AIJobRunner:
         total = (finished.summary or {}).get("total_rows")
         return answer.QueryResult.from_fields(table, fields, total)
 
-    async def plan(self, prompt: str, model_id: str, context: dict[str, Any] | None = None) -> Plan:
+    async def plan(
+        self,
+        prompt: str,
+        model_id: str,
+        context: dict[str, Any] | None = None,
+        topic: str | None = None,
+    ) -> Plan:
         """Plan one question outside any job (generate-query, pick-topic); ``context`` is an
-        earlier query the question follows up on."""
+        earlier query the question follows up on, ``topic`` one the caller insists on."""
         model = self.model(model_id)
         steps = []
         if context:
-            topic = context.get("join_paths_from_topic_name")
-            steps.append(PlanStep("", Plan([PlannedQuery(context, "")], topic=topic)))
-        return await asyncio.to_thread(self.planner.plan, prompt, model, steps)
+            earlier = context.get("join_paths_from_topic_name")
+            steps.append(PlanStep("", Plan([PlannedQuery(context, "")], topic=earlier)))
+        return await asyncio.to_thread(self.planner.plan, prompt, model, steps, topic)
 
     def _fail(self, job_id: str, message: str) -> None:
         job = self.store.get(job_id)

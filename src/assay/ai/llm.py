@@ -49,7 +49,11 @@ _JSON_OBJECT = re.compile(r"\{.*\}", re.S)
 
 class Planner(Protocol):
     def plan(
-        self, question: str, model: SemanticModel, conversation: Sequence[PlanStep] = ()
+        self,
+        question: str,
+        model: SemanticModel,
+        conversation: Sequence[PlanStep] = (),
+        topic: str | None = None,
     ) -> Plan: ...
 
 
@@ -57,9 +61,13 @@ class BuiltinPlanner:
     """The offline, deterministic planner behind the ``Planner`` protocol."""
 
     def plan(
-        self, question: str, model: SemanticModel, conversation: Sequence[PlanStep] = ()
+        self,
+        question: str,
+        model: SemanticModel,
+        conversation: Sequence[PlanStep] = (),
+        topic: str | None = None,
     ) -> Plan:
-        return builtin.plan(question, model, conversation=conversation)
+        return builtin.plan(question, model, conversation=conversation, topic=topic)
 
 
 class LLMUnavailable(Exception):
@@ -162,10 +170,15 @@ class _LLMPlanner:
 
     # -- the loop ----------------------------------------------------------------------
     def plan(
-        self, question: str, model: SemanticModel, conversation: Sequence[PlanStep] = ()
+        self,
+        question: str,
+        model: SemanticModel,
+        conversation: Sequence[PlanStep] = (),
+        topic: str | None = None,
     ) -> Plan:
         system = f"{INSTRUCTIONS}\n{model_catalog(model)}"
-        messages = [*self._history(conversation), {"role": "user", "content": question}]
+        asked = f"{question}\n\n(Use the topic {topic}.)" if topic else question
+        messages = [*self._history(conversation), {"role": "user", "content": asked}]
         source = f"{self.kind} model {self.model} at {urlparse(self.base_url).netloc}"
         problems: list[str] = []
         try:
@@ -179,11 +192,13 @@ class _LLMPlanner:
                     if attempt < self.max_repairs:
                         messages += self._feedback(reply, errors, general)
         except (httpx.HTTPError, LLMUnavailable, ValueError, KeyError, IndexError, TypeError) as e:
-            return self._fall_back(question, model, conversation, f"{source} failed: {e}")
+            why = f"{source} failed: {e}"
+            return self._fall_back(question, model, conversation, topic, why)
         return self._fall_back(
             question,
             model,
             conversation,
+            topic,
             f"{source} gave no valid query after {self.max_repairs} repair(s) "
             f"(last error: {problems[-1]})",
         )
@@ -231,9 +246,14 @@ class _LLMPlanner:
         return Plan(queries=done, topic=done[0].query["join_paths_from_topic_name"]), {}, ""
 
     def _fall_back(
-        self, question: str, model: SemanticModel, conversation: Sequence[PlanStep], why: str
+        self,
+        question: str,
+        model: SemanticModel,
+        conversation: Sequence[PlanStep],
+        topic: str | None,
+        why: str,
     ) -> Plan:
-        got = self.fallback.plan(question, model, conversation)
+        got = self.fallback.plan(question, model, conversation, topic)
         note = f"{why}; used the built-in planner instead"
         return replace(
             got, queries=[replace(q, provenance=[note, *q.provenance]) for q in got.queries]

@@ -79,6 +79,7 @@ class _State:
     sort_desc: bool | None = None
     limit: int | None = None
     provenance: list[str] = field(default_factory=list)
+    only_topic: str | None = None  # the caller chose the topic
 
 
 def vocabulary_for(model: SemanticModel) -> Vocabulary:
@@ -88,8 +89,17 @@ def vocabulary_for(model: SemanticModel) -> Vocabulary:
     return voc
 
 
-def plan(question: str, model: SemanticModel, *, conversation: Sequence[PlanStep] = ()) -> Plan:
-    """Plan ``question`` against ``model``: one semantic query, or a polite refusal."""
+def plan(
+    question: str,
+    model: SemanticModel,
+    *,
+    conversation: Sequence[PlanStep] = (),
+    topic: str | None = None,
+) -> Plan:
+    """Plan ``question`` against ``model``: one semantic query, or a polite refusal. With
+    ``topic`` (the caller chose it), only that topic is considered."""
+    if topic is not None and topic not in model.topics:
+        return Plan(refusal=f"This model has no topic named {topic}.")
     voc = vocabulary_for(model)
     raw = _TOKEN.findall(question)
     low = [
@@ -98,7 +108,7 @@ def plan(question: str, model: SemanticModel, *, conversation: Sequence[PlanStep
     ]
     toks = [singular(t) for t in low]
     used = [False] * len(toks)
-    st = _State()
+    st = _State(only_topic=topic)
     date_filter = phrases.date_filter(toks, used)
     grain = phrases.grain(toks, used)
     comparisons = phrases.comparisons(toks, raw, used)
@@ -178,7 +188,13 @@ def _finish(
     views: list[set[str]] = [{m.split(".")[0]} for m in st.measures]
     for sp in group_spans + value_spans + target_spans:
         views.append({e.key.split(".")[0] for e in sp.entries})
-    topic = _pick_topic(model, st.measures, views)
+    topic = _pick_topic(model, st.measures, views, only=st.only_topic)
+    if topic is None and st.only_topic is not None:
+        return Plan(
+            refusal=f"The topic {model.topics[st.only_topic].label} does not include everything "
+            f"the question names ({', '.join(sorted(set().union(*views)))}).",
+            topic=st.only_topic,
+        )
     if topic is None:
         return Plan(
             refusal="I could not find one topic that joins everything the question names "
@@ -381,11 +397,15 @@ def _pick(sp: _Span, kind: str, views: set[str] | None = None) -> Entry:
     return min(cands, key=lambda e: (e.source not in ("label", "synonym", "value"), len(e.key)))
 
 
-def _pick_topic(model: SemanticModel, measures: list[str], views: list[set[str]]) -> str | None:
+def _pick_topic(
+    model: SemanticModel, measures: list[str], views: list[set[str]], only: str | None = None
+) -> str | None:
     best: tuple[int, int, str] | None = None
     for name, topic in model.topics.items():
         tv = set(topic.views)
-        if topic.hidden or not all(opts & tv for opts in views):
+        if only is not None and name != only:
+            continue
+        if (topic.hidden and name != only) or not all(opts & tv for opts in views):
             continue
         base_hit = 0 if measures and measures[0].split(".")[0] == topic.base_view else 1
         depth = sum(len(topic.path_to(next(iter(opts & tv)))) for opts in views)
