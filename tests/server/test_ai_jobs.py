@@ -81,7 +81,9 @@ def test_a_follow_up_in_the_same_conversation_builds_on_the_last_answer(api: htt
 
 def test_one_active_job_per_conversation_and_cancel_stops_it(api: httpx.Client) -> None:
     busy = submit(api, "How many slow are there?")  # runs until cancelled
-    wait_state(api, busy["jobId"], {"EXECUTING"})
+    executing = wait_state(api, busy["jobId"], {"EXECUTING"})
+    assert set(executing["progress"]) == {"iteration", "message", "updatedAt"}
+    assert executing["executionStartedAt"] and "completedAt" not in executing
     same = {
         "modelId": MODEL_ID,
         "prompt": "count of slow",
