@@ -61,3 +61,13 @@ def test_bad_requests_name_the_problem(api: httpx.Client) -> None:
     )  # fmt: skip
     response = ask(api, "pick-topic", prompt="revenue", currentTopicName="lineitems")
     assert (response.status_code, response.json()["detail"]) == (404, "Topic lineitems not found")
+
+
+def test_current_topic_steers_and_falls_back(api: httpx.Client) -> None:
+    steered = ask(api, "generate-query", prompt="revenue by region", runQuery=False,
+                  currentTopicName="orders").json()  # fmt: skip
+    assert steered["topic"] == "orders"
+    assert steered["query"]["join_paths_from_topic_name"] == "orders"
+    elsewhere = ask(api, "generate-query", prompt="revenue by region", runQuery=False,
+                    currentTopicName="customer").json()  # fmt: skip
+    assert elsewhere["topic"] == "lineitem"  # customer cannot answer: the planner picked

@@ -702,3 +702,20 @@ def test_mcp_tools_on_an_unknown_branch_are_404(mcp: RecordingTransport) -> None
     branch = "00000000-0000-0000-0000-000000000000"
     assert tool("validate_model", model_id=MODEL_ID, branch_id=branch).startswith("Error (404)")
     assert tool("get_model_yaml", model_id=MODEL_ID, branch_id=branch).startswith("Error (404)")
+
+
+def test_omniframes_ask_runs_the_generated_query_through_its_own_pipeline(
+    server: Server, org_key: str, frames: Frames
+) -> None:
+    """session.ask(): generate-query with runQuery false, then omniframes runs the query."""
+    session, log = frames(server, org_key)
+    frame = session.ask("revenue by region", model="tpch", topic="lineitem")
+    rows = frame.collect()
+    (generate,) = [r for r in log.requests if r.url.path == "/api/v1/ai/generate-query"]
+    sent = json.loads(generate.content)
+    assert sent == {"modelId": MODEL_ID, "prompt": "revenue by region", "runQuery": False,
+                    "currentTopicName": "lineitem"}  # fmt: skip
+    (run,) = log.run_bodies()
+    assert run["query"]["fields"] == ["region.r_name", "lineitem.revenue"]
+    assert rows.num_rows == 5
+    assert "ASIA" in rows.column(0).to_pylist()

@@ -65,9 +65,11 @@ async def generate_query(request: Request, userId: str | None = None) -> JSONRes
     model = state.registry.model(body["modelId"])
     current = _topic_hint(model, body.get("currentTopicName"))
     context = _context_query(body)
-    if context is None and current is not None:
-        context = {"join_paths_from_topic_name": current, "fields": []}
-    plan: Plan = await ai.plan(body["prompt"].strip(), body["modelId"], context)
+    prompt = body["prompt"].strip()
+    # currentTopicName steers (omniframes' `topic=`): that topic first, any topic if it can't
+    plan: Plan = await ai.plan(prompt, body["modelId"], context, current)
+    if current is not None and not plan.queries:
+        plan = await ai.plan(prompt, body["modelId"], context)
     if not plan.queries:
         raise ApiError(400, f"No query generated: {plan.refusal or 'the question has no answer'}")
     planned = plan.queries[0]
