@@ -150,6 +150,8 @@ class AIJobRunner:
         except Exception as exc:  # the job must end, whatever went wrong
             logger.exception("AI job %s failed", job_id)
             self._fail(job_id, str(exc))
+        finally:
+            self._query_jobs.pop(job_id, None)
 
     def _progress(self, job: AIJob, iteration: int, message: str) -> AIJob:
         now = self.clock()
