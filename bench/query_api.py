@@ -30,22 +30,17 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import json
 import multiprocessing
 import os
-import shutil
 import signal
-import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,14 +48,11 @@ import duckdb
 import httpx
 import pyarrow as pa
 import pyarrow.compute as pc
+from serving import CACHE, MODEL_ID, Server, job_lines, lines, ms, pct, proc_status, serving
 
-from assay.demo.tpch import generate_tpch, tpch_model_dir
+from assay.demo.tpch import generate_tpch
 from assay.engines import DuckDBEngine
 
-REPO = Path(__file__).resolve().parents[1]
-CACHE = REPO / ".cache"
-ASSAY = str(Path(sys.executable).with_name("assay"))
-MODEL_ID = "abd3361c-705d-5dd2-b031-d77674fb926b"
 SLOW_VIEW = """
 sql: SELECT i FROM range(10000000000000) t(i)
 description: Counts to 10^13; a query on it runs until it is cancelled.
@@ -117,140 +109,15 @@ WAIT = "/api/v1/query/wait"
 CANCEL = "/api/v1/query/cancel"
 
 
-# ---------------------------------------------------------------------- the server
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Server:
-    """One `assay serve` process in a temp home: the demo model plus the `slow` and `paced`
-    views."""
-
-    root: Path
-    database: Path
-    env: dict[str, str] = field(default_factory=dict)
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def home(self) -> Path:
-        return self.root / "home"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def log(self) -> Path:
-        return self.root / "serve.log"
-
-    def _env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ASSAY_")}
-        env.update(ASSAY_HOME=str(self.home), ASSAY_DUCKDB_PATH=str(self.database),
-                   ASSAY_MODELS_DIR=str(self.home / "models" / "tpch"),
-                   ASSAY_RATE_LIMIT_PER_MINUTE="0")  # fmt: skip
-        env.update(self.env)
-        return env
-
-    def start(self) -> Server:
-        models = self.home / "models" / "tpch"
-        shutil.copytree(tpch_model_dir(), models)
-        (models / "slow.view.yaml").write_text(SLOW_VIEW)
-        (models / "slow.topic.yaml").write_text("base_view: slow\n")
-        (models / "paced.view.yaml").write_text(PACED_VIEW)
-        (models / "paced.topic.yaml").write_text("base_view: paced\n")
-        with open(self.log, "ab") as log:  # the child keeps its own copy of the descriptor
-            self.proc = subprocess.Popen(
-                [ASSAY, "serve", "--port", str(self.port)], env=self._env(), stdout=log, stderr=log
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"assay serve exited:\n{self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        raise RuntimeError("assay serve did not come up within 60 s")
-
-    def key(self) -> str:
-        """A new organization token (`assay keys create --org` prints it on its last line)."""
-        out = subprocess.run(
-            [ASSAY, "keys", "create", "--org"], env=self._env(), check=True,
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        return out.stdout.strip().splitlines()[-1]
-
-    def client(self, token: str) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"},
-                            timeout=httpx.Timeout(120, connect=10))  # fmt: skip
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.proc = None
-
-    def status(self, name: str) -> int:
-        """A /proc/<pid>/status figure in bytes (VmRSS: now; VmHWM: the peak so far)."""
-        assert self.proc is not None
-        return proc_status(self.proc.pid, name)
-
-
-def proc_status(pid: int | str, name: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(name + ":"):
-            return int(line.split()[1]) * 1024  # reported in kB
-    raise KeyError(name)
-
-
-@contextlib.contextmanager
-def serving(database: Path, **env: str) -> Iterator[tuple[Server, str]]:
-    """A started server and an organization key; the server is always stopped."""
-    with tempfile.TemporaryDirectory(prefix="assay-bench-") as tmp:
-        server = Server(Path(tmp), database, env=env)
-        try:
-            server.start()
-            yield server, server.key()
-        except Exception:
-            if server.log.exists():
-                print(f"--- server log ---\n{server.log.read_text()[-4000:]}", file=sys.stderr)
-            raise
-        finally:
-            server.stop()
+MODEL_FILES = {
+    "slow.view.yaml": SLOW_VIEW,
+    "slow.topic.yaml": "base_view: slow\n",
+    "paced.view.yaml": PACED_VIEW,
+    "paced.topic.yaml": "base_view: paced\n",
+}
 
 
 # ---------------------------------------------------------------------- helpers
-
-
-def pct(samples: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile of ``samples`` (q in 0..100)."""
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
-
-
-def ms(samples: Sequence[float]) -> str:
-    """p50 / p95 / min of seconds, in milliseconds."""
-    p50, p95, low = pct(samples, 50) * 1e3, pct(samples, 95) * 1e3, min(samples) * 1e3
-    return f"p50 {p50:8.3f} ms   p95 {p95:8.3f} ms   min {low:8.3f} ms"
-
-
-def lines(body: bytes) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in body.split(b"\n") if line.strip()]
-
-
-def job_lines(body: bytes) -> list[dict[str, Any]]:
-    return [line for line in lines(body) if "job_id" in line]
 
 
 def mb(n: float) -> str:
@@ -283,7 +150,14 @@ def bench_wakeup(database: Path, rounds: int, settle: float) -> dict[str, float]
     print(f"(a) wake-up latency, {rounds} jobs each way")
     # Run wait 0: /query/run hands the id back at once, as for any query slower than the window.
     with (
-        serving(database, ASSAY_RUN_WAIT_SECONDS="0", ASSAY_WAIT_SECONDS="30") as (server, key),
+        serving(
+            database,
+            {"ASSAY_RUN_WAIT_SECONDS": "0", "ASSAY_WAIT_SECONDS": "30"},
+            model_files=MODEL_FILES,
+        ) as (
+            server,
+            key,
+        ),
         server.client(key) as api,
         server.client(key) as waiter,
         ThreadPoolExecutor(1) as pool,
@@ -366,7 +240,7 @@ def bench_wakeup(database: Path, rounds: int, settle: float) -> dict[str, float]
 
 def bench_cached(database: Path, rounds: int) -> dict[str, float]:
     print(f"(b) cached /query/run vs the bare engine call: {TINY_QUERY['fields']}, {rounds} each")
-    with serving(database) as (server, key), server.client(key) as api:
+    with serving(database, model_files=MODEL_FILES) as (server, key), server.client(key) as api:
         first = api.post(RUN, json={"query": TINY_QUERY})
         first.raise_for_status()
         line = job_lines(first.content)[0]
@@ -515,7 +389,7 @@ def bench_million(database: Path, runs: int, which: Sequence[str]) -> dict[str, 
         query = MILLION_QUERIES[name]
         fields = ", ".join(query["fields"])
         print(f"(c) 1,000,000 rows end to end ({name}: {fields}), {runs} runs each")
-        with serving(database) as (server, key), server.client(key) as api:
+        with serving(database, model_files=MODEL_FILES) as (server, key), server.client(key) as api:
             rss_idle = server.status("VmRSS")
             hwm_idle = server.status("VmHWM")
             first = served_once(api, query, keep=True)  # warm-up (fills the OS page cache)

@@ -9,37 +9,15 @@ from typing import Any
 
 import httpx
 
-from assay.client.query import QueryFailed
+from assay.client.base import ApiClient, QueryFailed
 
 TERMINAL = frozenset({"COMPLETE", "FAILED", "CANCELLED"})
 
 
-class AIClient:
-    def __init__(self, base_url: str, token: str, *, timeout: float = 60.0,
-                 transport: httpx.BaseTransport | None = None) -> None:  # fmt: skip
-        self._http = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=timeout,
-            transport=transport,
-        )
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> AIClient:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
+class AIClient(ApiClient):
     def _json(self, response: httpx.Response) -> dict[str, Any]:
         if not response.is_success:
-            try:
-                detail = response.json().get("detail", response.text)
-            except ValueError:
-                detail = response.text
-            raise QueryFailed(f"HTTP {response.status_code}: {detail}")
+            raise self.refused(response)
         body: dict[str, Any] = response.json()
         return body
 

@@ -13,9 +13,7 @@ import httpx
 import pyarrow as pa
 import pyarrow.ipc
 
-
-class QueryFailed(Exception):
-    """The server refused the request or the job failed; the message says why."""
+from assay.client.base import ApiClient, QueryFailed
 
 
 @dataclass(frozen=True)
@@ -25,25 +23,7 @@ class QueryResult:
     job_id: str
 
 
-class QueryClient:
-    def __init__(self, base_url: str, token: str, *, timeout: float = 120.0,
-                 transport: httpx.BaseTransport | None = None) -> None:  # fmt: skip
-        self._http = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=timeout,
-            transport=transport,
-        )
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> QueryClient:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
+class QueryClient(ApiClient):
     def run(self, query: dict[str, Any], **options: Any) -> QueryResult:
         response = self._http.post("/api/v1/query/run", json={"query": query, **options})
         lines = self._lines(response)
@@ -68,9 +48,5 @@ class QueryClient:
     @staticmethod
     def _lines(response: httpx.Response) -> list[dict[str, Any]]:
         if response.status_code != 200:
-            try:
-                detail = response.json().get("detail", response.text)
-            except ValueError:
-                detail = response.text
-            raise QueryFailed(f"HTTP {response.status_code}: {detail}")
+            raise ApiClient.refused(response)
         return [json.loads(text) for text in response.text.splitlines() if text.strip()]
