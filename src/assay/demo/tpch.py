@@ -51,25 +51,36 @@ def is_current(path: Path, scale: float) -> bool:
     return row is not None and float(row[0]) == scale and row[1] == GENERATOR_VERSION
 
 
-def generate_tpch(path: Path, scale: float = 0.1, *, force: bool = False) -> Path:
-    """Create the demo database at ``path`` (unless it is already there at this scale)."""
+def check_scale(scale: float) -> None:
     if scale <= 0:
         raise ConfigError(f"The TPC-H scale factor must be positive, got {scale}")
+
+
+def generate_parquet(out_dir: Path, scale: float) -> dict[str, Path]:
+    """The eight TPC-H tables as Parquet files in ``out_dir``: table name -> file."""
+    check_scale(scale)
+    subprocess.run(
+        [_generator(), "parquet", "-s", str(scale), f"--output-dir={out_dir}"],
+        check=True,
+        capture_output=True,
+    )
+    return {table: out_dir / f"{table}.parquet" for table in TABLES}
+
+
+def generate_tpch(path: Path, scale: float = 0.1, *, force: bool = False) -> Path:
+    """Create the demo database at ``path`` (unless it is already there at this scale)."""
+    check_scale(scale)
     if not force and is_current(path, scale):
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="assay-tpch-", dir=path.parent) as tmp:
         parquet = Path(tmp) / "parquet"
-        subprocess.run(
-            [_generator(), "parquet", "-s", str(scale), f"--output-dir={parquet}"],
-            check=True,
-            capture_output=True,
-        )
+        files = generate_parquet(parquet, scale)
         staged = Path(tmp) / "tpch.duckdb"
         with duckdb.connect(str(staged)) as conn:
             conn.execute("SET enable_progress_bar = false")
-            for table in TABLES:
-                source = (parquet / f"{table}.parquet").as_posix()
+            for table, file in files.items():
+                source = file.as_posix()
                 conn.execute(f"CREATE TABLE {table} AS SELECT * FROM read_parquet(?)", [source])
             conn.execute("CREATE TABLE assay_demo (scale DOUBLE, generator VARCHAR)")
             conn.execute("INSERT INTO assay_demo VALUES (?, ?)", [scale, GENERATOR_VERSION])
