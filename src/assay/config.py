@@ -53,6 +53,11 @@ class Settings:
     connections: Mapping[str, str] = field(default_factory=dict)
     #: models to serve, each {"folder": ..., "connection": <a name in connections>}
     models: tuple[Mapping[str, str], ...] = ()
+    #: where jobs, keys, cached results and rate limits live: empty for SQLite in home, or a
+    #: postgresql:// URL that several replicas share
+    job_store: str = ""
+    job_store_schema: str = "assay"
+    lease_seconds: float = 30.0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -105,6 +110,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ai_api_key", "The LLM API key (prefer ASSAY_AI_API_KEY to a file)."),
     Setting("connections", "Named database connections: name -> URL (duckdb:///path)."),
     Setting("models", "Models to serve: a list of {folder, connection}; default: one model."),
+    Setting("job_store", "Job store: empty for SQLite in home, or a postgresql:// URL (replicas)."),
+    Setting("job_store_schema", "PostgreSQL schema of the shared job store's tables."),
+    Setting("lease_seconds", "Replicas: a job whose replica stops renewing is re-run after this."),
 )
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}

@@ -20,21 +20,14 @@ from assay.ai import answer, webhooks
 from assay.ai.chart import chart_png
 from assay.ai.llm import BuiltinPlanner, Planner
 from assay.ai.planner import Plan, PlannedQuery, PlanStep
-from assay.ai.store import AIJob, SQLiteAIStore, evolve
-from assay.errors import AssayError, ModelNotFound
+from assay.ai.store import AIJob, AIStore, ConversationBusy, evolve
+from assay.errors import ModelNotFound
 from assay.jobs.runner import JobRequest, JobRunner
 from assay.results.arrow import read_table
 from assay.semantic.compiler import compile_query
 from assay.semantic.model import SemanticModel
 
 logger = logging.getLogger(__name__)
-
-
-class ConversationBusy(AssayError):
-    """An active job already exists for this conversation."""
-
-    code = "conversation_busy"
-    status = 409
 
 
 def _now_iso(ts: float) -> str:
@@ -44,7 +37,7 @@ def _now_iso(ts: float) -> str:
 class AIJobRunner:
     def __init__(
         self,
-        store: SQLiteAIStore,
+        store: AIStore,
         queries: JobRunner,
         *,
         planner: Planner | None = None,

@@ -9,7 +9,9 @@ import sqlite3
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
+
+from assay.errors import AssayError
 
 AIState = Literal["QUEUED", "EXECUTING", "DELIVERING", "COMPLETE", "FAILED", "CANCELLED"]
 AI_TERMINAL = frozenset({"COMPLETE", "FAILED", "CANCELLED"})
@@ -46,6 +48,13 @@ _COLUMNS = (
 _JSON = {"webhook", "progress", "result", "error"}
 
 
+class ConversationBusy(AssayError):
+    """An active job already exists for this conversation."""
+
+    code = "conversation_busy"
+    status = 409
+
+
 @dataclass(frozen=True, slots=True)
 class AIJob:
     id: str
@@ -73,6 +82,24 @@ class AIJob:
     @property
     def done(self) -> bool:
         return self.state in AI_TERMINAL
+
+
+class AIStore(Protocol):
+    def add(self, job: AIJob) -> None:
+        """Store a new job; ``ConversationBusy`` when its conversation has an open one."""
+        ...
+
+    def get(self, job_id: str) -> AIJob | None: ...
+
+    def update(self, job: AIJob, *, only_if_open: bool = True) -> bool: ...
+
+    def conversation(self, conversation_id: str) -> list[AIJob]: ...
+
+    def unfinished(self) -> list[AIJob]: ...
+
+    def expire_results(self, now: float) -> int: ...
+
+    def close(self) -> None: ...
 
 
 class SQLiteAIStore:

@@ -19,7 +19,7 @@ from assay.cli.app import DEMO_QUERY, HomeOption, app, err, fail, out, settings_
 from assay.config import Settings
 from assay.errors import AssayError
 from assay.jobs.keys import create_key
-from assay.jobs.sqlite import SQLiteJobStore
+from assay.jobs.stores import open_job_store
 
 keys = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys, name="keys")
@@ -99,7 +99,7 @@ def demo(
                    f"in {models}"))  # fmt: skip
     if no_serve:
         return
-    store = SQLiteJobStore(settings.job_store_path)
+    store = open_job_store(settings, pool_size=2)
     try:
         _, token = create_key(store, "org", label="demo")
     finally:
@@ -130,7 +130,7 @@ def keys_create(
     if org == (user is not None):
         raise typer.BadParameter("give exactly one of --org or --user EMAIL")
     settings = settings_of(ctx, home)
-    store = SQLiteJobStore(settings.job_store_path)
+    store = open_job_store(settings, pool_size=2)
     try:
         key, token = create_key(store, "org" if org else "pat", email=user, label=label)
     finally:
@@ -143,7 +143,7 @@ def keys_create(
 @keys.command("list")
 def keys_list(ctx: typer.Context, home: HomeOption = None) -> None:
     """List keys (never their tokens)."""
-    store = SQLiteJobStore(settings_of(ctx, home).job_store_path)
+    store = open_job_store(settings_of(ctx, home), pool_size=2)
     try:
         for key in store.api_keys():
             created = datetime.fromtimestamp(key.created_at, UTC).strftime("%Y-%m-%d %H:%M")
@@ -162,7 +162,7 @@ def keys_revoke(
     home: HomeOption = None,
 ) -> None:
     """Revoke a key: requests with its token are refused from now on."""
-    store = SQLiteJobStore(settings_of(ctx, home).job_store_path)
+    store = open_job_store(settings_of(ctx, home), pool_size=2)
     try:
         if not store.revoke_key(key_id, time.time()):
             err.print(Text(f"No active key with id {key_id}", style="red"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -79,7 +80,11 @@ class JobRunner:
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, workers), thread_name_prefix="assay-query"
         )
+        self.workers = max(1, workers)
         self._running: dict[str, RunningQuery] = {}
+        self._queued = 0  # handed to the pool, not started yet
+        self._count_lock = threading.Lock()
+        self._stop = threading.Event()
         self._events: dict[str, asyncio.Event] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
@@ -97,7 +102,42 @@ class JobRunner:
         pending = self.store.unfinished()
         for job in pending:
             self._schedule_existing(job)
+        if self.store.shared:
+            self.store.listen(self._ended_elsewhere, self._wake_all_threadsafe)
+            interval = min(1.0, getattr(self.store, "lease_seconds", 30.0) / 4)
+            threading.Thread(
+                target=self._tend_leases, args=(interval,), name="assay-leases", daemon=True
+            ).start()
         return len(pending)
+
+    def _tend_leases(self, interval: float) -> None:
+        """On a shared store: keep this replica's leases alive, and take over the jobs of
+        replicas that stopped keeping theirs, as far as there are idle workers."""
+        while not self._stop.wait(interval):
+            try:
+                self.store.renew(list(self._running))
+                with self._count_lock:
+                    idle = self.workers - len(self._running) - self._queued
+                for job in self.store.claim_orphans(self.clock(), idle):
+                    logger.info("taking over job %s (attempt %d)", job.id, job.attempts)
+                    self._schedule_existing(job, claimed=True)
+            except Exception:  # the store may be briefly unreachable: try again next round
+                logger.exception("renewing leases failed")
+
+    def _ended_elsewhere(self, job_id: str) -> None:
+        """A job ended (anywhere): stop this replica's run of it, if any, and wake waiters."""
+        handle = self._running.get(job_id)
+        if handle is not None:
+            handle.cancel()
+        self._notify(job_id)
+
+    def _wake_all_threadsafe(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake_all)
+
+    def _wake_all(self) -> None:
+        for job_id in list(self._events):
+            self._wake(job_id)
 
     def release_waiters(self) -> None:
         """A stop has begun: answer every long-poll now with what is done (the rest remain,
@@ -110,6 +150,7 @@ class JobRunner:
         """Stop: running queries are interrupted but their jobs stay unfinished, so the next
         start runs them again (a shutdown is not a cancel)."""
         self._closing = True
+        self._stop.set()
         for job_id, handle in list(self._running.items()):
             self.store.requeue(job_id)  # here, not in the worker: the store closes next
             handle.cancel()
@@ -170,7 +211,7 @@ class JobRunner:
             self.store.add_jobs([done])
             return done
         self.store.add_jobs([job])
-        self._pool.submit(self._execute, job.id, target, shown, run, key)
+        self._enqueue(job.id, target, shown, run, key, claimed=False)
         return job
 
     def _compile(
@@ -184,8 +225,23 @@ class JobRunner:
         probe = {**query, "limit": shown.limit + 1}
         return shown, compile_query(target.model, probe, dialect=target.engine.dialect)
 
-    def _schedule_existing(self, job: Job) -> None:
-        if job.attempts >= MAX_ATTEMPTS:
+    def _enqueue(
+        self,
+        job_id: str,
+        target: Target,
+        shown: CompiledQuery,
+        run: CompiledQuery,
+        key: str,
+        *,
+        claimed: bool,
+    ) -> None:
+        with self._count_lock:
+            self._queued += 1
+        self._pool.submit(self._execute, job_id, target, shown, run, key, claimed)
+
+    def _schedule_existing(self, job: Job, *, claimed: bool = False) -> None:
+        """Run a job again. ``claimed``: the store already counted this attempt."""
+        if job.attempts - int(claimed) >= MAX_ATTEMPTS:
             self.store.finish(job.id, status="FAILED", at=self.clock(), error_type="INTERNAL",
                               error_message=f"Gave up after {job.attempts} attempts: the job "
                               "was running each time the server stopped")  # fmt: skip
@@ -198,7 +254,7 @@ class JobRunner:
                               error_message=exc.message)  # fmt: skip
             return
         logger.info("re-running job %s left unfinished by a previous run", job.id)
-        self._pool.submit(self._execute, job.id, target, shown, run, cache_key(target.model, run))
+        self._enqueue(job.id, target, shown, run, cache_key(target.model, run), claimed=claimed)
 
     def _failed(self, job: Job, error_type: str, message: str, now: float) -> Job:
         return _evolve(
@@ -208,11 +264,19 @@ class JobRunner:
     # ------------------------------------------------------------------ execute (worker threads)
 
     def _execute(
-        self, job_id: str, target: Target, shown: CompiledQuery, run: CompiledQuery, key: str
+        self,
+        job_id: str,
+        target: Target,
+        shown: CompiledQuery,
+        run: CompiledQuery,
+        key: str,
+        claimed: bool,
     ) -> None:
+        with self._count_lock:
+            self._queued -= 1
         started = self.clock()
-        if not self.store.start(job_id, started):
-            return  # cancelled while queued
+        if not claimed and not self.store.start(job_id, started):
+            return  # cancelled while queued, or another replica took it
         name = f"{key[:40]}-{uuid.uuid4().hex[:8]}.arrows"
         path = self.results_dir / name
         try:
@@ -240,6 +304,14 @@ class JobRunner:
             return
         finished = self.clock()
         summary = _summary(shown, written, (finished - started) * 1000, path)
+        try:
+            self.store.save_result(name, path)  # before any job refers to it
+        except Exception as exc:
+            logger.exception("job %s: saving its result failed", job_id)
+            path.unlink(missing_ok=True)
+            self._end(job_id, status="FAILED", error_type="INTERNAL",
+                      error_message=f"Saving the result failed: {exc}")  # fmt: skip
+            return
         result = CachedResult(key, name, summary, written.rows, written.bytes, finished,
                               finished + self.cache_ttl)  # fmt: skip
         self.store.remember(result)
@@ -295,7 +367,14 @@ class JobRunner:
         return self.store.get_jobs(ids)
 
     def result_path(self, job: Job) -> Path | None:
-        return self.results_dir / job.result_file if job.result_file else None
+        """Where the job's result file is on this machine, brought from the shared store
+        first when another replica computed it (None when it is gone everywhere)."""
+        if not job.result_file:
+            return None
+        path = self.results_dir / job.result_file
+        if self.store.shared and not path.exists():
+            self.store.fetch_result(job.result_file, path)
+        return path
 
 
 # ---------------------------------------------------------------------- helpers

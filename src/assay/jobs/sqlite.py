@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,8 @@ def _load(text: str | None) -> Any:
 
 
 class SQLiteJobStore:
+    shared = False
+
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -171,6 +173,36 @@ class SQLiteJobStore:
                 "ORDER BY created_at"
             ).fetchall()
         return [_job(r) for r in rows]
+
+    # One process owns this store: nothing to claim, renew, broadcast or copy.
+
+    def claim_orphans(self, at: float, limit: int) -> list[Job]:
+        return []
+
+    def renew(self, ids: Iterable[str]) -> int:
+        return 0
+
+    def listen(self, on_end: Callable[[str], None], on_gap: Callable[[], None]) -> None:
+        return None
+
+    def save_result(self, name: str, path: Path) -> None:
+        return None
+
+    def fetch_result(self, name: str, path: Path) -> bool:
+        return path.exists()
+
+    def referenced_results(self, names: Iterable[str]) -> set[str]:
+        wanted = list(names)
+        if not wanted:
+            return set()
+        marks = ",".join("?" * len(wanted))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT result_file FROM jobs WHERE result_file IN ({marks}) "
+                f"UNION SELECT result_file FROM result_cache WHERE result_file IN ({marks})",
+                [*wanted, *wanted],
+            ).fetchall()
+        return {r[0] for r in rows}
 
     # ------------------------------------------------------------------ result cache
 

@@ -1,19 +1,24 @@
 """The job store protocol: what the runner and the server need from durable storage.
 
-SQLite implements it for one machine; a shared PostgreSQL store can implement it for replicas.
+SQLite implements it for one machine; PostgreSQL for replicas that share it (``shared``): there
+jobs are claimed under leases, ends are broadcast, and results are kept in the database.
 Terminal transitions are conditional (only from ADDED or EXECUTING), so a job ends once, even
 when a cancel and a finishing worker race.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, Protocol
 
 from assay.jobs.model import ApiKey, CachedResult, Job
 
 
 class JobStore(Protocol):
+    #: whether other processes share this store (replicas)
+    shared: bool
+
     def add_jobs(self, jobs: Iterable[Job]) -> None: ...
 
     def get_jobs(self, ids: Iterable[str]) -> dict[str, Job]: ...
@@ -42,7 +47,34 @@ class JobStore(Protocol):
         interrupted it; it runs again at the next start)."""
         ...
 
-    def unfinished(self) -> list[Job]: ...
+    def unfinished(self) -> list[Job]:
+        """What this process may re-run at start-up: every unfinished job on a store no one
+        else uses; none on a shared one, where leases hand jobs over (``claim_orphans``)."""
+        ...
+
+    def claim_orphans(self, at: float, limit: int) -> list[Job]:
+        """Claim (and mark EXECUTING) jobs whose replica stopped renewing its lease."""
+        ...
+
+    def renew(self, ids: Iterable[str]) -> int:
+        """Extend the leases on the jobs this process is running."""
+        ...
+
+    def listen(self, on_end: Callable[[str], None], on_gap: Callable[[], None]) -> None:
+        """Hear about jobs that other processes end (``on_gap``: some may have been missed)."""
+        ...
+
+    def save_result(self, name: str, path: Path) -> None:
+        """Make a result file readable by every process that shares the store."""
+        ...
+
+    def fetch_result(self, name: str, path: Path) -> bool:
+        """Bring a result another process saved to ``path``; False when there is none."""
+        ...
+
+    def referenced_results(self, names: Iterable[str]) -> set[str]:
+        """Which of these result files a job or a cache entry still refers to."""
+        ...
 
     def cached(self, key: str, now: float) -> CachedResult | None: ...
 

@@ -18,15 +18,17 @@ from fastapi.responses import JSONResponse
 from assay import __version__
 from assay.ai.jobs import AIJobRunner
 from assay.ai.llm import planner_from_settings
-from assay.ai.store import SQLiteAIStore
+from assay.ai.store import AIStore, SQLiteAIStore
+from assay.ai.store_postgres import PostgresAIStore
 from assay.config import Settings
 from assay.demo.tpch import tpch_model_dir
-from assay.engines import DuckDBEngine
-from assay.engines.duckdb import duckdb_file
-from assay.errors import ConfigError, did_you_mean
+from assay.engines import DuckDBEngine, Engine
+from assay.engines.connect import open_engine, redact
+from assay.errors import ConfigError, EngineUnavailable, did_you_mean
+from assay.jobs.postgres import PostgresJobStore
 from assay.jobs.runner import JobRunner, Target
-from assay.jobs.sqlite import SQLiteJobStore
 from assay.jobs.store import JobStore
+from assay.jobs.stores import open_job_store
 from assay.semantic.loader import load_model
 from assay.server import ai_routes, ai_tool_routes, chat_page, errors, model_routes, query_routes
 from assay.server.auth import RateLimiter
@@ -41,13 +43,13 @@ def serve_configured_models(settings: Settings, registry: ModelRegistry) -> None
     """The models of the ``models`` setting, each on its named connection; without it, the
     configured model folder on the configured DuckDB file (the demo's, by default)."""
     if not settings.models:
-        engine = DuckDBEngine(settings.resolved_duckdb_path, threads=settings.duckdb_threads)
+        demo = DuckDBEngine(settings.resolved_duckdb_path, threads=settings.duckdb_threads)
         folder = settings.resolved_models_dir or tpch_model_dir()
-        catalog = engine.catalog()
-        model = load_model(folder, catalog=catalog)
-        registry.add(folder, Target(model, engine), connection="default", catalog=catalog)
+        columns = demo.catalog()
+        model = load_model(folder, catalog=columns)
+        registry.add(folder, Target(model, demo), connection="default", catalog=columns)
         return
-    engines: dict[str, tuple[DuckDBEngine, dict[str, dict[str, str]]]] = {}
+    engines: dict[str, tuple[Engine, dict[str, dict[str, str]] | None]] = {}
     for spec in settings.models:
         name = spec["connection"]
         if name not in settings.connections:
@@ -55,9 +57,9 @@ def serve_configured_models(settings: Settings, registry: ModelRegistry) -> None
             raise ConfigError(f"Model folder {spec['folder']} names connection {name!r}, which "
                               f"the connections setting does not define.{hint}")  # fmt: skip
         if name not in engines:
-            path = duckdb_file(settings.connections[name])
-            engine = DuckDBEngine(path, threads=settings.duckdb_threads)
-            engines[name] = (engine, engine.catalog())
+            url = settings.connections[name]
+            engine = open_engine(url, threads=settings.duckdb_threads)
+            engines[name] = (engine, _catalog_if_reachable(engine, name, url))
         engine, catalog = engines[name]
         folder = Path(spec["folder"])
         model = load_model(folder, catalog=catalog)
@@ -68,6 +70,17 @@ def serve_configured_models(settings: Settings, registry: ModelRegistry) -> None
         registry.add(folder, Target(model, engine), connection=name, catalog=catalog)
 
 
+def _catalog_if_reachable(engine: Engine, name: str, url: str) -> dict[str, dict[str, str]] | None:
+    """The database's columns, to check the model against; a database that is down does not
+    keep the server from starting (its queries fail as OFFLINE until it is back)."""
+    try:
+        return engine.catalog()
+    except EngineUnavailable as exc:
+        logger.warning("connection %s (%s) is unreachable at start-up, serving its model "
+                       "unchecked: %s", name, redact(url), exc.message)  # fmt: skip
+        return None
+
+
 def create_app(
     settings: Settings,
     *,
@@ -76,7 +89,7 @@ def create_app(
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        job_store = store or SQLiteJobStore(settings.job_store_path)
+        job_store = store or open_job_store(settings, pool_size=settings.workers + 4)
         runner = JobRunner(
             job_store,
             {},
@@ -91,7 +104,11 @@ def create_app(
         else:
             for target in targets.values():
                 registry.add(Path("."), target, connection="default", catalog=None)
-        ai_store = SQLiteAIStore(settings.job_store_path)
+        ai_store: AIStore
+        if isinstance(job_store, PostgresJobStore):
+            ai_store = PostgresAIStore(settings.job_store, schema=job_store.schema)
+        else:
+            ai_store = SQLiteAIStore(settings.job_store_path)
         planner = planner_from_settings(
             settings.ai_planner, settings.ai_base_url, settings.ai_model, settings.ai_api_key
         )
@@ -99,7 +116,7 @@ def create_app(
             ai_store, runner, planner=planner, retention_days=settings.ai_result_retention_days
         )
         app.state.assay = ServerState(
-            settings, job_store, runner, RateLimiter(settings.rate_limit_per_minute), registry, ai
+            settings, job_store, runner, _rate_limiter(settings, job_store), registry, ai
         )
         resumed = runner.attach(asyncio.get_running_loop())
         resumed += ai.attach()
@@ -158,6 +175,12 @@ def _document_bearer_auth(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def _rate_limiter(settings: Settings, store: JobStore) -> RateLimiter:
+    """Replicas count requests in the shared store, so a key's limit holds across them."""
+    shared = store.take_token if isinstance(store, PostgresJobStore) else None
+    return RateLimiter(settings.rate_limit_per_minute, shared=shared)
+
+
 def prune_once(state: ServerState) -> int:
     """Delete expired cache entries, jobs past retention, and result files no one refers to."""
     now = time.time()
@@ -166,7 +189,19 @@ def prune_once(state: ServerState) -> int:
     orphans = state.store.prune(now, keep_since)
     for name in orphans:
         (state.settings.results_dir / name).unlink(missing_ok=True)
+    if state.store.shared:  # other replicas' prunes: drop local copies nothing refers to now
+        orphans.extend(_drop_unreferenced_copies(state, now))
     return len(orphans)
+
+
+def _drop_unreferenced_copies(state: ServerState, now: float) -> list[str]:
+    folder = state.settings.results_dir
+    # Young files may belong to a query still being recorded: leave them for the next round.
+    old = [p.name for p in folder.glob("*.arrows") if p.stat().st_mtime < now - 600]
+    unreferenced = sorted(set(old) - state.store.referenced_results(old))
+    for name in unreferenced:
+        (folder / name).unlink(missing_ok=True)
+    return unreferenced
 
 
 async def _prune_forever(state: ServerState) -> None:

@@ -61,16 +61,29 @@ def act_as(store: JobStore, key: ApiKey, user_id: str | None) -> Principal:
 
 class RateLimiter:
     """A token bucket per key: ``per_minute`` requests a minute, in bursts of up to as many.
-    Counts live in this process (one server); replicas need a shared store."""
+    Counts live in this process (one server), or, for replicas, in the shared store: ``shared``
+    spends a token there and answers 0 or the seconds to wait."""
 
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        per_minute: int,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        shared: Callable[[str, int], float] | None = None,
+    ) -> None:
         self.per_minute = per_minute
         self.clock = clock
+        self.shared = shared
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
     def check(self, key_id: str) -> None:
         if self.per_minute <= 0:
+            return
+        if self.shared is not None:
+            wait = self.shared(key_id, self.per_minute)
+            if wait > 0:
+                raise self._limited(math.ceil(wait))
             return
         rate = self.per_minute / 60.0
         now = self.clock()
@@ -79,11 +92,13 @@ class RateLimiter:
             tokens = min(float(self.per_minute), tokens + (now - last) * rate)
             if tokens < 1.0:
                 self._buckets[key_id] = (tokens, now)
-                retry = max(1, math.ceil((1.0 - tokens) / rate))
-                raise ApiError(
-                    429,
-                    f"Too Many Requests: the limit is {self.per_minute} requests a minute per "
-                    f"API key; retry in {retry} s",
-                    headers={"Retry-After": str(retry)},
-                )
+                raise self._limited(max(1, math.ceil((1.0 - tokens) / rate)))
             self._buckets[key_id] = (tokens - 1.0, now)
+
+    def _limited(self, retry: int) -> ApiError:
+        return ApiError(
+            429,
+            f"Too Many Requests: the limit is {self.per_minute} requests a minute per API key; "
+            f"retry in {retry} s",
+            headers={"Retry-After": str(retry)},
+        )

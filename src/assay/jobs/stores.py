@@ -1,0 +1,32 @@
+"""Which job store the settings ask for: SQLite in the home folder (one server), or a shared
+PostgreSQL database (several replicas)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from assay.config import Settings
+from assay.engines.connect import engine_kind
+from assay.errors import ConfigError
+from assay.jobs.postgres import PostgresJobStore
+from assay.jobs.sqlite import SQLiteJobStore
+from assay.jobs.store import JobStore
+
+
+def open_job_store(settings: Settings, *, pool_size: int = 8) -> JobStore:
+    url = settings.job_store.strip()
+    if not url:
+        return SQLiteJobStore(settings.job_store_path)
+    if url.startswith("sqlite:"):
+        return SQLiteJobStore(Path(url.removeprefix("sqlite:").removeprefix("//")))
+    if "://" in url and engine_kind(url) == "postgres":
+        return PostgresJobStore(
+            url,
+            schema=settings.job_store_schema,
+            lease_seconds=settings.lease_seconds,
+            pool_size=pool_size,
+        )
+    raise ConfigError(
+        f"Setting job_store must be empty (SQLite in home), sqlite:///path or a "
+        f"postgresql:// URL, not {url.split('://', 1)[0]!r}"
+    )
