@@ -18,7 +18,6 @@ import pyarrow as pa
 import pytest
 
 from assay.engines import DuckDBEngine
-from assay.results.arrow import read_table
 from tests.live import POSTGRES_URL, unavailable
 from tests.server.conftest import MODEL_ID, SLOW_QUERY, Server, make_home
 from tests.server.test_omni_clients import run_sdk
@@ -201,9 +200,7 @@ def test_a_replica_killed_mid_query_has_its_job_finished_by_the_other(
     assert after[0] == "COMPLETE" and after[1] != row[1] and after[2] == 2, after
 
 
-def test_the_rate_limit_holds_across_replicas(
-    tmp_path: Path, tpch_path: Path, schema: str
-) -> None:
+def test_the_rate_limit_holds_across_replicas(tmp_path: Path, tpch_path: Path, schema: str) -> None:
     limited = {"ASSAY_RATE_LIMIT_PER_MINUTE": "4", "ASSAY_JOB_STORE_SCHEMA": schema + "_rl"}
     a = _replica(tmp_path / "a", tpch_path, schema, **limited).start()
     b = _replica(tmp_path / "b", tpch_path, schema, **limited).start()
