@@ -200,10 +200,11 @@ class PostgresJobStore:
         ]  # fmt: skip
         if not rows:
             return
-        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            cur.executemany(
-                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({', '.join(['%s'] * 15)})", rows
-            )
+        # One multi-row INSERT: atomic on its own, and one round trip instead of three.
+        marks = ", ".join(["(" + ", ".join(["%s"] * 15) + ")"] * len(rows))
+        self._execute(
+            f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES {marks}", [v for r in rows for v in r]
+        )
 
     def get_jobs(self, ids: Iterable[str]) -> dict[str, Job]:
         wanted = list(dict.fromkeys(ids))
