@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shlex
@@ -65,15 +66,37 @@ def serve(
         raise fail(exc) from exc
 
 
-def prepare_demo(settings: Settings, scale: float) -> Path:
-    """The demo database and an editable copy of the tpch model, in the home folder."""
+def prepare_demo(settings: Settings, scale: float, *, duckdb: bool = True) -> Path:
+    """The demo database (unless the data goes elsewhere) and an editable copy of the tpch
+    model, in the home folder."""
     from assay.demo.tpch import generate_tpch, tpch_model_dir
 
-    generate_tpch(settings.resolved_duckdb_path, scale)
+    if duckdb:
+        generate_tpch(settings.resolved_duckdb_path, scale)
     target = settings.home / "models" / "tpch"
     if not target.exists():
         shutil.copytree(tpch_model_dir(), target)
     return target
+
+
+def _demo_on_engine(
+    settings: Settings, engine: str, connection: str | None, scale: float, models: Path
+) -> Settings:
+    """Load the demo into another database and serve the model from there; the settings are
+    written to a file in the home folder, to serve the same way later."""
+    from assay.demo.engines import check_connection, load_demo
+
+    url = check_connection(engine, connection)
+    load_demo(engine, url, scale, settings.home)
+    config = settings.home / f"demo-{engine}.toml"
+    config.write_text(
+        f"home = {json.dumps(str(settings.home))}\n"
+        f'models = [{{folder = {json.dumps(str(models))}, connection = "tpch"}}]\n'
+        f"[connections]\ntpch = {json.dumps(url)}\n"
+    )
+    out.print(Text(f"TPC-H loaded on {engine}; serve it again with: assay --config {config} serve"))
+    return dataclasses.replace(settings, connections={"tpch": url},
+                               models=({"folder": str(models), "connection": "tpch"},))  # fmt: skip
 
 
 @app.command()
@@ -86,12 +109,24 @@ def demo(
     ] = False,
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    engine: Annotated[
+        str, typer.Option(help="Where the data lives: duckdb, postgres, mariadb or spark.")
+    ] = "duckdb",
+    connection: Annotated[
+        str | None, typer.Option(help="The database URL, for an engine other than duckdb.")
+    ] = None,
 ) -> None:
     """Prepare the TPC-H demo (data and model, once), create a key and serve the API."""
     settings = settings_of(ctx, home, host=host, port=port)
     scale = scale or settings.demo_scale
-    with out.status(f"Preparing TPC-H data at scale {scale} in {settings.home} ..."):
-        models = prepare_demo(settings, scale)
+    where = settings.home if engine == "duckdb" else f"{engine}"
+    try:
+        with out.status(f"Preparing TPC-H data at scale {scale} in {where} ..."):
+            models = prepare_demo(settings, scale, duckdb=engine == "duckdb")
+            if engine != "duckdb":
+                settings = _demo_on_engine(settings, engine, connection, scale, models)
+    except AssayError as exc:
+        raise fail(exc) from exc
     from assay.semantic.model import model_id_for
 
     model_id = model_id_for("tpch")
