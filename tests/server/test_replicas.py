@@ -219,3 +219,29 @@ def test_the_rate_limit_holds_across_replicas(tmp_path: Path, tpch_path: Path, s
         b.stop()
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {schema}_rl CASCADE")
+
+
+def test_an_ai_job_accepted_by_one_replica_is_answered_by_the_other(
+    pair: tuple[Server, Server], key: str
+) -> None:
+    a, b = pair
+    with _client(a, key) as api_a, _client(b, key) as api_b:
+        created = api_a.post(
+            "/api/v1/ai/jobs", json={"modelId": MODEL_ID, "prompt": "total revenue by region"}
+        )
+        assert created.status_code == 201, created.text
+        job = created.json()
+        again = {"modelId": MODEL_ID, "prompt": "again", "conversationId": job["conversationId"]}
+        busy = api_b.post("/api/v1/ai/jobs", json=again)
+        deadline = time.monotonic() + 30
+        while (state := api_b.get(f"/api/v1/ai/jobs/{job['jobId']}").json()["state"]) not in (
+            "COMPLETE", "FAILED", "CANCELLED",
+        ):  # fmt: skip
+            assert time.monotonic() < deadline, state
+            time.sleep(0.05)
+        assert state == "COMPLETE"
+        result = api_b.get(f"/api/v1/ai/jobs/{job['jobId']}/result").json()
+    # While the first was open, its conversation was busy on the other replica too (unless
+    # the first finished before the second arrived: then the second was accepted).
+    assert busy.status_code in (201, 409), busy.text
+    assert "AMERICA" in result["message"].upper()
