@@ -22,13 +22,13 @@ BATCH_ROWS = 64 * 1024
 
 def duckdb_file(url: str) -> Path:
     """The file of a DuckDB connection URL: ``duckdb:///abs/path.duckdb``, ``duckdb:rel.db``
-    or a plain path. Other engines are not supported yet: say so by name."""
+    or a plain path (``engines.connect`` sends other schemes to their engines)."""
     for prefix in ("duckdb:///", "duckdb://", "duckdb:"):
         if url.startswith(prefix):
             return Path(("/" if prefix == "duckdb:///" else "") + url.removeprefix(prefix))
     if "://" in url:
         scheme = url.split("://", 1)[0]
-        raise ConfigError(f"{scheme} connections are not supported yet: use a DuckDB file")
+        raise ConfigError(f"{scheme}:// is not a DuckDB URL: expected duckdb:///path/file.duckdb")
     return Path(url)
 
 
