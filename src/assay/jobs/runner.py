@@ -83,6 +83,7 @@ class JobRunner:
         self.workers = max(1, workers)
         self._running: dict[str, RunningQuery] = {}
         self._queued = 0  # handed to the pool, not started yet
+        self._owned: set[str] = set()  # claimed by this process and not ended: leases to renew
         self._count_lock = threading.Lock()
         self._stop = threading.Event()
         self._events: dict[str, asyncio.Event] = {}
@@ -115,7 +116,7 @@ class JobRunner:
         replicas that stopped keeping theirs, as far as there are idle workers."""
         while not self._stop.wait(interval):
             try:
-                self.store.renew(list(self._running))
+                self.store.renew(list(self._owned))
                 with self._count_lock:
                     idle = self.workers - len(self._running) - self._queued
                 for job in self.store.claim_orphans(self.clock(), idle):
@@ -277,6 +278,21 @@ class JobRunner:
         started = self.clock()
         if not claimed and not self.store.start(job_id, started):
             return  # cancelled while queued, or another replica took it
+        self._owned.add(job_id)
+        try:
+            self._run_claimed(job_id, target, shown, run, key, started)
+        finally:
+            self._owned.discard(job_id)
+
+    def _run_claimed(
+        self,
+        job_id: str,
+        target: Target,
+        shown: CompiledQuery,
+        run: CompiledQuery,
+        key: str,
+        started: float,
+    ) -> None:
         name = f"{key[:40]}-{uuid.uuid4().hex[:8]}.arrows"
         path = self.results_dir / name
         try:
