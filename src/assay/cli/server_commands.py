@@ -94,7 +94,9 @@ def _demo_on_engine(
         f'models = [{{folder = {json.dumps(str(models))}, connection = "tpch"}}]\n'
         f"[connections]\ntpch = {json.dumps(url)}\n"
     )
-    out.print(Text(f"TPC-H loaded on {engine}; serve it again with: assay --config {config} serve"))
+    # soft_wrap: a path broken over two lines could not be pasted back
+    out.print(Text(f"TPC-H loaded on {engine}; serve it again with: assay --config {config} "
+                   "serve"), soft_wrap=True)  # fmt: skip
     return dataclasses.replace(settings, connections={"tpch": url},
                                models=({"folder": str(models), "connection": "tpch"},))  # fmt: skip
 
