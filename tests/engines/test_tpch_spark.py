@@ -1,0 +1,63 @@
+"""The TPC-H oracle and fan-out cases on Spark give DuckDB's answers.
+
+The test server is loaded with TPC-H once (its marker table says the load is complete and at
+which scale; a file lock per server keeps xdist workers from loading it twice).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from assay.demo.load_spark import is_current, load_tpch
+from assay.demo.tpch import TABLES, generate_parquet
+from assay.engines import DuckDBEngine
+from assay.engines.spark import SparkEngine
+from assay.semantic.model import SemanticModel
+from tests import spark_server
+from tests.conftest import REPO, TEST_SCALE
+from tests.engine_parity import PARITY_CASES, assert_parity
+
+pytestmark = pytest.mark.tpch
+
+
+@pytest.fixture(scope="module")
+def tpch_spark() -> Iterator[SparkEngine]:
+    url = spark_server.url()
+    cache = REPO / ".cache"
+    cache.mkdir(exist_ok=True)
+    with open(cache / "tpch-spark.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not is_current(url, TEST_SCALE):
+            with tempfile.TemporaryDirectory(prefix="assay-tpch-", dir=cache) as tmp:
+                load_tpch(url, generate_parquet(Path(tmp), TEST_SCALE), TEST_SCALE)
+    engine = SparkEngine(url)
+    yield engine
+    engine.close()
+
+
+@pytest.mark.parametrize("case", PARITY_CASES, ids=[c.stem for c in PARITY_CASES])
+def test_spark_matches_duckdb(
+    case: Path, tpch_model: SemanticModel, tpch_spark: SparkEngine, tpch_engine: DuckDBEngine
+) -> None:
+    assert_parity(case, tpch_model, tpch_spark, tpch_engine)
+
+
+def test_loaded_tables_keep_the_demo_types(
+    tpch_spark: SparkEngine, tpch_engine: DuckDBEngine
+) -> None:
+    """Same columns, decimals still decimal(15,2), dates still dates; and as many rows."""
+    spark, duck = tpch_spark.catalog(), tpch_engine.catalog()
+    for table in TABLES:
+        assert list(spark[table]) == list(duck[table]), table
+        for column, kind in duck[table].items():
+            if kind.startswith("DECIMAL") or kind == "DATE":
+                assert spark[table][column] == kind.lower().replace(" ", ""), (table, column)
+        count = f"SELECT count(*) AS n FROM {table}"
+        assert tpch_spark.execute(count).to_pylist() == tpch_engine.execute(count).to_pylist()
+    assert spark["lineitem"]["l_orderkey"] == "bigint"
+    assert spark["lineitem"]["l_linenumber"] == "int"
