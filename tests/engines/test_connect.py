@@ -30,7 +30,7 @@ def test_the_scheme_names_the_engine(url: str, kind: str) -> None:
 def test_an_unknown_scheme_is_refused_with_a_suggestion_and_no_password() -> None:
     with pytest.raises(ConfigError) as info:
         engine_kind("postgresq://ann:hunter2@db/prod")
-    assert "Did you mean \"postgresql\"" in info.value.message
+    assert 'Did you mean "postgresql"' in info.value.message
     assert "hunter2" not in info.value.message
 
 
