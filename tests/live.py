@@ -8,8 +8,8 @@ from typing import NoReturn
 
 import pytest
 
-POSTGRES_URL = os.environ.get("ASSAY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-MARIADB_URL = os.environ.get("ASSAY_TEST_MARIADB", "mysql://root@127.0.0.1:3306/test")
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+MARIADB_URL = os.environ.get("TEST_MARIADB_URL", "mysql://root@127.0.0.1:3306/test")
 
 
 def unavailable(reason: str) -> NoReturn:

@@ -7,9 +7,9 @@ the same ``pyspark`` package as the light client the app uses, and one would ove
 Two ways to get a server, both giving one JVM however many xdist workers run:
 
 - ``scripts/test`` starts one before pytest (``python -m tests.spark_server exec``, which becomes
-  the JVM), exports ``ASSAY_TEST_SPARK=sc://127.0.0.1:PORT`` and kills it on exit. The tests
+  the JVM), exports ``TEST_SPARK_URL=sc://127.0.0.1:PORT`` and kills it on exit. The tests
   only wait for its port, so the JVM starts while pytest collects and runs other tests.
-- Without ``ASSAY_TEST_SPARK`` (pytest run by hand), the first test process that needs Spark
+- Without ``TEST_SPARK_URL`` (pytest run by hand), the first test process that needs Spark
   starts a server under ``.cache/spark-run-pytest`` and records it in a state file; every
   process using it holds a lease (a file named after its pid), all under a file lock. The last
   process to leave stops it; a server left behind by a killed run is adopted by the next one.
@@ -216,7 +216,7 @@ def url() -> str:
         unavailable(_missing)
     if _shared is None:
         try:
-            _shared = _given_server() if os.environ.get("ASSAY_TEST_SPARK") else _shared_server()
+            _shared = _given_server() if os.environ.get("TEST_SPARK_URL") else _shared_server()
         except _NoServer as exc:
             _missing = str(exc)
             unavailable(_missing)
@@ -228,10 +228,10 @@ class _NoServer(Exception):
 
 
 def _given_server() -> str:
-    given = os.environ["ASSAY_TEST_SPARK"]
+    given = os.environ["TEST_SPARK_URL"]
     host_port = given.removeprefix("sc://").split("/", 1)[0]
     host, _, port = host_port.rpartition(":")
-    log = os.environ.get("ASSAY_TEST_SPARK_LOG")  # set by scripts/test, which just started it
+    log = os.environ.get("TEST_SPARK_LOG")  # set by scripts/test, which just started it
     try:
         wait_for_port(
             int(port or 15002),
@@ -240,7 +240,7 @@ def _given_server() -> str:
             log=Path(log) if log else None,
         )
     except RuntimeError as exc:
-        raise _NoServer(f"ASSAY_TEST_SPARK={given}: {exc}") from exc
+        raise _NoServer(f"TEST_SPARK_URL={given}: {exc}") from exc
     return given
 
 
