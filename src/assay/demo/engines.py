@@ -32,18 +32,15 @@ def check_connection(engine: str, url: str | None) -> str:
     return url
 
 
-def load_demo(engine: str, url: str, scale: float, parquet_home: Path) -> bool:
+def load_demo(engine: str, url: str, scale: float, work_dir: Path) -> bool:
     """Load TPC-H at ``scale`` into the database at ``url``; False when it was already there.
-    Spark reads the Parquet files where they lie, so they are kept under ``parquet_home``."""
+    The Parquet files are generated in a temporary folder under ``work_dir``: the Spark
+    server reads them from there during the load (so it must see that file system)."""
     check_scale(scale)
-    if engine == "spark":
-        if load_spark.is_current(url, scale):
-            return False
-        folder = parquet_home / f"tpch-parquet-sf{scale:g}"
-        load_spark.load_tpch(url, generate_parquet(folder, scale), scale)
-        return True
-    if load_sql.is_current(url, scale):
+    loader = load_spark if engine == "spark" else load_sql
+    if loader.is_current(url, scale):
         return False
-    with tempfile.TemporaryDirectory(prefix="assay-tpch-") as tmp:
-        load_sql.load_tpch(url, generate_parquet(Path(tmp), scale), scale)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="tpch-parquet-", dir=work_dir) as tmp:
+        loader.load_tpch(url, generate_parquet(Path(tmp), scale), scale)
     return True
