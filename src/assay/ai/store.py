@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -40,7 +41,7 @@ CREATE TABLE IF NOT EXISTS ai_jobs (
 );
 CREATE INDEX IF NOT EXISTS ai_jobs_conversation ON ai_jobs (conversation_id, created_at);
 """
-_COLUMNS = (
+COLUMNS = (
     "id", "conversation_id", "state", "prompt", "model_id", "topic_name", "key_id", "user_id",
     "webhook", "progress", "result", "result_summary", "error", "created_at", "updated_at",
     "execution_started_at", "completed_at", "cancelled_at", "result_expires_at",
@@ -113,25 +114,25 @@ class SQLiteAIStore:
         self._lock = threading.Lock()
 
     def add(self, job: AIJob) -> None:
-        values = [self._dump(c, getattr(job, c)) for c in _COLUMNS]
+        values = [column_value(c, getattr(job, c)) for c in COLUMNS]
         with self._lock:
-            placeholders = ", ".join("?" * len(_COLUMNS))
+            placeholders = ", ".join("?" * len(COLUMNS))
             self._db.execute(
-                f"INSERT INTO ai_jobs ({', '.join(_COLUMNS)}) VALUES ({placeholders})", values
+                f"INSERT INTO ai_jobs ({', '.join(COLUMNS)}) VALUES ({placeholders})", values
             )
 
     def get(self, job_id: str) -> AIJob | None:
         with self._lock:
             row = self._db.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM ai_jobs WHERE id = ?", (job_id,)
+                f"SELECT {', '.join(COLUMNS)} FROM ai_jobs WHERE id = ?", (job_id,)
             ).fetchone()
-        return None if row is None else self._job(row)
+        return None if row is None else job_from_row(row)
 
     def update(self, job: AIJob, *, only_if_open: bool = True) -> bool:
         """Write the job's new state; with ``only_if_open``, not over a terminal state (a
         cancel that landed first stands)."""
-        sets = ", ".join(f"{c} = ?" for c in _COLUMNS[1:])
-        values = [self._dump(c, getattr(job, c)) for c in _COLUMNS[1:]]
+        sets = ", ".join(f"{c} = ?" for c in COLUMNS[1:])
+        values = [column_value(c, getattr(job, c)) for c in COLUMNS[1:]]
         guard = " AND state NOT IN ('COMPLETE', 'FAILED', 'CANCELLED')" if only_if_open else ""
         with self._lock:
             cur = self._db.execute(
@@ -142,19 +143,19 @@ class SQLiteAIStore:
     def conversation(self, conversation_id: str) -> list[AIJob]:
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM ai_jobs WHERE conversation_id = ? "
+                f"SELECT {', '.join(COLUMNS)} FROM ai_jobs WHERE conversation_id = ? "
                 "ORDER BY created_at",
                 (conversation_id,),
             ).fetchall()
-        return [self._job(r) for r in rows]
+        return [job_from_row(r) for r in rows]
 
     def unfinished(self) -> list[AIJob]:
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM ai_jobs "
+                f"SELECT {', '.join(COLUMNS)} FROM ai_jobs "
                 "WHERE state IN ('QUEUED', 'EXECUTING', 'DELIVERING') ORDER BY created_at"
             ).fetchall()
-        return [self._job(r) for r in rows]
+        return [job_from_row(r) for r in rows]
 
     def expire_results(self, now: float) -> int:
         """Drop results past their expiry; the jobs stay, so they can say the result is gone."""
@@ -170,17 +171,18 @@ class SQLiteAIStore:
         with self._lock:
             self._db.close()
 
-    @staticmethod
-    def _dump(column: str, value: Any) -> Any:
-        return json.dumps(value) if column in _JSON and value is not None else value
 
-    @staticmethod
-    def _job(row: tuple[Any, ...]) -> AIJob:
-        data = {
-            c: (json.loads(v) if c in _JSON and v is not None else v)
-            for c, v in zip(_COLUMNS, row, strict=True)
-        }
-        return AIJob(**data)
+def column_value(column: str, value: Any) -> Any:
+    """A field as stored: the dict-valued ones as JSON text (both AI stores)."""
+    return json.dumps(value) if column in _JSON and value is not None else value
+
+
+def job_from_row(row: Sequence[Any]) -> AIJob:
+    data = {
+        c: (json.loads(v) if c in _JSON and v is not None else v)
+        for c, v in zip(COLUMNS, row, strict=True)
+    }
+    return AIJob(**data)
 
 
 def evolve(job: AIJob, **changes: Any) -> AIJob:

@@ -8,7 +8,6 @@ replica stops, a replica starting later re-runs the jobs left open and untouched
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -16,7 +15,7 @@ import psycopg
 from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool
 
-from assay.ai.store import _COLUMNS, _JSON, AIJob, ConversationBusy
+from assay.ai.store import COLUMNS, AIJob, ConversationBusy, column_value, job_from_row
 
 STALE_AFTER_S = 300.0
 SCHEMA = """
@@ -45,7 +44,7 @@ CREATE INDEX IF NOT EXISTS ai_jobs_conversation ON ai_jobs (conversation_id, cre
 CREATE UNIQUE INDEX IF NOT EXISTS ai_jobs_one_open_per_conversation ON ai_jobs (conversation_id)
     WHERE state IN ('QUEUED', 'EXECUTING', 'DELIVERING');
 """
-_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM ai_jobs"
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM ai_jobs"
 
 
 class PostgresAIStore:
@@ -66,9 +65,9 @@ class PostgresAIStore:
             return conn.execute(sql, params).fetchall()
 
     def add(self, job: AIJob) -> None:
-        values = [_dump(c, getattr(job, c)) for c in _COLUMNS]
+        values = [column_value(c, getattr(job, c)) for c in COLUMNS]
         marks = ", ".join(["%s"] * len(values))
-        sql = f"INSERT INTO ai_jobs ({', '.join(_COLUMNS)}) VALUES ({marks})"
+        sql = f"INSERT INTO ai_jobs ({', '.join(COLUMNS)}) VALUES ({marks})"
         try:
             with self._pool.connection() as conn:
                 conn.execute(sql, values)
@@ -77,11 +76,11 @@ class PostgresAIStore:
 
     def get(self, job_id: str) -> AIJob | None:
         rows = self._rows(f"{_SELECT} WHERE id = %s", (job_id,))
-        return _job(rows[0]) if rows else None
+        return job_from_row(rows[0]) if rows else None
 
     def update(self, job: AIJob, *, only_if_open: bool = True) -> bool:
-        sets = ", ".join(f"{c} = %s" for c in _COLUMNS[1:])
-        values = [_dump(c, getattr(job, c)) for c in _COLUMNS[1:]]
+        sets = ", ".join(f"{c} = %s" for c in COLUMNS[1:])
+        values = [column_value(c, getattr(job, c)) for c in COLUMNS[1:]]
         guard = " AND state NOT IN ('COMPLETE', 'FAILED', 'CANCELLED')" if only_if_open else ""
         with self._pool.connection() as conn:
             cur = conn.execute(f"UPDATE ai_jobs SET {sets} WHERE id = %s{guard}", [*values, job.id])
@@ -91,7 +90,7 @@ class PostgresAIStore:
         rows = self._rows(
             f"{_SELECT} WHERE conversation_id = %s ORDER BY created_at", (conversation_id,)
         )
-        return [_job(r) for r in rows]
+        return [job_from_row(r) for r in rows]
 
     def unfinished(self) -> list[AIJob]:
         rows = self._rows(
@@ -99,7 +98,7 @@ class PostgresAIStore:
             "ORDER BY created_at",
             (time.time() - STALE_AFTER_S,),
         )
-        return [_job(r) for r in rows]
+        return [job_from_row(r) for r in rows]
 
     def expire_results(self, now: float) -> int:
         with self._pool.connection() as conn:
@@ -111,15 +110,3 @@ class PostgresAIStore:
 
     def close(self) -> None:
         self._pool.close()
-
-
-def _dump(column: str, value: Any) -> Any:
-    return json.dumps(value) if column in _JSON and value is not None else value
-
-
-def _job(row: TupleRow) -> AIJob:
-    data = {
-        c: (json.loads(v) if c in _JSON and v is not None else v)
-        for c, v in zip(_COLUMNS, row, strict=True)
-    }
-    return AIJob(**data)

@@ -19,7 +19,6 @@ shown to clients are the replicas' own, as on SQLite.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -38,6 +37,18 @@ from psycopg_pool import ConnectionPool
 from assay.engines.connect import redact
 from assay.errors import ConfigError
 from assay.jobs.model import ApiKey, CachedResult, Job
+from assay.jobs.rows import (
+    CACHE_COLUMNS,
+    JOB_COLUMNS,
+    KEY_COLUMNS,
+    cached_from_row,
+    cached_values,
+    dump,
+    job_from_row,
+    job_values,
+    key_from_row,
+    key_values,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -103,19 +114,6 @@ CREATE TABLE IF NOT EXISTS rate_buckets (
     updated_at DOUBLE PRECISION NOT NULL
 );
 """
-_JOB_COLUMNS = (
-    "id, status, client_result_id, model_id, key_id, request, summary, cache_metadata, "
-    "result_file, error_type, error_message, created_at, started_at, finished_at, attempts"
-)
-_KEY_COLUMNS = "id, kind, token_hash, prefix, user_id, user_email, label, created_at, revoked_at"
-
-
-def _dump(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
-
-
-def _load(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
 
 
 def replica_name() -> str:
@@ -192,26 +190,21 @@ class PostgresJobStore:
     # ------------------------------------------------------------------ jobs
 
     def add_jobs(self, jobs: Iterable[Job]) -> None:
-        rows = [
-            (j.id, j.status, j.client_result_id, j.model_id, j.key_id, _dump(j.request),
-             _dump(j.summary), _dump(j.cache_metadata), j.result_file, j.error_type,
-             j.error_message, j.created_at, j.started_at, j.finished_at, j.attempts)
-            for j in jobs
-        ]  # fmt: skip
+        rows = [job_values(j) for j in jobs]
         if not rows:
             return
         # One multi-row INSERT: atomic on its own, and one round trip instead of three.
         marks = ", ".join(["(" + ", ".join(["%s"] * 15) + ")"] * len(rows))
         self._execute(
-            f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES {marks}", [v for r in rows for v in r]
+            f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES {marks}", [v for r in rows for v in r]
         )
 
     def get_jobs(self, ids: Iterable[str]) -> dict[str, Job]:
         wanted = list(dict.fromkeys(ids))
         if not wanted:
             return {}
-        rows = self._rows(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ANY(%s)", (wanted,))
-        return {row[0]: _job(row) for row in rows}
+        rows = self._rows(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ANY(%s)", (wanted,))
+        return {row[0]: job_from_row(row) for row in rows}
 
     def start(self, job_id: str, at: float) -> bool:
         """Claim a job for this replica: it must be queued, or running on an expired lease."""
@@ -237,10 +230,10 @@ class PostgresJobStore:
             "LIMIT %(limit)s FOR UPDATE SKIP LOCKED) "
             "UPDATE jobs SET status = 'EXECUTING', started_at = %(at)s, attempts = attempts + 1, "
             f"owner = %(owner)s, lease_until = {NOW} + %(lease)s FROM due WHERE jobs.id = due.id "
-            f"RETURNING {', '.join('jobs.' + c.strip() for c in _JOB_COLUMNS.split(','))}",
+            f"RETURNING {', '.join('jobs.' + c.strip() for c in JOB_COLUMNS.split(','))}",
             {"lease": self.lease_seconds, "limit": limit, "at": at, "owner": self.owner},
         )
-        return [_job(r) for r in rows]
+        return [job_from_row(r) for r in rows]
 
     def renew(self, ids: Iterable[str]) -> int:
         """Extend this replica's leases on the jobs it is running."""
@@ -271,7 +264,7 @@ class PostgresJobStore:
             "cache_metadata = %s, result_file = %s, error_type = %s, error_message = %s, "
             "lease_until = NULL WHERE id = %s AND status IN ('ADDED', 'EXECUTING') RETURNING id) "
             "SELECT pg_notify(%s, id) FROM done",
-            (status, at, _dump(summary), _dump(cache_metadata), result_file, error_type,
+            (status, at, dump(summary), dump(cache_metadata), result_file, error_type,
              error_message, job_id, self.channel),
         )  # fmt: skip
         return len(rows) == 1
@@ -370,14 +363,13 @@ class PostgresJobStore:
 
     def cached(self, key: str, now: float) -> CachedResult | None:
         rows = self._rows(
-            "SELECT key, result_file, summary, num_rows, bytes, computed_at, expires_at "
-            "FROM result_cache WHERE key = %s AND expires_at > %s",
+            f"SELECT {CACHE_COLUMNS} FROM result_cache WHERE key = %s AND expires_at > %s",
             (key, now),
         )
         if not rows:
             return None
         r = rows[0]
-        return CachedResult(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5], r[6])
+        return cached_from_row(r)
 
     def remember(self, result: CachedResult) -> None:
         self._execute(
@@ -385,9 +377,8 @@ class PostgresJobStore:
             "UPDATE SET result_file = EXCLUDED.result_file, summary = EXCLUDED.summary, "
             "num_rows = EXCLUDED.num_rows, bytes = EXCLUDED.bytes, "
             "computed_at = EXCLUDED.computed_at, expires_at = EXCLUDED.expires_at",
-            (result.key, result.result_file, _dump(result.summary), result.num_rows,
-             result.bytes, result.computed_at, result.expires_at),
-        )  # fmt: skip
+            cached_values(result),
+        )
 
     def prune(self, now: float, keep_jobs_since: float) -> list[str]:
         referenced = (
@@ -455,19 +446,18 @@ class PostgresJobStore:
 
     def add_key(self, key: ApiKey) -> None:
         self._execute(
-            f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES ({', '.join(['%s'] * 9)})",
-            (key.id, key.kind, key.token_hash, key.prefix, key.user_id, key.user_email,
-             key.label, key.created_at, key.revoked_at),
-        )  # fmt: skip
+            f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ({', '.join(['%s'] * 9)})",
+            key_values(key),
+        )
 
     def key_by_hash(self, token_hash: str) -> ApiKey | None:
         rows = self._rows(
-            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE token_hash = %s", (token_hash,)
+            f"SELECT {KEY_COLUMNS} FROM api_keys WHERE token_hash = %s", (token_hash,)
         )
-        return _key(rows[0]) if rows else None
+        return key_from_row(rows[0]) if rows else None
 
     def api_keys(self) -> list[ApiKey]:
-        return [_key(r) for r in self._rows(f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY "
+        return [key_from_row(r) for r in self._rows(f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY "
                                             "created_at")]  # fmt: skip
 
     def revoke_key(self, key_id: str, at: float) -> bool:
@@ -487,19 +477,3 @@ class PostgresJobStore:
         if self._listener is not None:
             self._listener.join(timeout=3.0)
         self._pool.close()
-
-
-def _job(row: TupleRow) -> Job:
-    return Job(
-        id=row[0], status=row[1], client_result_id=row[2], model_id=row[3], key_id=row[4],
-        request=json.loads(row[5]), summary=_load(row[6]), cache_metadata=_load(row[7]),
-        result_file=row[8], error_type=row[9], error_message=row[10], created_at=row[11],
-        started_at=row[12], finished_at=row[13], attempts=row[14],
-    )  # fmt: skip
-
-
-def _key(row: TupleRow) -> ApiKey:
-    return ApiKey(
-        id=row[0], kind=row[1], token_hash=row[2], prefix=row[3], user_id=row[4],
-        user_email=row[5], label=row[6], created_at=row[7], revoked_at=row[8],
-    )  # fmt: skip

@@ -4,7 +4,6 @@ every statement is short."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -14,6 +13,18 @@ from typing import Any
 
 from assay.errors import ConfigError
 from assay.jobs.model import ApiKey, CachedResult, Job
+from assay.jobs.rows import (
+    CACHE_COLUMNS,
+    JOB_COLUMNS,
+    KEY_COLUMNS,
+    cached_from_row,
+    cached_values,
+    dump,
+    job_from_row,
+    job_values,
+    key_from_row,
+    key_values,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -56,18 +67,6 @@ CREATE TABLE IF NOT EXISTS api_keys (
     revoked_at REAL
 );
 """
-_JOB_COLUMNS = (
-    "id, status, client_result_id, model_id, key_id, request, summary, cache_metadata, "
-    "result_file, error_type, error_message, created_at, started_at, finished_at, attempts"
-)
-
-
-def _dump(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
-
-
-def _load(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
 
 
 class SQLiteJobStore:
@@ -104,15 +103,10 @@ class SQLiteJobStore:
     # ------------------------------------------------------------------ jobs
 
     def add_jobs(self, jobs: Iterable[Job]) -> None:
-        rows = [
-            (j.id, j.status, j.client_result_id, j.model_id, j.key_id, _dump(j.request),
-             _dump(j.summary), _dump(j.cache_metadata), j.result_file, j.error_type,
-             j.error_message, j.created_at, j.started_at, j.finished_at, j.attempts)
-            for j in jobs
-        ]  # fmt: skip
+        rows = [job_values(j) for j in jobs]
         with self._lock, self._transaction():
             self._db.executemany(
-                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({','.join('?' * 15)})", rows
+                f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({','.join('?' * 15)})", rows
             )
 
     def get_jobs(self, ids: Iterable[str]) -> dict[str, Job]:
@@ -122,9 +116,9 @@ class SQLiteJobStore:
         marks = ",".join("?" * len(wanted))
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id IN ({marks})", wanted
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE id IN ({marks})", wanted
             ).fetchall()
-        return {row[0]: _job(row) for row in rows}
+        return {row[0]: job_from_row(row) for row in rows}
 
     def start(self, job_id: str, at: float) -> bool:
         with self._lock:
@@ -152,7 +146,7 @@ class SQLiteJobStore:
                 "UPDATE jobs SET status = ?, finished_at = ?, summary = ?, cache_metadata = ?, "
                 "result_file = ?, error_type = ?, error_message = ? "
                 "WHERE id = ? AND status IN ('ADDED', 'EXECUTING')",
-                (status, at, _dump(summary), _dump(cache_metadata), result_file, error_type,
+                (status, at, dump(summary), dump(cache_metadata), result_file, error_type,
                  error_message, job_id),
             )  # fmt: skip
         return cur.rowcount == 1
@@ -169,10 +163,10 @@ class SQLiteJobStore:
     def unfinished(self) -> list[Job]:
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status IN ('ADDED', 'EXECUTING') "
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE status IN ('ADDED', 'EXECUTING') "
                 "ORDER BY created_at"
             ).fetchall()
-        return [_job(r) for r in rows]
+        return [job_from_row(r) for r in rows]
 
     # One process owns this store: nothing to claim, renew, broadcast or copy.
 
@@ -209,21 +203,19 @@ class SQLiteJobStore:
     def cached(self, key: str, now: float) -> CachedResult | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT key, result_file, summary, num_rows, bytes, computed_at, expires_at "
-                "FROM result_cache WHERE key = ? AND expires_at > ?",
+                f"SELECT {CACHE_COLUMNS} FROM result_cache WHERE key = ? AND expires_at > ?",
                 (key, now),
             ).fetchone()
         if row is None:
             return None
-        return CachedResult(row[0], row[1], json.loads(row[2]), row[3], row[4], row[5], row[6])
+        return cached_from_row(row)
 
     def remember(self, result: CachedResult) -> None:
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO result_cache VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (result.key, result.result_file, _dump(result.summary), result.num_rows,
-                 result.bytes, result.computed_at, result.expires_at),
-            )  # fmt: skip
+                cached_values(result),
+            )
 
     def prune(self, now: float, keep_jobs_since: float) -> list[str]:
         with self._lock, self._transaction():
@@ -254,26 +246,23 @@ class SQLiteJobStore:
         with self._lock:
             self._db.execute(
                 "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (key.id, key.kind, key.token_hash, key.prefix, key.user_id, key.user_email,
-                 key.label, key.created_at, key.revoked_at),
-            )  # fmt: skip
+                key_values(key),
+            )
 
     def key_by_hash(self, token_hash: str) -> ApiKey | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT id, kind, token_hash, prefix, user_id, user_email, label, created_at, "
-                "revoked_at FROM api_keys WHERE token_hash = ?",
+                f"SELECT {KEY_COLUMNS} FROM api_keys WHERE token_hash = ?",
                 (token_hash,),
             ).fetchone()
-        return None if row is None else _key(row)
+        return None if row is None else key_from_row(row)
 
     def api_keys(self) -> list[ApiKey]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, kind, token_hash, prefix, user_id, user_email, label, created_at, "
-                "revoked_at FROM api_keys ORDER BY created_at"
+                f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at"
             ).fetchall()
-        return [_key(r) for r in rows]
+        return [key_from_row(r) for r in rows]
 
     def revoke_key(self, key_id: str, at: float) -> bool:
         with self._lock:
@@ -293,19 +282,3 @@ class SQLiteJobStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-
-def _job(row: tuple[Any, ...]) -> Job:
-    return Job(
-        id=row[0], status=row[1], client_result_id=row[2], model_id=row[3], key_id=row[4],
-        request=json.loads(row[5]), summary=_load(row[6]), cache_metadata=_load(row[7]),
-        result_file=row[8], error_type=row[9], error_message=row[10], created_at=row[11],
-        started_at=row[12], finished_at=row[13], attempts=row[14],
-    )  # fmt: skip
-
-
-def _key(row: tuple[Any, ...]) -> ApiKey:
-    return ApiKey(
-        id=row[0], kind=row[1], token_hash=row[2], prefix=row[3], user_id=row[4],
-        user_email=row[5], label=row[6], created_at=row[7], revoked_at=row[8],
-    )  # fmt: skip
