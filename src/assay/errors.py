@@ -9,11 +9,13 @@ and the job runner translate errors without isinstance ladders.
     ├── ModelError
     │   ├── ModelInvalid            (carries every ModelIssue found, never just the first)
     │   └── ModelNotFound
+    ├── PermissionDenied            (403: the user's role does not allow the request)
     ├── QueryError                  (PLAN: the query cannot be planned against the model)
     │   ├── InvalidQuery
     │   ├── UnknownField
     │   ├── UnknownTopic
     │   ├── NotSupported
+    │   ├── Forbidden               (FORBIDDEN: an access rule of the model refuses the query)
     │   └── FanoutNeedsPrimaryKey   (PLAN_PK_REQUIRED_DUE_TO_JOIN_FANOUT)
     └── EngineError                 (QUERY: the database refused or failed)
         ├── QueryCancelled          (KILL)
@@ -136,6 +138,22 @@ class NotSupported(QueryError):
     """The query uses a feature Assay does not support yet."""
 
     code = "not_supported"
+
+
+class Forbidden(QueryError):
+    """An access rule of the model refuses the query for this user."""
+
+    code = "forbidden"
+    status = 403
+    error_type = "FORBIDDEN"
+
+
+class PermissionDenied(AssayError):
+    """The user's role on the model does not allow this request (no job is made)."""
+
+    code = "permission_denied"
+    status = 403
+    error_type = "FORBIDDEN"
 
 
 class FanoutNeedsPrimaryKey(QueryError):

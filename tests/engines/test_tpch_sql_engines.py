@@ -1,59 +1,23 @@
 """The TPC-H oracle and fan-out cases on PostgreSQL and MariaDB give DuckDB's answers.
 
-Each database is loaded with TPC-H once per machine (a marker table says the load is
-complete and at which scale; a file lock keeps xdist workers from loading it twice).
+Each database is loaded with TPC-H once per machine (see conftest.py).
 """
 
 from __future__ import annotations
 
-import fcntl
-import tempfile
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from assay.demo.load_sql import is_current, load_tpch
-from assay.demo.tpch import generate_parquet
+from assay.demo.load_sql import is_current
 from assay.engines import DuckDBEngine
 from assay.engines.base import Engine
-from assay.engines.mysql import MySQLEngine
-from assay.engines.postgres import PostgresEngine
-from assay.errors import EngineUnavailable
 from assay.semantic.model import SemanticModel
-from tests.conftest import REPO, TEST_SCALE
+from tests.conftest import TEST_SCALE
 from tests.engine_parity import PARITY_CASES, assert_parity
-from tests.live import MARIADB_URL, POSTGRES_URL, unavailable
+from tests.live import MARIADB_URL, POSTGRES_URL
 
 pytestmark = pytest.mark.tpch
-
-
-def _loaded(url: str, open_engine: Callable[[str], Engine], label: str) -> Iterator[Engine]:
-    engine = open_engine(url)
-    try:
-        engine.execute("SELECT 1")
-        cache = REPO / ".cache"
-        cache.mkdir(exist_ok=True)
-        with open(cache / f"tpch-{label}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not is_current(url, TEST_SCALE):
-                with tempfile.TemporaryDirectory(prefix="assay-tpch-", dir=cache) as tmp:
-                    load_tpch(url, generate_parquet(Path(tmp), TEST_SCALE), TEST_SCALE)
-    except EngineUnavailable as exc:
-        engine.close()
-        unavailable(f"{label} is not reachable: {exc.message}")
-    yield engine
-    engine.close()
-
-
-@pytest.fixture(scope="session")
-def tpch_postgres() -> Iterator[Engine]:
-    yield from _loaded(POSTGRES_URL, PostgresEngine, "postgres")
-
-
-@pytest.fixture(scope="session")
-def tpch_mariadb() -> Iterator[Engine]:
-    yield from _loaded(MARIADB_URL, MySQLEngine, "mariadb")
 
 
 IDS = [c.stem for c in PARITY_CASES]

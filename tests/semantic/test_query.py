@@ -288,7 +288,7 @@ def test_filter_on_an_invalid_field_name() -> None:
         ("complete", "a filter must be a typed object"),
         ({"type": "strng", "values": ["a"]}, 'Did you mean "string"?'),
         ({"type": "number", "values": ["x"]}, "'x' is not a number"),
-        ({"type": "user_attribute", "user_attribute_name": "e"}, "not supported yet"),
+        ({"type": "query", "query": {}}, "not supported yet"),
     ],
 )
 def test_bad_filters_are_invalid_queries_naming_the_field(value: Any, message: str) -> None:

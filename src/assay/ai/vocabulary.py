@@ -169,7 +169,9 @@ def build_vocabulary(model: SemanticModel) -> Vocabulary:
     for view in model.views.values():
         for d in view.dimensions.values():
             for phrase, value in value_pairs(f"{d.ai_context or ''}\n{d.description or ''}"):
-                if value in _values(d) or not _values(d):
+                # A dimension that lists its values binds only those (a user's list may be
+                # cut to what they may see); one that lists none binds any it names.
+                if value in _values(d) or (d.all_values is None and d.sample_values is None):
                     voc.add(phrase, Entry("value", d.key, "ai_context", value))
     contexts = [model.ai_context, *(v.ai_context for v in model.views.values())]
     contexts += [t.ai_context for t in model.topics.values()]

@@ -6,19 +6,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
 
 from assay.errors import did_you_mean
-from assay.semantic.build_state import NAME, BuildState
+from assay.semantic.build_grants import GrantBuilder
+from assay.semantic.build_state import NAME
 from assay.semantic.catalog import DEFAULT_TIMEFRAMES, data_type_of, omni_type, table_columns
 from assay.semantic.files import DimensionFile, MeasureFile, ViewFile
 from assay.semantic.model import Dimension, Measure, MeasureFilter, View, titleize
-from assay.semantic.templates import MeasureRef, Ref, Template, contains_aggregate
+from assay.semantic.templates import (
+    MeasureRef,
+    Ref,
+    Template,
+    TemplateError,
+    contains_aggregate,
+    parse_view_sql,
+)
 
 
-class FieldBuilder(BuildState):
+class FieldBuilder(GrantBuilder):
     def _read_view_file(self, file: str, view: str) -> None:
         if not NAME.match(view):
             self.issue(file, "", f"view name {view!r} must match [a-z][a-z0-9_]*")
@@ -62,10 +68,12 @@ class FieldBuilder(BuildState):
         """What a view reads: its table (aliased by the view's name) or its derived SQL."""
         if vf.sql:
             try:
-                query = sqlglot.parse_one(vf.sql, read=self.dialect)
-            except ParseError as exc:
-                self.issue(file, "sql", f"invalid SQL: {str(exc).splitlines()[0]}")
+                query, attributes = parse_view_sql(vf.sql, dialect=self.dialect)
+            except TemplateError as exc:
+                self.issue(file, "sql", str(exc))
                 return None
+            for name in attributes:
+                self._attribute(file, "sql", name)
             return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier(view)))
         table = exp.Table(
             this=exp.to_identifier(vf.table_name or view),
@@ -100,7 +108,7 @@ class FieldBuilder(BuildState):
                 sql = dim.sql or dim_name
                 path = f"dimensions.{dim_name}.sql"
                 tpl = self._template(file, path, sql, view)
-                if tpl is not None:
+                if tpl is not None and self._template_attributes(tpl, file, path):
                     self._check_columns(
                         view, tpl, file, path if dim.sql else f"dimensions.{dim_name}"
                     )
@@ -137,6 +145,7 @@ class FieldBuilder(BuildState):
                 ai_context=vf.ai_context,
                 hidden=vf.hidden,
                 file=file,
+                grants=self._grant_rule(file, "required_access_grants", vf.required_access_grants),
             )
         return views
 
@@ -237,6 +246,9 @@ class FieldBuilder(BuildState):
             timeframes=timeframes,
             data_type=data_type,
             tags=tuple(spec.tags),
+            grants=self._grant_rule(
+                file, f"dimensions.{name}.required_access_grants", spec.required_access_grants
+            ),
         )
         self.dimensions[key] = dim
         return dim
@@ -256,6 +268,9 @@ class FieldBuilder(BuildState):
             format=spec.format,
             group_label=spec.group_label,
             tags=tuple(spec.tags),
+            grants=self._grant_rule(
+                file, f"{path}.required_access_grants", spec.required_access_grants
+            ),
         )
         # Parameter problems are collected, then the SQL is still checked: all in one round.
         ok = True
@@ -270,7 +285,7 @@ class FieldBuilder(BuildState):
             )
             ok = False
         tpl = self._template(file, f"{path}.sql", spec.sql, view) if spec.sql else None
-        if spec.sql and tpl is None:
+        if spec.sql and (tpl is None or not self._template_attributes(tpl, file, f"{path}.sql")):
             return None
         if tpl is not None:
             self._check_columns(view, tpl, file, f"{path}.sql")

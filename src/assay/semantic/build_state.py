@@ -8,7 +8,7 @@ each inheriting the one before; ``loader`` puts them together.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
 import yaml
@@ -16,9 +16,9 @@ from pydantic import BaseModel, ValidationError
 
 from assay.errors import ModelIssue, did_you_mean
 from assay.semantic.catalog import Catalog
-from assay.semantic.files import DimensionFile, MeasureFile, ViewFile
+from assay.semantic.files import AccessFilterFile, DimensionFile, MeasureFile, ViewFile
 from assay.semantic.filters import Filter, FilterError, parse_yaml_filter
-from assay.semantic.model import Dimension
+from assay.semantic.model import AccessGrant, Dimension, GrantRule
 from assay.semantic.templates import Template, TemplateError, parse_template
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -26,9 +26,21 @@ NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 class BuildState:
     def __init__(
-        self, files: Mapping[str, str], *, default_name: str, catalog: Catalog | None = None
+        self,
+        files: Mapping[str, str],
+        *,
+        default_name: str,
+        catalog: Catalog | None = None,
+        attributes: Collection[str] | None = None,
     ) -> None:
         self.catalog = catalog
+        # The organization's user attributes, when the caller knows them (a server does; a
+        # model folder checked on its own does not): names the model reads are checked.
+        self.known_attributes = None if attributes is None else frozenset(attributes)
+        self.attributes_used: set[str] = set()
+        self.access_grants: dict[str, AccessGrant] = {}
+        self.default_grants: GrantRule | None = None
+        self.default_filters: tuple[AccessFilterFile, ...] = ()
         self.columns: dict[str, Mapping[str, str] | None] = {}  # view -> its table's columns
         self.files = dict(files)
         self.name = default_name

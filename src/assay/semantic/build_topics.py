@@ -7,14 +7,22 @@ from collections.abc import Mapping
 from typing import Any
 
 from assay.errors import did_you_mean
-from assay.semantic.build_fields import FieldBuilder
+from assay.semantic.build_rules import RuleBuilder
 from assay.semantic.build_state import NAME
 from assay.semantic.files import RelationshipFile, TopicFile
 from assay.semantic.filters import Filter, depends_on_clock
-from assay.semantic.model import JoinStep, Relationship, SampleQuery, Topic, View, titleize
+from assay.semantic.model import (
+    OPEN,
+    JoinStep,
+    Relationship,
+    SampleQuery,
+    Topic,
+    View,
+    titleize,
+)
 
 
-class TopicBuilder(FieldBuilder):
+class TopicBuilder(RuleBuilder):
     def _build_relationships(self, views: Mapping[str, View]) -> list[Relationship]:
         self._check_derived_cycles()
         if "relationships" not in self.files:
@@ -51,6 +59,15 @@ class TopicBuilder(FieldBuilder):
                     f"on_sql may only use the two joined views; it also uses {sorted(stray)}",
                 )
                 continue
+            if not self._template_attributes(tpl, "relationships", f"{path}.on_sql"):
+                continue
+            where = None
+            if rel.where_sql is not None:
+                where = self._where_condition(
+                    "relationships", f"{path}.where_sql", rel.where_sql, rel.join_from_view
+                )
+                if where is None:
+                    continue
             out.append(
                 Relationship(
                     rel.join_from_view,
@@ -59,6 +76,7 @@ class TopicBuilder(FieldBuilder):
                     rel.relationship_type,
                     rel.join_type,
                     rel.on_sql,
+                    where,
                 )
             )
         return out
@@ -139,6 +157,36 @@ class TopicBuilder(FieldBuilder):
                     ok = False
                     continue
                 filters[kind].append((field, parsed))
+        access_filters = self._topic_access_filters(file, spec.access_filters, in_topic, views)
+        always_where = always_having = None
+        if spec.always_where_sql is not None:
+            always_where = self._where_condition(
+                file, "always_where_sql", spec.always_where_sql, spec.base_view
+            )
+            ok = ok and always_where is not None
+        if spec.always_having_sql is not None:
+            always_having = self._having_condition(
+                file, "always_having_sql", spec.always_having_sql, spec.base_view
+            )
+            ok = ok and always_having is not None
+        for where, condition in (("always_where_sql", always_where),
+                                 ("always_having_sql", always_having)):  # fmt: skip
+            stray = sorted(condition.views_used - in_topic) if condition else []
+            if stray:
+                self.issue(file, where, f"uses views the topic does not join: {stray}")
+                ok = False
+        for step in joins.values():
+            rel_where = step.relationship.where
+            stray = sorted(rel_where.views_used - in_topic) if rel_where else []
+            if stray:
+                self.issue(file, f"joins.{step.view}", f"the relationship's where_sql uses "
+                           f"views the topic does not join: {stray}")  # fmt: skip
+                ok = False
+        grants = (
+            self._grant_rule(file, "required_access_grants", spec.required_access_grants)
+            if spec.required_access_grants is not None
+            else self.default_grants or OPEN
+        )
         samples = tuple(
             SampleQuery(
                 key,
@@ -149,7 +197,7 @@ class TopicBuilder(FieldBuilder):
             )
             for key, sq in spec.sample_queries.items()
         )
-        if not ok:
+        if not ok or access_filters is None:
             return None
         return Topic(
             name=name,
@@ -167,6 +215,10 @@ class TopicBuilder(FieldBuilder):
             sample_queries=samples,
             default_row_limit=spec.default_row_limit,
             file=file,
+            grants=grants,
+            access_filters=access_filters,
+            always_where=always_where,
+            always_having=always_having,
         )
 
     def _join_tree(

@@ -38,7 +38,7 @@ from assay.semantic.model import (
     View,
     exposed,
 )
-from assay.semantic.templates import MeasureRef, Ref, TemplateError, parse_template
+from assay.semantic.templates import AttributeRef, MeasureRef, Ref, TemplateError, parse_template
 from assay.semantic.timeframes import grain_expression, grain_type
 
 # Omni's operator names for the join conditions it reports parsed (``on``).
@@ -105,7 +105,10 @@ def topic_payload(model: SemanticModel, topic: Topic) -> dict[str, Any]:
             "join_via_map": {v: [s.view for s in topic.path_to(v)[:-1]] for v in joined},
             "join_via_map_key_order": joined,
             "relationships": [
-                _relationship(model, step.relationship) for step in topic.joins.values()
+                _relationship(model, step.relationship)
+                for step in topic.joins.values()
+                # a user who may not see a view joined through sees no edge naming it
+                if step.relationship.left in model.views and step.relationship.right in model.views
             ],
             "views": [
                 _view_entry(model, model.views[name], topic.field_patterns)
@@ -165,9 +168,7 @@ def _view_entry(
             "catalog": (table.catalog or None) if table is not None else None,
             "schema": (table.db or None) if table is not None else None,
             "table_name": table.name if table is not None else None,
-            "sql": source.this.sql(dialect=model.dialect)
-            if isinstance(source, exp.Subquery)
-            else None,
+            "sql": _sql(source.this, model.dialect) if isinstance(source, exp.Subquery) else None,
             "ide_file_name": view.file or None,
             "yaml_path": view.file or None,
             "primary_key": [{"type": "field", "field_name": pk.key}]
@@ -342,11 +343,14 @@ def _parsed(node: exp.Expr, dialect: str, own_view: str) -> dict[str, Any]:
 
 
 def _sql(tree: exp.Expr, dialect: str) -> str:
-    """``tree`` as SQL; references to fields or measures are shown as ``${view.field}``."""
+    """``tree`` as SQL; references to fields or measures are shown as ``${view.field}``, and
+    user attributes as ``{{ omni_attributes.NAME }}``."""
 
     def show(node: exp.Expr) -> exp.Expr:
         if isinstance(node, MeasureRef):
             return exp.var(f"${{{node.measure_key}}}")
+        if isinstance(node, AttributeRef):  # as the model writes it: never a user's value
+            return exp.var(f"{{{{ omni_attributes.{node.attribute} }}}}")
         if isinstance(node, Ref):
             return exp.var(f"${{{node.view + '.' if node.view else ''}{node.field}}}")
         if isinstance(node, exp.Paren) and isinstance(node.parent, exp.Func):

@@ -57,7 +57,7 @@ class DimensionFile(_Strict):
     links: Any = inert()
     aliases: Any = inert()
     convert_tz: Any = inert()
-    required_access_grants: Any = inert()
+    required_access_grants: list[str] | None = None
     ignore_from_extended: Any = inert()
     custom_primary_key_sql_for_quick_aggs: Any = inert()
     order_by_field: Any = inert()
@@ -87,7 +87,7 @@ class MeasureFile(_Strict):
     drill_queries: Any = inert()
     links: Any = inert()
     aliases: Any = inert()
-    required_access_grants: Any = inert()
+    required_access_grants: list[str] | None = None
     suggest_from_field: Any = inert()
     suggestion_list: Any = inert()
 
@@ -107,7 +107,7 @@ class ViewFile(_Strict):
     tags: list[str] = Field(default_factory=list)
     group_label: Any = inert()
     display_order: Any = inert()
-    required_access_grants: Any = inert()
+    required_access_grants: list[str] | None = None
 
 
 class SampleQueryFile(_Strict):
@@ -117,6 +117,26 @@ class SampleQueryFile(_Strict):
     ai_context: str | None = None
     query: dict[str, Any]
     exclude_from_ai_context: Any = inert()
+
+
+class AccessFilterFile(_Strict):
+    """A row-level access filter: rows whose ``field`` matches the user's values of
+    ``user_attribute`` (``LIKE`` with wildcards on); holders of an unfiltered value see all."""
+
+    field: str
+    user_attribute: str
+    values_for_unfiltered: list[str] = Field(default_factory=list)
+    enable_sql_like_wildcards: bool = False
+
+
+class AccessGrantFile(_Strict):
+    """A named grant: held by users with any value of ``user_attribute`` in ``allowed_values``."""
+
+    user_attribute: str
+    allowed_values: list[str | int | float | bool]
+    # AccessBoost lets shared dashboards bypass a grant; Assay has no dashboards, so a boostable
+    # grant restricts API queries exactly as any other (Omni: "never workbook queries").
+    access_boostable: bool = False
 
 
 class TopicFile(_Strict):
@@ -133,17 +153,17 @@ class TopicFile(_Strict):
     always_having_filters: dict[str, Any] = Field(default_factory=dict)
     sample_queries: dict[str, SampleQueryFile] = Field(default_factory=dict)
     default_row_limit: int | None = Field(default=None, gt=0)
+    access_filters: list[AccessFilterFile] | None = None
+    always_where_sql: str | None = None
+    always_having_sql: str | None = None
+    required_access_grants: list[str] | None = None
     ai_fields: Any = inert()
-    access_filters: Any = inert()
-    always_where_sql: Any = inert()
-    always_having_sql: Any = inert()
     auto_run: Any = inert()
     base_view_label: Any = inert()
     cache_policy: Any = inert()
     display_order: Any = inert()
     extends: Any = inert()
     owners: Any = inert()
-    required_access_grants: Any = inert()
     template: Any = inert()
     warehouse_override: Any = inert()
 
@@ -157,9 +177,9 @@ class RelationshipFile(_Strict):
     )
     join_type: Literal["always_left", "inner", "full_outer", "cross"] = "always_left"
     reversible: bool | None = None
+    where_sql: str | None = None
     join_to_view_as: Any = inert()
     join_to_view_as_label: Any = inert()
-    where_sql: Any = inert()
 
 
 class ModelFile(_Strict):
@@ -174,7 +194,9 @@ class ModelFile(_Strict):
     query_all_views_and_fields: Any = inert()
     cache_policies: Any = inert()
     default_cache_policy: Any = inert()
-    access_grants: Any = inert()
+    access_grants: dict[str, AccessGrantFile] = Field(default_factory=dict)
+    default_topic_access_filters: list[AccessFilterFile] = Field(default_factory=list)
+    default_topic_required_access_grants: list[str] | None = None
     week_start_day: Any = inert()
     fiscal_month_offset: Any = inert()
     included_schemas: Any = inert()

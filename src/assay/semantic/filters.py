@@ -9,7 +9,7 @@ filters follow SQL (NULL rows are dropped).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -28,7 +28,7 @@ from assay.semantic.dates import (
 )
 from assay.semantic.timeframes import grain_expression
 
-FilterType = Literal["string", "number", "date", "boolean", "null", "composite"]
+FilterType = Literal["string", "number", "date", "boolean", "null", "composite", "user_attribute"]
 STRING_KINDS = ("EQUALS", "CONTAINS", "STARTS_WITH", "ENDS_WITH", "SQL_LIKE", "IS_EMPTY")
 NUMBER_KINDS = ("EQUALS", "GREATER_THAN", "LESS_THAN", "BETWEEN")
 # Date-part filters test the same value as the matching timeframe, built the same way.
@@ -113,11 +113,18 @@ def parse_json_filter(obj: Any, *, where: str) -> Filter | None:
             filters=tuple(p for p in parts if p),
             is_negative=neg,
         )
+    if kind_of == "user_attribute":
+        name = obj.get("user_attribute_name")
+        if not isinstance(name, str) or not name.strip():
+            raise FilterError(f"{where}: a user_attribute filter needs 'user_attribute_name'")
+        # The field equals the querying user's values, bound when the query compiles.
+        return Filter("user_attribute", "EQUALS", (name.strip(),), is_negative=neg)
     if kind_of not in ("string", "number", "date"):
         hint = did_you_mean(
-            str(kind_of), ("string", "number", "date", "boolean", "null", "composite")
+            str(kind_of),
+            ("string", "number", "date", "boolean", "null", "composite", "user_attribute"),
         )
-        if kind_of in ("user_attribute", "query"):
+        if kind_of == "query":
             hint = " Filters of this type are not supported yet."
         raise FilterError(f"{where}: unknown filter type {kind_of!r}.{hint}")
     kinds = {"string": STRING_KINDS, "number": NUMBER_KINDS, "date": (*DATE_KINDS, *_NOT_YET)}
@@ -327,6 +334,16 @@ _ABSOLUTE_DATE = re.compile(
 )
 
 
+def with_user_values(f: Filter, values_of: Callable[[str], tuple[str, ...]]) -> Filter:
+    """``f`` with each ``user_attribute`` filter replaced by a string filter on the user's
+    values (``values_of`` raises when the user has none)."""
+    if f.type == "composite":
+        return replace(f, filters=tuple(with_user_values(s, values_of) for s in f.filters))
+    if f.type != "user_attribute":
+        return f
+    return Filter("string", "EQUALS", values_of(str(f.values[0])), is_negative=f.is_negative)
+
+
 def depends_on_clock(f: Filter) -> bool:
     """Whether the condition changes with the current time ("last month", "30 days ago")."""
     if f.type == "composite":
@@ -350,6 +367,8 @@ def filter_condition(
         parts = [filter_condition(s, target, now=now, dialect=dialect) for s in f.filters]
         joined: exp.Expr = exp.and_(*parts) if f.conjunction == "AND" else exp.or_(*parts)
         return exp.Not(this=exp.Paren(this=joined)) if f.is_negative else joined
+    if f.type == "user_attribute":  # the compiler binds it to the user's values first
+        raise FilterError(f"user attribute {f.values[0]!r} is not bound to a user's values")
     if f.type == "null":
         isnull = exp.Is(this=target.copy(), expression=exp.Null())
         return exp.Not(this=isnull) if f.is_negative else isnull

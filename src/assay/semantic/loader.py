@@ -9,7 +9,7 @@ model author fixes everything in one round.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from assay.errors import ModelInvalid, ModelIssue
@@ -36,23 +36,33 @@ def read_model_files(folder: Path) -> dict[str, str]:
 
 
 def load_model(
-    folder: Path | str, *, name: str | None = None, catalog: Catalog | None = None
+    folder: Path | str,
+    *,
+    name: str | None = None,
+    catalog: Catalog | None = None,
+    attributes: Collection[str] | None = None,
 ) -> SemanticModel:
     """Load and validate the model in ``folder``; raise ``ModelInvalid`` listing every issue.
 
-    ``catalog`` (the database's column types, see ``semantic.catalog``) is optional.
+    ``catalog`` (the database's column types, see ``semantic.catalog``) is optional, and so is
+    ``attributes`` (the organization's user attribute names, to check the model's against).
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelInvalid([ModelIssue(str(folder), "", "model folder does not exist")])
-    return build_model(read_model_files(folder), name=name or folder.name, catalog=catalog)
+    files = read_model_files(folder)
+    return build_model(files, name=name or folder.name, catalog=catalog, attributes=attributes)
 
 
 def build_model(
-    files: Mapping[str, str], *, name: str, catalog: Catalog | None = None
+    files: Mapping[str, str],
+    *,
+    name: str,
+    catalog: Catalog | None = None,
+    attributes: Collection[str] | None = None,
 ) -> SemanticModel:
     """Validate and build a model from file texts (used by the loader and by YAML edits)."""
-    builder = _Builder(files, default_name=name, catalog=catalog)
+    builder = _Builder(files, default_name=name, catalog=catalog, attributes=attributes)
     model = builder.build()
     errors = [i for i in builder.issues if not i.is_warning]
     if errors or model is None:
@@ -69,6 +79,7 @@ class _Builder(TopicBuilder):
             model_file = self.parse("model", ModelFile) or model_file
         self.name = model_file.name or self.name
         self.dialect = model_file.dialect
+        self._read_grants(model_file)
         if not NAME.match(self.name):
             self.issue("model", "name", f"model name {self.name!r} must match [a-z][a-z0-9_]*")
         for file in self.files:
@@ -100,4 +111,6 @@ class _Builder(TopicBuilder):
             files=dict(self.files),
             clock_filters=reads_clock(views, topics),
             warnings=tuple(i for i in self.issues if i.is_warning),
+            attributes_used=frozenset(self.attributes_used),
+            grants=dict(self.access_grants),
         )

@@ -17,9 +17,58 @@ from sqlglot import exp
 
 from assay.errors import ModelIssue
 from assay.semantic.filters import Filter
+from assay.semantic.templates import AttributeRef
+from assay.semantic.viewer import Viewer
 
 RelationshipType = Literal["one_to_one", "many_to_one", "one_to_many", "many_to_many"]
 JoinType = Literal["always_left", "inner", "full_outer", "cross"]
+
+
+@dataclass(frozen=True, slots=True)
+class GrantRule:
+    """``required_access_grants``: every element must hold; an element (``a|b&c``) holds when
+    one of its ``|`` alternatives does, and an alternative when all of its ``&`` grants are
+    held (``&`` binds tighter). No elements: open to everyone."""
+
+    elements: tuple[tuple[frozenset[str], ...], ...] = ()
+
+    def holds(self, granted: frozenset[str]) -> bool:
+        return all(any(alt <= granted for alt in element) for element in self.elements)
+
+
+OPEN = GrantRule()
+
+
+@dataclass(frozen=True, slots=True)
+class AccessGrant:
+    """A named grant from the model file: held by a user with any value of ``attribute`` in
+    ``allowed`` (exact text match)."""
+
+    name: str
+    attribute: str
+    allowed: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class AccessFilter:
+    """A topic's row-level filter: ``field`` (a dimension key) must match the user's values of
+    ``attribute`` (``LIKE`` when ``wildcards``); users holding a value in ``unfiltered`` are
+    not filtered by it."""
+
+    field: str
+    attribute: str
+    unfiltered: frozenset[str] = frozenset()
+    wildcards: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SqlCondition:
+    """A predicate the model writes in SQL (``always_where_sql``, ``always_having_sql``,
+    ``where_sql``): its resolved tree (``MeasureRef`` nodes in a HAVING one) and what it reads."""
+
+    tree: exp.Expr
+    views_used: frozenset[str]
+    sql: str
 
 
 def model_id_for(name: str) -> str:
@@ -52,6 +101,7 @@ class Dimension:
     timeframes: tuple[str, ...] | None = None
     data_type: str | None = None
     tags: tuple[str, ...] = ()
+    grants: GrantRule = OPEN
 
     @property
     def key(self) -> str:
@@ -96,6 +146,7 @@ class Measure:
     group_label: str | None = None
     data_type: str = "NUMBER"
     tags: tuple[str, ...] = ()
+    grants: GrantRule = OPEN
 
     @property
     def key(self) -> str:
@@ -113,6 +164,7 @@ class View:
     ai_context: str | None = None
     hidden: bool = False
     file: str = ""
+    grants: GrantRule = OPEN
 
     @property
     def primary_key(self) -> Dimension | None:
@@ -132,15 +184,16 @@ class Relationship:
     type: RelationshipType
     join_type: JoinType
     sql: str
+    #: ``where_sql``: applied as WHERE whenever a query uses this join
+    where: SqlCondition | None = None
 
     def reversed(self) -> Relationship:
         flip: dict[str, RelationshipType] = {
             "many_to_one": "one_to_many",
             "one_to_many": "many_to_one",
         }
-        return Relationship(
-            self.right, self.left, self.on, flip.get(self.type, self.type), self.join_type, self.sql
-        )
+        return Relationship(self.right, self.left, self.on, flip.get(self.type, self.type),
+                            self.join_type, self.sql, self.where)  # fmt: skip
 
     @property
     def multiplies_left(self) -> bool:
@@ -209,6 +262,18 @@ class Topic:
     sample_queries: tuple[SampleQuery, ...] = ()
     default_row_limit: int | None = None
     file: str = ""
+    grants: GrantRule = OPEN
+    access_filters: tuple[AccessFilter, ...] = ()
+    always_where: SqlCondition | None = None
+    always_having: SqlCondition | None = None
+
+    @property
+    def row_rules(self) -> bool:
+        """Whether rows depend on who asks: access filters, or always-applied SQL that reads
+        user attributes. Such rules exist only in topics, so a query without a topic could
+        not be held to them."""
+        conditions = (c for c in (self.always_where, self.always_having) if c is not None)
+        return bool(self.access_filters) or any(c.tree.find(AttributeRef) for c in conditions)
 
     @property
     def views(self) -> list[str]:
@@ -254,6 +319,23 @@ class SemanticModel:
     compiled: OrderedDict[str, Any] = field(default_factory=OrderedDict, repr=False)
     # Whether any measure or topic filter reads the clock ("last 30 days").
     clock_filters: bool = False
+    # The user attributes the model reads (SQL templates, access filters, access grants).
+    attributes_used: frozenset[str] = frozenset()
+    grants: Mapping[str, AccessGrant] = field(default_factory=dict)
+    # The model as one class of user sees it (see ``semantic.access``), most recent last.
+    variants: OrderedDict[str, Any] = field(default_factory=OrderedDict, repr=False)
+    # Set on such a variant: the whole model it was cut from, and for whom.
+    source: SemanticModel | None = field(default=None, repr=False)
+    viewer: Viewer | None = field(default=None, repr=False)
+
+    @property
+    def governed(self) -> bool:
+        """Whether anything in the model depends on who asks (grants, rules, attributes)."""
+        return bool(self.attributes_used)
+
+    @property
+    def row_rules(self) -> bool:
+        return any(t.row_rules for t in self.topics.values())
 
     @property
     def id(self) -> str:

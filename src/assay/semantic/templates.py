@@ -1,8 +1,11 @@
-"""Omni SQL templates: ``${view.field}`` / ``${field}`` references inside model SQL.
+"""Omni SQL templates: ``${view.field}`` / ``${field}`` references and
+``{{ omni_attributes.NAME }}`` user attributes inside model SQL.
 
 A template is parsed once, at load time, into a sqlglot tree in which every reference is a
-``Ref`` node; the loader then replaces each ``Ref`` by the referenced field's own tree. Values
-never reach SQL through these strings: only model authors write them.
+``Ref`` node; the loader then replaces each ``Ref`` by the referenced field's own tree. A user
+attribute becomes an ``AttributeRef`` node, bound per query to the user's values as SQL
+literals (never spliced as text); the node has no SQL of its own, so an unbound one can never
+reach a database. Only model authors write these strings.
 """
 
 from __future__ import annotations
@@ -15,6 +18,13 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 
 _REF = re.compile(r"\$\{\s*([^}]*?)\s*\}")
+# Omni's IDE quotes attributes itself ("the value is always treated as a string"), so a
+# hand-quoted '{{ omni_attributes.x }}' means the same as the bare one.
+_ATTRIBUTE = re.compile(
+    r"'\s*\{\{\s*omni_attributes\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}\s*'"
+    r"|\{\{\s*omni_attributes\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}"
+)
+_ATTRIBUTE_TOKEN = "__assay_attr_"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
 
@@ -44,12 +54,23 @@ class MeasureRef(exp.Expression):
         return f"{self.args['view']}.{self.args['name']}"
 
 
+class AttributeRef(exp.Expression):
+    """``{{ omni_attributes.NAME }}``: the querying user's value(s), bound at compile time."""
+
+    arg_types = {"this": True}
+
+    @property
+    def attribute(self) -> str:
+        return str(self.args["this"])
+
+
 @dataclass(frozen=True, slots=True)
 class Template:
-    """A parsed model SQL snippet and the references it makes."""
+    """A parsed model SQL snippet, the references it makes and the attributes it reads."""
 
     tree: exp.Expr
     refs: tuple[tuple[str | None, str], ...]
+    attributes: tuple[str, ...] = ()
 
 
 class TemplateError(ValueError):
@@ -77,7 +98,8 @@ def parse_template(sql: str, *, own_view: str, dialect: str) -> Template:
         found.append((view or None, name))
         return f"__assay_ref_{len(found) - 1}__"
 
-    text = _REF.sub(_swap, sql)
+    text, attributes = _swap_attributes(sql)
+    text = _REF.sub(_swap, text)
     if "${" in text:
         raise TemplateError("unterminated ${...} reference")
     try:
@@ -93,11 +115,77 @@ def parse_template(sql: str, *, own_view: str, dialect: str) -> Template:
             if name.startswith("__assay_ref_") and name.endswith("__"):
                 view, field = found[int(name[len("__assay_ref_") : -2])]
                 return Ref(view=view, name=field)
+            if name.startswith(_ATTRIBUTE_TOKEN):
+                return _attribute_node(name, attributes)
             return exp.column(node.this.copy(), table=exp.to_identifier(own_view))
         return node
 
     tree = strip_annotations(tree.transform(_resolve, copy=False))
-    return Template(tree=tree, refs=tuple(found))
+    _check_attributes_bound(tree)
+    return Template(tree=tree, refs=tuple(found), attributes=tuple(dict.fromkeys(attributes)))
+
+
+def parse_view_sql(sql: str, *, dialect: str) -> tuple[exp.Query, tuple[str, ...]]:
+    """A derived-table view's SELECT, with its user attributes as ``AttributeRef`` nodes."""
+    text, attributes = _swap_attributes(sql)
+    try:
+        tree = sqlglot.parse_one(text, read=dialect)
+    except ParseError as exc:
+        raise TemplateError(f"invalid SQL: {_first_line(exc)}") from exc
+    if not isinstance(tree, exp.Query):
+        raise TemplateError("a view's sql must be a SELECT query")
+
+    def _resolve(node: exp.Expr) -> exp.Expr:
+        if (
+            isinstance(node, exp.Column)
+            and not node.table
+            and node.name.startswith(_ATTRIBUTE_TOKEN)
+        ):
+            return _attribute_node(node.name, attributes)
+        return node
+
+    query = tree.transform(_resolve, copy=False)
+    assert isinstance(query, exp.Query)  # only columns were swapped below the query
+    _check_attributes_bound(query)
+    return query, tuple(dict.fromkeys(attributes))
+
+
+def _swap_attributes(sql: str) -> tuple[str, list[str]]:
+    """``sql`` with each ``{{ omni_attributes.NAME }}`` as a placeholder column, and the
+    attribute names in placeholder order."""
+    names: list[str] = []
+
+    def _swap(match: re.Match[str]) -> str:
+        names.append(match.group(1) or match.group(2))
+        return f"{_ATTRIBUTE_TOKEN}{len(names) - 1}__"
+
+    text = _ATTRIBUTE.sub(_swap, sql)
+    if "{{" in text or "}}" in text:
+        raise TemplateError(
+            "unsupported {{ }} template: model SQL may use {{ omni_attributes.NAME }} only"
+        )
+    return text, names
+
+
+def _attribute_node(token: str, names: list[str]) -> AttributeRef:
+    return AttributeRef(this=names[int(token[len(_ATTRIBUTE_TOKEN) : -2])])
+
+
+def _check_attributes_bound(tree: exp.Expr) -> None:
+    """A placeholder left anywhere but a value position (a table or column name, or inside a
+    quoted string) would not be a value: refuse it rather than guess."""
+    for node in tree.walk():
+        if isinstance(node, exp.Literal) and _ATTRIBUTE_TOKEN in str(node.this):
+            raise TemplateError(
+                "a user attribute is used inside a quoted string: {{ omni_attributes.NAME }} "
+                "stands for a whole value (a SQL literal); build text around it with ||, e.g. "
+                "'%' || {{ omni_attributes.NAME }} || '%'"
+            )
+        if isinstance(node, exp.Identifier) and _ATTRIBUTE_TOKEN in str(node.this):
+            raise TemplateError(
+                "a user attribute is used as a table or column name: {{ omni_attributes.NAME }} "
+                "stands for a value (a SQL literal) only"
+            )
 
 
 def strip_annotations(tree: exp.Expr) -> exp.Expr:

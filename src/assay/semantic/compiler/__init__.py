@@ -18,16 +18,21 @@ from sqlglot import exp
 from assay.errors import InvalidQuery, UnknownField
 from assay.semantic.compiler.build import BuildInput, build, render
 from assay.semantic.compiler.resolve import (
+    Resolution,
+    Scope,
     Selected,
     base_measures,
+    bound,
     check_fanout,
     multiplied_views,
     needed_joins,
     resolve,
+    rule_measures,
 )
-from assay.semantic.model import SemanticModel
+from assay.semantic.model import JoinStep, SemanticModel
 from assay.semantic.query import SemanticQuery, parse_query
 from assay.semantic.timeframes import grain_type
+from assay.semantic.viewer import Viewer
 
 DIALECTS = ("duckdb", "postgres", "mysql", "snowflake", "bigquery", "trino", "spark")
 
@@ -95,40 +100,59 @@ def compile_query(
     dialect: str | None = None,
     now: datetime | None = None,
     default_limit: int = 1000,
+    viewer: Viewer | None = None,
 ) -> CompiledQuery:
-    """Compile ``query`` (Omni query JSON or a parsed ``SemanticQuery``) to SQL.
+    """Compile ``query`` (Omni query JSON or a parsed ``SemanticQuery``) to SQL, as ``viewer``.
 
     Raises ``QueryError`` subclasses (PLAN errors) naming the problem; an invalid grain is not
-    an error but lands in ``missing_fields``, as Omni does.
+    an error but lands in ``missing_fields``, as Omni does. The query is governed as
+    ``viewer`` (their grants, access filters and attribute values; ``PermissionDenied`` when
+    their role may not run it). Without a viewer it runs as no one: a model's access rules
+    then refuse it, since no one holds a grant or an attribute value. A model cut for one user
+    (``semantic.access.visible_model``) compiles as that user against the whole model.
     """
+    if model.source is not None:
+        viewer = viewer or model.viewer
+        model = model.source
     target = dialect or model.dialect
     if isinstance(query, Mapping):
         when = now or datetime.now()
-        key = _cache_key(model, query, target, default_limit, when)
+        key = _cache_key(model, query, target, default_limit, when, viewer)
         if key is not None:
             hit = _CACHE.get(model, key)
             if hit is None:
-                hit = _compile(model, parse_query(query), target, when, default_limit)
+                hit = _compile(model, parse_query(query), target, when, default_limit, viewer)
                 _CACHE.put(model, key, hit)
             return hit
-        return _compile(model, parse_query(query), target, when, default_limit)
-    return _compile(model, query, target, now or datetime.now(), default_limit)
+        return _compile(model, parse_query(query), target, when, default_limit, viewer)
+    return _compile(model, query, target, now or datetime.now(), default_limit, viewer)
 
 
 def _cache_key(
-    model: SemanticModel, query: Mapping[str, Any], dialect: str, limit: int, now: datetime
+    model: SemanticModel,
+    query: Mapping[str, Any],
+    dialect: str,
+    limit: int,
+    now: datetime,
+    viewer: Viewer | None,
 ) -> str | None:
     """Key of a repeated query, or None when it cannot be keyed (not JSON-serialisable).
 
     A query whose filters could read the clock is keyed to the minute, so "last 30 days"
-    never serves yesterday's dates.
+    never serves yesterday's dates. On a model with access rules the key holds what of the
+    user the rules read (their role and those attribute values): users alike share entries.
     """
     try:
         text = json.dumps(query, sort_keys=True, separators=(",", ":"))
     except (TypeError, ValueError):
         return None
     clock = now.strftime("%Y%m%d%H%M") if model.clock_filters or '"date"' in text else ""
-    return f"{dialect}|{limit}|{clock}|{text}"
+    who = viewer.resolved_role if viewer is not None else "-"
+    if viewer is not None and '"user_attribute"' in text:  # a filter on the user's values
+        who = viewer.fingerprint(viewer.attributes)
+    elif model.governed:
+        who = viewer.fingerprint(model.attributes_used) if viewer is not None else "-"
+    return f"{dialect}|{limit}|{clock}|{who}|{text}"
 
 
 class _CompileCache:
@@ -157,11 +181,16 @@ _CACHE = _CompileCache(1024)
 
 
 def _compile(
-    model: SemanticModel, q: SemanticQuery, target: str, now: datetime, default_limit: int
+    model: SemanticModel,
+    q: SemanticQuery,
+    target: str,
+    now: datetime,
+    default_limit: int,
+    viewer: Viewer | None,
 ) -> CompiledQuery:
     if target not in DIALECTS:
         raise InvalidQuery(f"Unknown dialect {target!r}: expected one of {', '.join(DIALECTS)}")
-    res = resolve(model, q, dialect=target)
+    res = resolve(model, q, dialect=target, viewer=viewer)
     aliases = {s.alias for s in res.selected}
     sorts = tuple(s for s in q.sorts if s.field in aliases)
     for s in q.sorts:
@@ -170,10 +199,11 @@ def _compile(
                 f'Cannot sort by "{s.field}": sorts must name a field of the query '
                 f"({', '.join(sorted(aliases))})"
             )
-    joins = needed_joins(res.scope, res.views)
+    joins = _joins_with_their_rules(res.scope, res, viewer)
     multiplied = multiplied_views(res.scope, joins)
     measured = [*res.selected, *(sel for sel, _ in res.having)]
     measures = [b for s in measured if s.measure for b in base_measures(model, s.measure)]
+    measures += rule_measures(model, res.rule_having)
     check_fanout(model, measures, multiplied)
     topic = res.scope.topic
     limit = (
@@ -183,7 +213,9 @@ def _compile(
             (topic.default_row_limit if topic else None) or model.default_row_limit or default_limit
         )
     )
-    tree = build(BuildInput(model, res, joins, multiplied, sorts, limit, q.offset, now, target))
+    tree = build(
+        BuildInput(model, res, joins, multiplied, sorts, limit, q.offset, now, target, viewer)
+    )
     return CompiledQuery(
         sql=render(tree, target),
         expression=tree,
@@ -197,6 +229,29 @@ def _compile(
         limit=limit,
         offset=q.offset,
     )
+
+
+def _joins_with_their_rules(scope: Scope, res: Resolution, viewer: Viewer | None) -> list[JoinStep]:
+    """The joins the query needs, and each one's ``where_sql`` as a condition: a join's
+    condition may read further views, which then join too."""
+    joins = needed_joins(scope, res.views)
+    while True:
+        wanted = set(res.views)
+        for step in joins:
+            if step.relationship.where is not None:
+                wanted |= step.relationship.where.views_used
+        if wanted <= res.views:
+            break
+        res.views |= wanted
+        joins = needed_joins(scope, res.views)
+    for step in joins:
+        where = step.relationship.where
+        if where is not None:
+            rel = step.relationship
+            res.rule_where.append(
+                bound(where.tree, viewer, f"where_sql of the join {rel.left} -> {rel.right}")
+            )
+    return joins
 
 
 def _meta(sel: Selected) -> FieldMeta:

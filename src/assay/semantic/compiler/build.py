@@ -22,11 +22,13 @@ from functools import cache
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
-from assay.semantic.compiler.resolve import Resolution, Selected, base_measures
+from assay.semantic.access import bind, has_attributes
+from assay.semantic.compiler.resolve import Resolution, Selected, base_measures, rule_measures
 from assay.semantic.filters import Filter, depends_on_clock, filter_condition
 from assay.semantic.model import JoinStep, Measure, SemanticModel
 from assay.semantic.query import Sort
 from assay.semantic.templates import MeasureRef
+from assay.semantic.viewer import Viewer
 
 # Expressions that never need parentheses where they are spliced in (Var: a rendered fragment).
 _ATOMIC = (exp.Column, exp.Func, exp.Paren, exp.Literal, exp.Var)
@@ -51,6 +53,14 @@ class BuildInput:
     offset: int
     now: datetime
     dialect: str
+    viewer: Viewer | None = None
+
+    def bound(self, tree: exp.Expr, where: str) -> exp.Expr | None:
+        """``tree`` with the user's attribute values bound, when it reads any (such SQL is
+        the user's own, so it is never kept among the model's rendered fragments)."""
+        if not self.model.attributes_used or not has_attributes(tree):
+            return None
+        return bind(tree, self.viewer, where)
 
 
 def _id(name: str) -> exp.Identifier:
@@ -86,9 +96,11 @@ def from_and_joins(inp: BuildInput) -> exp.Select:
     key = (inp.dialect, f"from:{base}:{edges}")
     text = inp.model.fragments.get(key)
     if text is None:
-        rendered = render(_join_tree(inp.model, base, inp.joins), inp.dialect)
-        text = rendered.removeprefix("SELECT * FROM ")
-        inp.model.fragments[key] = text
+        tree = _join_tree(inp.model, base, inp.joins)
+        own = inp.bound(tree, "the SQL of a joined view or join condition")
+        text = render(own or tree, inp.dialect).removeprefix("SELECT * FROM ")
+        if own is None:
+            inp.model.fragments[key] = text
     select = exp.Select()
     select.set("from_", exp.From(this=exp.Var(this=text)))
     return select
@@ -153,6 +165,9 @@ def fragment(inp: BuildInput, key: str, make: Callable[[], exp.Expr]) -> exp.Exp
     text = inp.model.fragments.get(cache_key)
     if text is None:
         tree = make()
+        own = inp.bound(tree, f"the SQL of {key.split(':', 1)[-1]}")
+        if own is not None:
+            return _paren(own)
         text = render(tree, inp.dialect)
         if not isinstance(tree, _ATOMIC):
             text = f"({text})"
@@ -173,7 +188,10 @@ def _direct_aggregate(inp: BuildInput, m: Measure) -> exp.Expr:
     def make() -> exp.Expr:
         return aggregate(inp.model, m, inp.now, inp.dialect, one_row_each=base)
 
-    return fragment(inp, f"agg:{m.key}:{base}", make) if _cacheable(m) else make()
+    if _cacheable(m):
+        return fragment(inp, f"agg:{m.key}:{base}", make)
+    tree = make()
+    return inp.bound(tree, f"the SQL of {m.key}") or tree
 
 
 def _cacheable(m: Measure) -> bool:
@@ -204,6 +222,11 @@ def measure_value(model: SemanticModel, m: Measure, base_value: Values) -> exp.E
     """A measure in terms of its base measures' values."""
     if m.derived is None:
         return base_value.take(m.key)
+    return derived_value(model, m.derived, base_value)
+
+
+def derived_value(model: SemanticModel, tree: exp.Expr, base_value: Values) -> exp.Expr:
+    """An expression over ``MeasureRef`` nodes in terms of the base measures' values."""
 
     def swap(node: exp.Expr) -> exp.Expr:
         if isinstance(node, MeasureRef):
@@ -211,7 +234,7 @@ def measure_value(model: SemanticModel, m: Measure, base_value: Values) -> exp.E
             return _paren(measure_value(model, target, base_value))
         return node
 
-    return m.derived.copy().transform(swap, copy=False)
+    return tree.copy().transform(swap, copy=False)
 
 
 def build(inp: BuildInput) -> exp.Expr:
@@ -224,6 +247,9 @@ def build(inp: BuildInput) -> exp.Expr:
         for b in base_measures(inp.model, m):
             if b not in bases:
                 bases.append(b)
+    for b in rule_measures(inp.model, res.rule_having):
+        if b not in bases:
+            bases.append(b)
     fanned = [b for b in bases if b.view in inp.multiplied]
     if not fanned:
         return _single_select(inp, dims, measures, bases)
@@ -235,6 +261,7 @@ def _where(inp: BuildInput) -> exp.Expr | None:
         filter_condition(f, dimension_value(inp, sel), now=inp.now, dialect=inp.dialect)
         for sel, f in inp.res.where
     ]
+    conds += [_paren(c.copy()) for c in inp.res.rule_where]
     return exp.and_(*conds) if conds else None
 
 
@@ -252,6 +279,7 @@ def _having(
                 dialect=inp.dialect,
             )
         )
+    conds += [_paren(derived_value(inp.model, c, value_of)) for c in inp.res.rule_having]
     return exp.and_(*conds) if conds else None
 
 
@@ -431,9 +459,11 @@ def _deduplicated_measure(inp: BuildInput, m: Measure) -> tuple[str, tuple[tuple
             return _col(alias, "q")
         return node
 
-    agg = aggregate(inp.model, m, inp.now, inp.dialect).transform(to_leaf, copy=False)
+    agg = aggregate(inp.model, m, inp.now, inp.dialect)
+    own = inp.bound(agg, f"the SQL of {m.key}")
+    agg = (own or agg).transform(to_leaf, copy=False)
     result = (render(agg, inp.dialect), tuple(leaves.items()))
-    if _cacheable(m):
+    if _cacheable(m) and own is None:
         inp.model.deduplicated[key] = result
     return result
 
@@ -459,7 +489,10 @@ def _deduplicated_group(
     if isinstance(pk.expr, exp.Column):
         columns[_leaf_alias(pk.expr)] = render(pk.expr.copy(), inp.dialect)
     else:
-        columns["__pk"] = fragment(inp, f"pk:{view}", pk.expr.copy).name
+        key_value = fragment(inp, f"pk:{view}", pk.expr.copy)
+        columns["__pk"] = (
+            key_value.name if isinstance(key_value, exp.Var) else render(key_value, inp.dialect)
+        )
     aggs: list[str] = []
     for m in members:
         text, leaves = _deduplicated_measure(inp, m)

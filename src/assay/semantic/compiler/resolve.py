@@ -1,5 +1,9 @@
 """Resolve a query against a model: which view it starts from, what each field and filter
-means, which joins it needs, and which measures those joins would multiply.
+means, which joins it needs, and which measures those joins would multiply; and, for the user
+it runs as, what they may name and which of the topic's row rules hold them.
+
+What a user may not see is refused exactly as what does not exist (the same message, and
+suggestions drawn only from what they may see), so a refusal tells them nothing more.
 """
 
 from __future__ import annotations
@@ -11,13 +15,29 @@ from functools import lru_cache
 
 from sqlglot import exp
 
-from assay.errors import FanoutNeedsPrimaryKey, InvalidQuery, QueryError, UnknownField, UnknownTopic
+from assay.errors import (
+    FanoutNeedsPrimaryKey,
+    Forbidden,
+    InvalidQuery,
+    PermissionDenied,
+    QueryError,
+    UnknownField,
+    UnknownTopic,
+)
 from assay.errors import did_you_mean as _did_you_mean
-from assay.semantic.filters import Filter
+from assay.semantic.access import (
+    Visibility,
+    access_filter_condition,
+    attribute_values,
+    bind,
+    visibility,
+)
+from assay.semantic.filters import Filter, with_user_values
 from assay.semantic.model import Dimension, JoinStep, Measure, SemanticModel, Topic
 from assay.semantic.query import FieldRef, SemanticQuery, parse_field
-from assay.semantic.templates import MeasureRef
+from assay.semantic.templates import AttributeRef, MeasureRef
 from assay.semantic.timeframes import GRAINS, grain_expression
+from assay.semantic.viewer import QUERY_FULL_MODEL, QUERY_TOPICS, Viewer
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,27 +83,70 @@ class Resolution:
     where: list[tuple[Selected, Filter]] = field(default_factory=list)
     having: list[tuple[Selected, Filter]] = field(default_factory=list)
     views: set[str] = field(default_factory=set)
+    #: the model's own row rules (access filters, always_*_sql, where_sql), bound to the user
+    rule_where: list[exp.Expr] = field(default_factory=list)
+    rule_having: list[exp.Expr] = field(default_factory=list)  # over MeasureRef nodes
 
 
-def resolve_scope(model: SemanticModel, query: SemanticQuery) -> Scope:
+def resolve_scope(
+    model: SemanticModel,
+    query: SemanticQuery,
+    viewer: Viewer | None = None,
+    vis: Visibility | None = None,
+) -> Scope:
     if query.topic:
         topic = model.topics.get(query.topic)
-        if topic is None:
-            hint = _did_you_mean(query.topic, model.topics)
+        if topic is None or (vis is not None and not vis.topic(model, topic)):
+            seen = [n for n, t in model.topics.items() if vis is None or vis.topic(model, t)]
+            hint = _did_you_mean(query.topic, seen)
             raise UnknownTopic(f"No such topic {query.topic!r} in model {model.name!r}.{hint}")
-        if query.table and query.table not in topic.views:
+        if query.table and (
+            query.table not in topic.views or not _view_visible(model, query.table, vis)
+        ):
             raise UnknownTopic(
                 f"View {query.table!r} is not part of topic {topic.name!r}; "
                 f"its base view is {topic.base_view!r}"
             )
         return Scope(topic.base_view, topic.joins, topic)
+    if viewer is not None and not viewer.may(QUERY_FULL_MODEL):
+        raise PermissionDenied(
+            "Permission denied - your role on this model queries through topics only: "
+            "name one with join_paths_from_topic_name"
+        )
     base = query.table or (query.fields[0].view if query.fields else None)
     if base is None:
         raise InvalidQuery("The query needs fields, and a table or join_paths_from_topic_name")
-    if base not in model.views:
-        hint = _did_you_mean(base, [*model.views, *model.topics])
-        raise UnknownTopic(f'No such view "{base}".{hint}')
+    if base not in model.views or not _view_visible(model, base, vis):
+        seen = [v for v in model.views if _view_visible(model, v, vis)]
+        seen += [n for n, t in model.topics.items() if vis is None or vis.topic(model, t)]
+        raise UnknownTopic(f'No such view "{base}".{_did_you_mean(base, seen)}')
+    if _held_by_row_rules(model, viewer):
+        raise Forbidden(
+            f"Model {model.name!r} has row-level access rules for you, which apply through "
+            "its topics: query through a topic (join_paths_from_topic_name)"
+        )
     return Scope(base, _relationship_tree(model, base), None)
+
+
+def _held_by_row_rules(model: SemanticModel, viewer: Viewer | None) -> bool:
+    """Whether some topic's row rules restrict this user: a query without a topic would skip
+    them. An access filter does unless the user holds one of its unfiltered values; SQL that
+    reads user attributes always does."""
+    for topic in model.topics.values():
+        for f in topic.access_filters:
+            values = viewer.values(f.attribute) if viewer is not None else ()
+            if f.unfiltered.isdisjoint(values):
+                return True
+        if any(
+            c is not None and c.tree.find(AttributeRef)
+            for c in (topic.always_where, topic.always_having)
+        ):
+            return True
+    return False
+
+
+def _view_visible(model: SemanticModel, name: str, vis: Visibility | None) -> bool:
+    return vis is None or vis.view(model.views[name])
 
 
 @lru_cache(maxsize=256)
@@ -101,11 +164,16 @@ def _relationship_tree(model: SemanticModel, base: str) -> Mapping[str, JoinStep
     return joins
 
 
-def resolve(model: SemanticModel, query: SemanticQuery, *, dialect: str) -> Resolution:
-    scope = resolve_scope(model, query)
+def resolve(
+    model: SemanticModel, query: SemanticQuery, *, dialect: str, viewer: Viewer | None = None
+) -> Resolution:
+    if viewer is not None and not viewer.may(QUERY_TOPICS):
+        raise PermissionDenied("Permission denied - querier role required on the model")
+    vis = visibility(model, viewer)
+    scope = resolve_scope(model, query, viewer, vis)
     res = Resolution(scope)
     for ref in query.fields:
-        sel = _select(model, scope, ref, dialect=dialect, for_query=True)
+        sel = _select(model, scope, ref, dialect=dialect, for_query=True, vis=vis)
         if sel is None:
             res.missing.append(ref.text)
         else:
@@ -117,11 +185,11 @@ def resolve(model: SemanticModel, query: SemanticQuery, *, dialect: str) -> Reso
         )
     filtered: set[str] = set()
     for ref, flt in query.filters:
-        sel = _select(model, scope, ref, dialect=dialect, for_query=False)
+        sel = _select(model, scope, ref, dialect=dialect, for_query=False, vis=vis)
         if sel is None:
             raise InvalidQuery(f"Filter on {ref.text!r}: that grain does not exist for the field")
         filtered.add(ref.key)
-        _add_filter(model, res, sel, flt)
+        _add_filter(model, res, sel, _users_own(flt, viewer, ref.text))
     topic = scope.topic
     if topic is not None:
         defaults = [(f, flt) for f, flt in topic.default_filters if f not in filtered]
@@ -129,9 +197,59 @@ def resolve(model: SemanticModel, query: SemanticQuery, *, dialect: str) -> Reso
             sel = _select(model, scope, parse_field(key), dialect=dialect, for_query=False)
             if sel is not None:
                 _add_filter(model, res, sel, flt)
+        _topic_rules(model, res, topic, viewer)
     for sel in res.selected:
         res.views |= _views_of(model, sel)
     return res
+
+
+def _users_own(flt: Filter, viewer: Viewer | None, field: str) -> Filter:
+    """A query filter with its ``user_attribute`` parts bound to the user's values."""
+    where = f"the filter on {field}"
+    return with_user_values(flt, lambda name: attribute_values(viewer, name, where))
+
+
+def _topic_rules(
+    model: SemanticModel, res: Resolution, topic: Topic, viewer: Viewer | None
+) -> None:
+    """The topic's access filters and always-applied SQL, as this user's conditions. An
+    access filter's view is joined even when the query selects nothing from it."""
+    for f in topic.access_filters:
+        view, _, name = f.field.partition(".")
+        dim = model.views[view].dimensions[name]
+        cond = access_filter_condition(f, dim.expr, viewer, topic.name)
+        if cond is not None:
+            res.rule_where.append(bound(cond, viewer, f"the access filter on {f.field}"))
+            res.views |= dim.views_used
+    where = topic.always_where
+    if where is not None:
+        res.rule_where.append(
+            bound(where.tree, viewer, f"always_where_sql of topic {topic.name!r}")
+        )
+        res.views |= where.views_used
+    having = topic.always_having
+    if having is not None:
+        tree = bound(having.tree, viewer, f"always_having_sql of topic {topic.name!r}")
+        res.rule_having.append(tree)
+        for m in rule_measures(model, [tree]):
+            res.views |= m.views_used
+
+
+def bound(tree: exp.Expr, viewer: Viewer | None, where: str) -> exp.Expr:
+    """``tree`` with the user's attribute values in place (a copy either way: the model's
+    trees are shared by every query)."""
+    return bind(tree, viewer, where) if tree.find(AttributeRef) else tree.copy()
+
+
+def rule_measures(model: SemanticModel, trees: Iterable[exp.Expr]) -> list[Measure]:
+    """The base measures the HAVING rules read."""
+    out: list[Measure] = []
+    for tree in trees:
+        for ref in tree.find_all(MeasureRef):
+            for m in base_measures(model, model.measure(ref.measure_key)):
+                if m not in out:
+                    out.append(m)
+    return out
 
 
 def _add_filter(model: SemanticModel, res: Resolution, sel: Selected, flt: Filter) -> None:
@@ -160,12 +278,21 @@ def base_measures(model: SemanticModel, measure: Measure) -> list[Measure]:
 
 
 def _select(
-    model: SemanticModel, scope: Scope, ref: FieldRef, *, dialect: str, for_query: bool
+    model: SemanticModel,
+    scope: Scope,
+    ref: FieldRef,
+    *,
+    dialect: str,
+    for_query: bool,
+    vis: Visibility | None = None,
 ) -> Selected | None:
-    """Resolve one field reference; ``None`` when only its grain is invalid (a missing field)."""
+    """Resolve one field reference; ``None`` when only its grain is invalid (a missing field).
+    ``vis``: what the user may name (None: the model's own rules, which may name anything)."""
     view = model.views.get(ref.view)
+    if view is not None and vis is not None and not vis.view(view):
+        view = None  # a view the user may not see is, for them, no view at all
     if view is None or ref.view not in scope.views:
-        candidates = [f"{v}.{f}" for v in scope.views for f in model.views[v].field_names()]
+        candidates = _visible_fields(model, scope.views, vis)
         where = f"topic {scope.topic.name!r}" if scope.topic else f"view {scope.base_view!r}"
         if view is None:
             raise UnknownField(
@@ -178,12 +305,13 @@ def _select(
         )
     dim = view.dimensions.get(ref.name)
     measure = view.measures.get(ref.name)
-    if dim is None and measure is None:
-        candidates = [f"{ref.view}.{f}" for f in view.field_names()]
-        hint = _elsewhere(model, scope, ref.name) or _did_you_mean(ref.key, candidates)
+    item: Dimension | Measure | None = dim if dim is not None else measure
+    if item is None or (vis is not None and not vis.field(view, item)):
+        candidates = _visible_fields(model, [ref.view], vis)
+        hint = _elsewhere(model, scope, ref.name, vis) or _did_you_mean(ref.key, candidates)
         raise UnknownField(f'No such field "{ref.key}".{hint}')
     topic = scope.topic
-    tags = dim.tags if dim is not None else measure.tags if measure is not None else ()
+    tags = item.tags
     if topic is not None and not topic.exposes(ref.view, ref.name, tags):
         raise UnknownField(f'Field "{ref.key}" is not exposed by topic "{topic.name}"')
     if measure is not None:
@@ -200,10 +328,22 @@ def _select(
     return Selected(ref, dimension=dim, expr=grain_expression(dim.expr, ref.grain, dialect))
 
 
-def _elsewhere(model: SemanticModel, scope: Scope, name: str) -> str:
+def _visible_fields(
+    model: SemanticModel, views: Iterable[str], vis: Visibility | None
+) -> list[str]:
+    out = []
+    for name in views:
+        v = model.views[name]
+        if vis is not None and not vis.view(v):
+            continue
+        items: list[Dimension | Measure] = [*v.dimensions.values(), *v.measures.values()]
+        out += [f"{name}.{i.name}" for i in items if vis is None or vis.field(v, i)]
+    return out
+
+
+def _elsewhere(model: SemanticModel, scope: Scope, name: str, vis: Visibility | None) -> str:
     """The same field name on another view in scope: the likeliest fix for a wrong view."""
-    pool = [f"{v}.{f}" for v in scope.views for f in model.views[v].field_names()]
-    exact = [p for p in pool if p.endswith(f".{name}")]
+    exact = [p for p in _visible_fields(model, scope.views, vis) if p.endswith(f".{name}")]
     return f' Did you mean "{exact[0]}"?' if exact else ""
 
 
