@@ -46,7 +46,11 @@ def test_a_broken_planner_fails_the_job_and_signals_it(
     httpd = HTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     queries = cast(
-        JobRunner, SimpleNamespace(targets={tpch_model.id: SimpleNamespace(model=tpch_model)})
+        JobRunner,
+        SimpleNamespace(
+            targets={tpch_model.id: SimpleNamespace(model=tpch_model)},
+            viewer_for=lambda user_id, model_id: None,
+        ),
     )
     store = SQLiteAIStore(tmp_path / "jobs.sqlite")
     webhook = {"url": f"http://127.0.0.1:{httpd.server_port}/hook", "secret": "k", "metadata": None}

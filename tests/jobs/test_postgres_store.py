@@ -16,7 +16,7 @@ import pytest
 from assay.ai.store import AIJob, ConversationBusy
 from assay.ai.store_postgres import PostgresAIStore
 from assay.errors import ConfigError
-from assay.jobs.keys import create_key, hash_token
+from assay.jobs.keys import create_key, hash_token, user_for_email
 from assay.jobs.model import CachedResult, Job
 from assay.jobs.postgres import PostgresJobStore
 from tests.live import POSTGRES_URL, unavailable
@@ -175,10 +175,11 @@ def test_keys_created_on_one_replica_work_on_the_other(
     replicas: tuple[PostgresJobStore, PostgresJobStore],
 ) -> None:
     a, b = replicas
-    key, token = create_key(a, "pat", email="ann@example.com")
+    key, token = create_key(a, "pat", user=user_for_email(a, "ann@example.com"))
     found = b.key_by_hash(hash_token(token))
     assert found is not None and found.id == key.id
-    assert b.user_exists(key.user_id or "")
+    owner = b.users.user(key.user_id or "")
+    assert owner is not None and owner.user_name == "ann@example.com"
     assert b.revoke_key(key.id, 5.0)
     assert not a.revoke_key(key.id, 6.0)
 

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from assay.jobs.keys import create_key, hash_token
+from assay.jobs.keys import create_key, hash_token, user_for_email, user_id_for
 from assay.jobs.model import CachedResult, Job
 from assay.jobs.sqlite import SQLiteJobStore
+from assay.jobs.users import DirectoryError
 
 
 def job(job_id: str, created: float = 100.0, **kw: object) -> Job:
@@ -78,17 +79,15 @@ def test_prune_forgets_old_jobs_and_expired_cache_but_keeps_shared_files(
 
 
 def test_keys_are_stored_as_hashes_and_revocable(store: SQLiteJobStore, tmp_path: Path) -> None:
-    key, token = create_key(store, "pat", email="Ann@Example.com", label="laptop")
+    ann = user_for_email(store, "Ann@Example.com")
+    key, token = create_key(store, "pat", user=ann, label="laptop")
     assert token.startswith("assay_pat_") and token not in (
         tmp_path / "assay.sqlite"
     ).read_bytes().decode("latin-1")
     found = store.key_by_hash(hash_token(token))
-    assert (
-        found is not None
-        and found.user_email == "Ann@Example.com"
-        and store.user_exists(key.user_id or "")
-    )
+    assert found is not None and found.user_email == "Ann@Example.com"
+    assert found.user_id == ann.id == user_id_for("ann@example.com")
     assert store.revoke_key(key.id, 5.0) and not store.revoke_key(key.id, 6.0)
     assert store.key_by_hash(hash_token(token)).revoked_at == 5.0  # type: ignore[union-attr]
-    with pytest.raises(ValueError, match="email"):
-        create_key(store, "pat")
+    with pytest.raises(DirectoryError, match="is not one"):
+        create_key(store, "org", user=ann)

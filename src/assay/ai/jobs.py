@@ -4,6 +4,10 @@ markdown answer. QUEUED -> EXECUTING -> DELIVERING -> COMPLETE (or FAILED / CANC
 A job runs as a task on the server's event loop; the queries it makes run on the query
 runner's workers. Jobs left unfinished by a stopped server run again at start-up (they only
 read), and one conversation has at most one active job.
+
+A job is its user's: it plans against the model as that user sees it (what they may not see
+is never offered to the planner), its queries run as them, and a conversation is continued
+only by the user who started it.
 """
 
 from __future__ import annotations
@@ -21,11 +25,21 @@ from assay.ai.chart import chart_png
 from assay.ai.llm import BuiltinPlanner, Planner
 from assay.ai.planner import Plan, PlannedQuery, PlanStep
 from assay.ai.store import AIJob, AIStore, ConversationBusy, evolve
-from assay.errors import ModelNotFound
+from assay.errors import AssayError, ModelNotFound, PermissionDenied
 from assay.jobs.runner import JobRequest, JobRunner
 from assay.results.arrow import read_table
+from assay.semantic.access import visible_model
 from assay.semantic.compiler import compile_query
 from assay.semantic.model import SemanticModel
+from assay.semantic.viewer import QUERY_TOPICS, Viewer
+
+
+class UnknownConversation(AssayError):
+    """Conversation not found."""
+
+    code = "conversation_not_found"
+    status = 404
+
 
 logger = logging.getLogger(__name__)
 
@@ -68,11 +82,16 @@ class AIJobRunner:
         if self._deliveries:  # let webhooks in flight finish, briefly
             await asyncio.wait(list(self._deliveries), timeout=5)
 
-    def model(self, model_id: str) -> SemanticModel:
+    def model(self, model_id: str, viewer: Viewer | None = None) -> SemanticModel:
+        """The model as ``viewer`` sees it (compiling against it compiles as them)."""
         target = self.queries.targets.get(model_id)
         if target is None:
             raise ModelNotFound(f"Model {model_id} not found")
-        return target.model
+        return visible_model(target.model, viewer)
+
+    def _viewer(self, job: AIJob) -> Viewer | None:
+        """The job's user as they are now (a job resumed after a restart included)."""
+        return self.queries.viewer_for(job.user_id, job.model_id)
 
     def submit(
         self,
@@ -83,11 +102,17 @@ class AIJobRunner:
         topic_name: str | None,
         key_id: str | None,
         user_id: str | None,
+        viewer: Viewer | None = None,
         webhook: dict[str, Any] | None = None,
     ) -> AIJob:
         self.model(model_id)
+        if viewer is not None and not viewer.may(QUERY_TOPICS):
+            raise PermissionDenied("Permission denied - querier role required on the model")
         conversation = conversation_id or str(uuid.uuid4())
-        if any(not j.done for j in self.store.conversation(conversation)):
+        earlier = self.store.conversation(conversation)
+        if any(j.user_id != user_id for j in earlier):
+            raise UnknownConversation("Conversation not found")
+        if any(not j.done for j in earlier):
             raise ConversationBusy("An active job already exists for this conversation")
         now = self.clock()
         job = AIJob(
@@ -123,6 +148,8 @@ class AIJobRunner:
         for earlier in self.store.conversation(job.conversation_id):
             if earlier.id == job.id or earlier.state != "COMPLETE" or not earlier.result:
                 continue
+            if earlier.user_id != job.user_id:
+                continue  # never another user's questions (submit refuses mixing them)
             planned = [
                 PlannedQuery(a["result"]["query"], a.get("message", ""))
                 for a in earlier.result.get("actions", [])
@@ -156,7 +183,8 @@ class AIJobRunner:
         return changed
 
     async def _execute(self, job: AIJob) -> None:
-        model = self.model(job.model_id)
+        viewer = self._viewer(job)
+        model = self.model(job.model_id, viewer)
         job = self._progress(job, 1, "Understanding the question")
         plan = await asyncio.to_thread(
             self.planner.plan, job.prompt, model, self._conversation(job), job.topic_name
@@ -165,7 +193,7 @@ class AIJobRunner:
         outcomes: list[answer.Outcome] = []
         for i, planned in enumerate(plan.queries, start=2):
             job = self._progress(job, i, f"Running: {planned.intent}")
-            outcome = await self._run_query(job, planned)
+            outcome = await self._run_query(job, planned, viewer)
             outcomes.append(outcome)
             actions.append(answer.query_action(planned, outcome, datetime.now(UTC)))
         markdown = answer.answer_markdown(job.prompt, plan, outcomes, model=model)
@@ -198,16 +226,30 @@ class AIJobRunner:
         self._deliveries.add(task)
         task.add_done_callback(self._deliveries.discard)
 
-    async def _run_query(self, job: AIJob, planned: PlannedQuery) -> answer.Outcome:
-        return await self.run_planned(job.model_id, planned, key_id=job.key_id, owner=job.id)
+    async def _run_query(
+        self, job: AIJob, planned: PlannedQuery, viewer: Viewer | None
+    ) -> answer.Outcome:
+        return await self.run_planned(job.model_id, planned, key_id=job.key_id, owner=job.id,
+                                      user_id=job.user_id, viewer=viewer)  # fmt: skip
 
     async def run_planned(
-        self, model_id: str, planned: PlannedQuery, *, key_id: str | None, owner: str | None = None
+        self,
+        model_id: str,
+        planned: PlannedQuery,
+        *,
+        key_id: str | None,
+        owner: str | None = None,
+        user_id: str | None = None,
+        viewer: Viewer | None = None,
     ) -> answer.Outcome:
-        """Run one planned query as an ordinary query job (``owner``: the AI job it serves,
-        so cancelling that job stops it too)."""
+        """Run one planned query as an ordinary query job of ``user_id`` (``owner``: the AI
+        job it serves, so cancelling that job stops it too)."""
         query = {**planned.query, "modelId": model_id}
-        submitted = self.queries.submit(JobRequest(query, model_id, key_id=key_id))
+        ask = JobRequest(query, model_id, key_id=key_id, user_id=user_id, viewer=viewer)
+        try:
+            submitted = self.queries.submit(ask)
+        except PermissionDenied as exc:
+            return answer.QueryFailed(exc.message)
         if owner is not None:
             self._query_jobs.setdefault(owner, []).append(submitted.id)
         finished = (await self.queries.wait([submitted.id], self.query_timeout))[submitted.id]
@@ -215,7 +257,7 @@ class AIJobRunner:
         if path is None:
             return answer.QueryFailed(finished.error_message or "the query did not finish")
         table = await asyncio.to_thread(read_table, path)
-        fields = compile_query(self.model(model_id), query).fields  # cached compile
+        fields = compile_query(self.model(model_id), query, viewer=viewer).fields  # cached
         total = (finished.summary or {}).get("total_rows")
         return answer.QueryResult.from_fields(table, fields, total)
 
@@ -225,10 +267,12 @@ class AIJobRunner:
         model_id: str,
         context: dict[str, Any] | None = None,
         topic: str | None = None,
+        viewer: Viewer | None = None,
     ) -> Plan:
-        """Plan one question outside any job (generate-query, pick-topic); ``context`` is an
-        earlier query the question follows up on, ``topic`` one the caller insists on."""
-        model = self.model(model_id)
+        """Plan one question outside any job (generate-query, pick-topic) for ``viewer``;
+        ``context`` is an earlier query the question follows up on, ``topic`` one the caller
+        insists on."""
+        model = self.model(model_id, viewer)
         steps = []
         if context:
             earlier = context.get("join_paths_from_topic_name")
@@ -251,13 +295,18 @@ class AIJobRunner:
         if self.store.update(failed):
             self._notify(failed)
 
-    async def chart(self, result: dict[str, Any]) -> bytes | None:
-        """A PNG of a generate_query action's rows (run again: the result cache answers)."""
+    async def chart(self, result: dict[str, Any], job: AIJob) -> bytes | None:
+        """A PNG of a generate_query action's rows, as the AI job's user saw them (run again
+        as them: the result cache answers)."""
         query = result.get("query") or {}
         model_id = query.get("modelId")
         if not isinstance(model_id, str) or model_id not in self.queries.targets:
             return None
-        submitted = self.queries.submit(JobRequest(query, model_id))
+        try:
+            ask = JobRequest(query, model_id, user_id=job.user_id, viewer=self._viewer(job))
+            submitted = self.queries.submit(ask)
+        except AssayError:  # the user may no longer run it: no chart, rather than another's
+            return None
         finished = (await self.queries.wait([submitted.id], self.query_timeout))[submitted.id]
         path = self.queries.result_path(finished) if finished.status == "COMPLETE" else None
         if path is None:

@@ -8,6 +8,7 @@ from assay.cli import (  # noqa: F401 (the commands register themselves)
     model_commands,
     query_command,
     server_commands,
+    user_commands,
 )
 from assay.cli.app import app
 

@@ -19,8 +19,9 @@ from rich.text import Text
 from assay.cli.app import DEMO_QUERY, HomeOption, app, err, fail, out, settings_of
 from assay.config import Settings
 from assay.errors import AssayError
-from assay.jobs.keys import create_key
+from assay.jobs.keys import create_key, org_admin, user_for_email
 from assay.jobs.stores import open_job_store
+from assay.jobs.users import is_email
 
 keys = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys, name="keys")
@@ -132,15 +133,18 @@ def demo(
     from assay.semantic.model import model_id_for
 
     model_id = model_id_for("tpch")
-    out.print(Text(f"Demo ready in {settings.home}: TPC-H scale {scale}, model tpch ({model_id}) "
-                   f"in {models}"))  # fmt: skip
-    if no_serve:
-        return
     store = open_job_store(settings, pool_size=2)
     try:
-        _, token = create_key(store, "org", label="demo")
+        admin = org_admin(store)
+        token = None if no_serve else create_key(store, "org", user=admin, label="demo")[1]
+    except AssayError as exc:
+        raise fail(exc) from exc
     finally:
         store.close()
+    out.print(Text(f"Demo ready in {settings.home}: TPC-H scale {scale}, model tpch ({model_id}) "
+                   f"in {models}"))  # fmt: skip
+    if token is None:
+        return
     url = f"http://{settings.host}:{settings.port}"
     body = json.dumps({"query": {**DEMO_QUERY, "modelId": model_id}, "resultType": "csv"})
     typer.echo(f"\nAPI key (shown once): {token}\n")
@@ -163,17 +167,26 @@ def keys_create(
     ] = None,
     label: Annotated[str | None, typer.Option(help="A note to recognise the key by.")] = None,
 ) -> None:
-    """Create a key. The token is printed once, alone on the last line of standard output."""
+    """Create a key. The token is printed once, alone on the last line of standard output.
+
+    --org: an organization key, for the organization's admin user (made on first use).
+    --user EMAIL: a personal token for that user (made, not as an admin, if they are new)."""
     if org == (user is not None):
         raise typer.BadParameter("give exactly one of --org or --user EMAIL")
+    if user is not None and not is_email(user):
+        raise typer.BadParameter(f"--user {user!r} is not an email address")
     settings = settings_of(ctx, home)
     store = open_job_store(settings, pool_size=2)
     try:
-        key, token = create_key(store, "org" if org else "pat", email=user, label=label)
+        owner = org_admin(store) if org else user_for_email(store, user or "")
+        key, token = create_key(store, "org" if org else "pat", user=owner, label=label)
+    except AssayError as exc:
+        raise fail(exc) from exc
     finally:
         store.close()
-    who = "organization key" if org else f"personal access token for {user} (userId {key.user_id})"
-    err.print(Text(f"Created {who}, id {key.id}. Store the token now: it is not kept."))
+    kind = "organization key" if org else "personal access token"
+    err.print(Text(f"Created {kind} for {owner.user_name} (userId {owner.id}), id {key.id}. "
+                   "Store the token now: it is not kept."))  # fmt: skip
     typer.echo(token)
 
 
@@ -185,7 +198,8 @@ def keys_list(ctx: typer.Context, home: HomeOption = None) -> None:
         for key in store.api_keys():
             created = datetime.fromtimestamp(key.created_at, UTC).strftime("%Y-%m-%d %H:%M")
             state = "revoked" if key.revoked_at else "active"
-            owner = key.user_email or "organization"
+            user = store.users.user(key.user_id) if key.user_id else None
+            owner = user.user_name if user else f"{key.user_email or '?'} (deleted user)"
             typer.echo(f"{key.id}  {key.kind}  {key.prefix}...  {owner}  {created}  {state}"
                        + (f"  {key.label}" if key.label else ""))  # fmt: skip
     finally:

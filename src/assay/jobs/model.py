@@ -20,6 +20,8 @@ class Job:
     request: dict[str, Any]
     created_at: float
     key_id: str | None = None
+    #: the user the job runs as (its owner: only they, and organization keys, may read it)
+    user_id: str | None = None
     started_at: float | None = None
     finished_at: float | None = None
     attempts: int = 0

@@ -25,6 +25,7 @@ import os
 import re
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -36,6 +37,7 @@ from psycopg_pool import ConnectionPool
 
 from assay.engines.connect import redact
 from assay.errors import ConfigError
+from assay.jobs.directory_postgres import PostgresDirectory, upgrade
 from assay.jobs.model import ApiKey, CachedResult, Job
 from assay.jobs.rows import (
     CACHE_COLUMNS,
@@ -48,7 +50,9 @@ from assay.jobs.rows import (
     job_values,
     key_from_row,
     key_values,
+    placeholders,
 )
+from assay.jobs.users import Directory
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +81,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished_at DOUBLE PRECISION,
     attempts INTEGER NOT NULL DEFAULT 0,
     owner TEXT,
-    lease_until DOUBLE PRECISION
+    lease_until DOUBLE PRECISION,
+    user_id TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_open ON jobs (created_at) WHERE status IN ('ADDED', 'EXECUTING');
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
@@ -162,6 +167,7 @@ class PostgresJobStore:
         )  # fmt: skip
         self._listener: threading.Thread | None = None
         self._stopping = threading.Event()
+        self.users: Directory = PostgresDirectory(self._pool, schema)
 
     def _create_schema(self, conn: psycopg.Connection[TupleRow]) -> None:
         # Replicas starting together would race on CREATE ... IF NOT EXISTS: serialise them.
@@ -172,6 +178,7 @@ class PostgresJobStore:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            upgrade(conn, self.schema, time.time())
 
     # ------------------------------------------------------------------ plumbing
 
@@ -194,7 +201,7 @@ class PostgresJobStore:
         if not rows:
             return
         # One multi-row INSERT: atomic on its own, and one round trip instead of three.
-        marks = ", ".join(["(" + ", ".join(["%s"] * 15) + ")"] * len(rows))
+        marks = ", ".join([f"({placeholders(JOB_COLUMNS, '%s')})"] * len(rows))
         self._execute(
             f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES {marks}", [v for r in rows for v in r]
         )
@@ -446,7 +453,7 @@ class PostgresJobStore:
 
     def add_key(self, key: ApiKey) -> None:
         self._execute(
-            f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ({', '.join(['%s'] * 9)})",
+            f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ({placeholders(KEY_COLUMNS, '%s')})",
             key_values(key),
         )
 
@@ -468,9 +475,6 @@ class PostgresJobStore:
             )
             == 1
         )
-
-    def user_exists(self, user_id: str) -> bool:
-        return bool(self._rows("SELECT 1 FROM api_keys WHERE user_id = %s LIMIT 1", (user_id,)))
 
     def close(self) -> None:
         self._stopping.set()

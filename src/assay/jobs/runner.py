@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from assay.engines.base import Engine, RunningQuery
-from assay.errors import AssayError, ModelNotFound, QueryCancelled
+from assay.errors import AssayError, ModelNotFound, PermissionDenied, QueryCancelled
 from assay.jobs.model import CachedResult, Job
 from assay.jobs.store import JobStore
 from assay.results.arrow import Written, arrow_data_type, read_schema, write_stream
 from assay.semantic.compiler import CompiledQuery, compile_query
 from assay.semantic.model import SemanticModel
+from assay.semantic.viewer import Viewer
 
 logger = logging.getLogger(__name__)
 # A job that keeps dying with its server (it crashes the process each time) is given up after
@@ -52,6 +53,14 @@ class JobRequest:
     cache: str = USE_CACHE
     plan_only: bool = False
     key_id: str | None = None
+    #: whom the job runs as (its owner), and that user as the model's rules see them
+    user_id: str | None = None
+    viewer: Viewer | None = None
+
+
+#: The user a job runs as, looked up again when a job is run after a restart or on another
+#: replica (their attributes then are what governs it); raises when they no longer exist.
+ViewerLookup = Callable[[str | None, str], Viewer | None]
 
 
 def iso(ts: float) -> str:
@@ -69,8 +78,10 @@ class JobRunner:
         cache_ttl_seconds: float = 3600,
         default_row_limit: int = 1000,
         clock: Callable[[], float] = time.time,
+        viewer_for: ViewerLookup | None = None,
     ) -> None:
         self.store = store
+        self.viewer_for: ViewerLookup = viewer_for or (lambda user_id, model_id: None)
         self.targets = dict(targets)
         self.results_dir = results_dir
         results_dir.mkdir(parents=True, exist_ok=True)
@@ -167,7 +178,8 @@ class JobRunner:
 
     def submit(self, request: JobRequest) -> Job:
         """Create a job: finished at once when it cannot be planned, is plan-only or is
-        cached; otherwise queued for a worker."""
+        cached; otherwise queued for a worker. A request the user's role does not allow
+        raises ``PermissionDenied`` and makes no job."""
         target = self.target(request.model_id)
         now = self.clock()
         job = Job(
@@ -178,9 +190,12 @@ class JobRunner:
             request={"query": request.query, "cache": request.cache, "planOnly": request.plan_only},
             created_at=now,
             key_id=request.key_id,
+            user_id=request.user_id,
         )
         try:
-            shown, run = self._compile(target, request.query)
+            shown, run = self._compile(target, request.query, request.viewer)
+        except PermissionDenied:
+            raise
         except AssayError as exc:
             failed = self._failed(job, exc.error_type, exc.message, now)
             self.store.add_jobs([failed])
@@ -216,15 +231,17 @@ class JobRunner:
         return job
 
     def _compile(
-        self, target: Target, query: Mapping[str, Any]
+        self, target: Target, query: Mapping[str, Any], viewer: Viewer | None
     ) -> tuple[CompiledQuery, CompiledQuery]:
         """The query as shown, and as run: one row past the limit, to tell whether it cut rows."""
         shown = compile_query(target.model, query, dialect=target.engine.dialect,
-                              default_limit=self.default_row_limit)  # fmt: skip
+                              default_limit=self.default_row_limit, viewer=viewer)  # fmt: skip
         if shown.limit is None:
             return shown, shown
         probe = {**query, "limit": shown.limit + 1}
-        return shown, compile_query(target.model, probe, dialect=target.engine.dialect)
+        return shown, compile_query(
+            target.model, probe, dialect=target.engine.dialect, viewer=viewer
+        )
 
     def _enqueue(
         self,
@@ -249,7 +266,8 @@ class JobRunner:
             return
         try:
             target = self.target(job.model_id)
-            shown, run = self._compile(target, job.request["query"])
+            viewer = self.viewer_for(job.user_id, job.model_id)
+            shown, run = self._compile(target, job.request["query"], viewer)
         except AssayError as exc:
             self.store.finish(job.id, status="FAILED", at=self.clock(), error_type=exc.error_type,
                               error_message=exc.message)  # fmt: skip

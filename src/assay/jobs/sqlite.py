@@ -1,17 +1,20 @@
 """The job store on SQLite: one file in Assay's home, in WAL mode so readers never wait for
 the writer. One connection, used under a lock from the event loop and the worker threads;
-every statement is short."""
+every statement is short. The user directory (``users``) lives in the same file, on the same
+connection."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from assay.errors import ConfigError
+from assay.jobs.directory_sqlite import SQLiteDirectory, upgrade
 from assay.jobs.model import ApiKey, CachedResult, Job
 from assay.jobs.rows import (
     CACHE_COLUMNS,
@@ -24,7 +27,9 @@ from assay.jobs.rows import (
     job_values,
     key_from_row,
     key_values,
+    placeholders,
 )
+from assay.jobs.users import Directory
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -42,7 +47,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     created_at REAL NOT NULL,
     started_at REAL,
     finished_at REAL,
-    attempts INTEGER NOT NULL DEFAULT 0
+    attempts INTEGER NOT NULL DEFAULT 0,
+    user_id TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_open ON jobs (status) WHERE status IN ('ADDED', 'EXECUTING');
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
@@ -82,10 +88,12 @@ class SQLiteJobStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=5000")
             self._db.executescript(SCHEMA)
+            upgrade(self._db, time.time())
         except sqlite3.Error as exc:
             raise ConfigError(f"Cannot open the job store {path}: {exc}") from exc
         self._lock = threading.Lock()
         self.path = path
+        self.users: Directory = SQLiteDirectory(self._db, self._lock)
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -106,7 +114,7 @@ class SQLiteJobStore:
         rows = [job_values(j) for j in jobs]
         with self._lock, self._transaction():
             self._db.executemany(
-                f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({','.join('?' * 15)})", rows
+                f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({placeholders(JOB_COLUMNS, '?')})", rows
             )
 
     def get_jobs(self, ids: Iterable[str]) -> dict[str, Job]:
@@ -245,7 +253,7 @@ class SQLiteJobStore:
     def add_key(self, key: ApiKey) -> None:
         with self._lock:
             self._db.execute(
-                "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ({placeholders(KEY_COLUMNS, '?')})",
                 key_values(key),
             )
 
@@ -271,13 +279,6 @@ class SQLiteJobStore:
                 (at, key_id),
             )
         return cur.rowcount == 1
-
-    def user_exists(self, user_id: str) -> bool:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT 1 FROM api_keys WHERE user_id = ? LIMIT 1", (user_id,)
-            ).fetchone()
-        return row is not None
 
     def close(self) -> None:
         with self._lock:

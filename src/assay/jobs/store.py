@@ -13,11 +13,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from assay.jobs.model import ApiKey, CachedResult, Job
+from assay.jobs.users import Directory
 
 
 class JobStore(Protocol):
     #: whether other processes share this store (replicas)
     shared: bool
+    #: the users, attribute definitions and model roles, kept in the same database
+    users: Directory
 
     def add_jobs(self, jobs: Iterable[Job]) -> None: ...
 
@@ -91,7 +94,5 @@ class JobStore(Protocol):
     def api_keys(self) -> list[ApiKey]: ...
 
     def revoke_key(self, key_id: str, at: float) -> bool: ...
-
-    def user_exists(self, user_id: str) -> bool: ...
 
     def close(self) -> None: ...

@@ -1,5 +1,6 @@
 """``/api/v1/ai/jobs``: submit a question, follow it, cancel it, read its answer (contract
-section 5), with Omni's exact messages."""
+section 5), with Omni's exact messages. A job is its user's: anyone else (but an organization
+key) gets the same 404 as for an id that does not exist."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 
 from assay.ai.store import AIJob
 from assay.jobs.runner import iso
+from assay.semantic.access import visible_model
 from assay.server.errors import ApiError
 from assay.server.requests import canonical_uuid, json_body
 from assay.server.state import ServerState, authorized, caller
@@ -28,11 +30,12 @@ def chat_url(state: ServerState, conversation_id: str) -> str:
 
 
 def _job(request: Request, job_id: str) -> AIJob:
+    principal = caller(request, None)
     canonical = canonical_uuid(job_id)
     if canonical is None:
         raise ApiError(400, "Invalid job ID")
     job = _state(request).ai.store.get(canonical)
-    if job is None:
+    if job is None or not principal.owns(job.user_id):
         raise ApiError(404, "Job not found")
     return job
 
@@ -54,7 +57,8 @@ async def create_job(request: Request, userId: str | None = None) -> JSONRespons
     conversation = body.get("conversationId")
     if conversation is not None and canonical_uuid(conversation) is None:
         raise ApiError(400, "Bad Request: conversationId: Invalid uuid")
-    model = state.registry.model(model_id)
+    viewer = principal.viewer(model_id)
+    model = visible_model(state.registry.model(model_id), viewer)
     topic = body.get("topicName")
     if topic is not None and (not isinstance(topic, str) or topic not in model.topics):
         raise ApiError(404, f"Topic {topic} not found")
@@ -71,7 +75,8 @@ async def create_job(request: Request, userId: str | None = None) -> JSONRespons
     conversation_id = canonical_uuid(conversation) if conversation else None
     job = state.ai.submit(
         prompt.strip(), model_id, conversation_id=conversation_id,
-        topic_name=topic, key_id=key.id, user_id=principal.user_id, webhook=webhook,
+        topic_name=topic, key_id=key.id, user_id=principal.user.id, viewer=viewer,
+        webhook=webhook,
     )  # fmt: skip
     return JSONResponse(
         {"jobId": job.id, "conversationId": job.conversation_id,
@@ -105,14 +110,12 @@ def status_document(state: ServerState, job: AIJob) -> dict[str, Any]:
 
 @router.get("/api/v1/ai/jobs/{job_id}")
 async def job_status(request: Request, job_id: str) -> JSONResponse:
-    authorized(request)
     return JSONResponse(status_document(_state(request), _job(request, job_id)))
 
 
 @router.post("/api/v1/ai/jobs/{job_id}/cancel")
 async def cancel_job(request: Request, job_id: str) -> JSONResponse:
     """Idempotent: a finished job is returned as it is; its running queries stop too."""
-    authorized(request)
     job = _job(request, job_id)
     after = _state(request).ai.cancel(job.id) or job
     return JSONResponse({"jobId": after.id, "state": after.state})
@@ -129,7 +132,6 @@ def _result(request: Request, job_id: str) -> tuple[AIJob, dict[str, Any]]:
 
 @router.get("/api/v1/ai/jobs/{job_id}/result")
 async def job_result(request: Request, job_id: str) -> JSONResponse:
-    authorized(request)
     job, result = _result(request, job_id)
     return JSONResponse({**result, "omniChatUrl": chat_url(_state(request), job.conversation_id)})
 
@@ -138,14 +140,13 @@ async def job_result(request: Request, job_id: str) -> JSONResponse:
 async def job_chart(request: Request, job_id: str) -> Response:
     """A PNG chart of the answer's main result; 422 when there is nothing to chart."""
     state = _state(request)
-    authorized(request)
-    _, result = _result(request, job_id)
+    job, result = _result(request, job_id)
     main = next(
         (a["result"] for a in reversed(result.get("actions", []))
          if a.get("type") == "generate_query" and a.get("result", {}).get("status") == "success"),
         None,
     )  # fmt: skip
-    png = await state.ai.chart(main) if main else None
+    png = await state.ai.chart(main, job) if main else None
     if png is None:
         return JSONResponse({"error": "No Arrow IPC data available for visualization"}, 422)
     return Response(png, media_type="image/png")

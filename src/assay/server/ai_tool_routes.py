@@ -13,7 +13,10 @@ from fastapi.responses import JSONResponse
 from assay.ai import answer
 from assay.ai.jobs import AIJobRunner
 from assay.ai.planner import Plan
+from assay.errors import PermissionDenied
 from assay.semantic.model import SemanticModel
+from assay.semantic.viewer import QUERY_TOPICS
+from assay.server.auth import Principal
 from assay.server.errors import ApiError
 from assay.server.requests import canonical_uuid, json_body
 from assay.server.state import ServerState, authorized, caller
@@ -21,11 +24,14 @@ from assay.server.state import ServerState, authorized, caller
 router = APIRouter()
 
 
-async def _question(request: Request, userId: str | None) -> tuple[ServerState, dict[str, Any]]:  # noqa: N803
+async def _question(
+    request: Request,
+    userId: str | None,  # noqa: N803
+) -> tuple[ServerState, dict[str, Any], Principal]:
     state: ServerState = request.app.state.assay
     key = authorized(request)
     body = await json_body(request)
-    caller(request, userId, key)
+    principal = caller(request, userId, key)
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise ApiError(400, "Bad Request: prompt: Required")
@@ -35,8 +41,7 @@ async def _question(request: Request, userId: str | None) -> tuple[ServerState, 
             400, "Bad Request: modelId: " + ("Invalid uuid" if body.get("modelId") else "Required")
         )
     body["modelId"] = model_id
-    body["_key_id"] = key.id
-    return state, body
+    return state, body, principal
 
 
 def _context_query(body: dict[str, Any]) -> dict[str, Any] | None:
@@ -60,16 +65,19 @@ def _topic_hint(model: SemanticModel, name: Any) -> str | None:
 
 @router.post("/api/v1/ai/generate-query")
 async def generate_query(request: Request, userId: str | None = None) -> JSONResponse:  # noqa: N803
-    state, body = await _question(request, userId)
+    state, body, principal = await _question(request, userId)
     ai: AIJobRunner = state.ai
-    model = state.registry.model(body["modelId"])
+    viewer = principal.viewer(body["modelId"])
+    if not viewer.may(QUERY_TOPICS):
+        raise PermissionDenied("Permission denied - querier role required on the model")
+    model = ai.model(body["modelId"], viewer)
     current = _topic_hint(model, body.get("currentTopicName"))
     context = _context_query(body)
     prompt = body["prompt"].strip()
     # currentTopicName steers (omniframes' `topic=`): that topic first, any topic if it can't
-    plan: Plan = await ai.plan(prompt, body["modelId"], context, current)
+    plan: Plan = await ai.plan(prompt, body["modelId"], context, current, viewer)
     if current is not None and not plan.queries:
-        plan = await ai.plan(prompt, body["modelId"], context)
+        plan = await ai.plan(prompt, body["modelId"], context, viewer=viewer)
     if not plan.queries:
         raise ApiError(400, f"No query generated: {plan.refusal or 'the question has no answer'}")
     planned = plan.queries[0]
@@ -82,7 +90,8 @@ async def generate_query(request: Request, userId: str | None = None) -> JSONRes
         "provenance": planned.provenance,
     }
     if body.get("runQuery", True) is not False:
-        outcome = await ai.run_planned(body["modelId"], planned, key_id=body["_key_id"])
+        outcome = await ai.run_planned(body["modelId"], planned, key_id=principal.key.id,
+                                       user_id=principal.user.id, viewer=viewer)  # fmt: skip
         if isinstance(outcome, answer.QueryFailed):
             doc["error"] = {"message": "The query failed", "detail": outcome.message}
         else:
@@ -98,8 +107,9 @@ async def generate_query(request: Request, userId: str | None = None) -> JSONRes
 
 @router.post("/api/v1/ai/pick-topic")
 async def pick_topic(request: Request, userId: str | None = None) -> JSONResponse:  # noqa: N803
-    state, body = await _question(request, userId)
-    model = state.registry.model(body["modelId"])
+    state, body, principal = await _question(request, userId)
+    viewer = principal.viewer(body["modelId"])
+    model = state.ai.model(body["modelId"], viewer)
     topics = [name for name, topic in model.topics.items() if not topic.hidden]
     potential = body.get("potentialTopicNames")
     if potential is not None:
@@ -109,7 +119,7 @@ async def pick_topic(request: Request, userId: str | None = None) -> JSONRespons
     if not topics:
         raise ApiError(404, "No topics found")
     current = _topic_hint(model, body.get("currentTopicName"))
-    plan = await state.ai.plan(body["prompt"].strip(), body["modelId"])
+    plan = await state.ai.plan(body["prompt"].strip(), body["modelId"], viewer=viewer)
     if plan.topic in topics:
         return JSONResponse({"topicId": plan.topic})
     if current in topics:

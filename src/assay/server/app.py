@@ -29,8 +29,18 @@ from assay.jobs.postgres import PostgresJobStore
 from assay.jobs.runner import JobRunner, Target
 from assay.jobs.store import JobStore
 from assay.jobs.stores import open_job_store
+from assay.jobs.users import lookup_viewer
 from assay.semantic.loader import load_model
-from assay.server import ai_routes, ai_tool_routes, chat_page, errors, model_routes, query_routes
+from assay.server import (
+    ai_routes,
+    ai_tool_routes,
+    chat_page,
+    errors,
+    model_routes,
+    query_routes,
+    scim_routes,
+    user_routes,
+)
 from assay.server.auth import RateLimiter
 from assay.server.registry import ModelRegistry
 from assay.server.state import ServerState
@@ -41,12 +51,14 @@ PRUNE_EVERY_SECONDS = 60.0
 
 def serve_configured_models(settings: Settings, registry: ModelRegistry) -> None:
     """The models of the ``models`` setting, each on its named connection; without it, the
-    configured model folder on the configured DuckDB file (the demo's, by default)."""
+    configured model folder on the configured DuckDB file (the demo's, by default). Each is
+    checked against the organization's user attributes."""
+    attributes = registry.attributes()
     if not settings.models:
         demo = DuckDBEngine(settings.resolved_duckdb_path, threads=settings.duckdb_threads)
         folder = settings.resolved_models_dir or tpch_model_dir()
         columns = demo.catalog()
-        model = load_model(folder, catalog=columns)
+        model = load_model(folder, catalog=columns, attributes=attributes)
         registry.add(folder, Target(model, demo), connection="default", catalog=columns)
         return
     engines: dict[str, tuple[Engine, dict[str, dict[str, str]] | None]] = {}
@@ -62,7 +74,7 @@ def serve_configured_models(settings: Settings, registry: ModelRegistry) -> None
             engines[name] = (engine, _catalog_if_reachable(engine, name, url))
         engine, catalog = engines[name]
         folder = Path(spec["folder"])
-        model = load_model(folder, catalog=catalog)
+        model = load_model(folder, catalog=catalog, attributes=attributes)
         if model.id in registry.ids():
             raise ConfigError(
                 f"Two model folders define the model {model.name!r}: names are unique"
@@ -90,6 +102,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         job_store = store or open_job_store(settings, pool_size=settings.workers + 4)
+        directory = job_store.users
         runner = JobRunner(
             job_store,
             {},
@@ -97,8 +110,11 @@ def create_app(
             workers=settings.workers,
             cache_ttl_seconds=settings.cache_ttl_seconds,
             default_row_limit=settings.default_row_limit,
+            viewer_for=lambda user_id, model_id: lookup_viewer(directory, user_id, model_id),
         )
-        registry = ModelRegistry(runner)
+        registry = ModelRegistry(
+            runner, attributes=lambda: [d.name for d in directory.attribute_definitions()]
+        )
         if targets is None:
             serve_configured_models(settings, registry)
         else:
@@ -149,6 +165,8 @@ def create_app(
     app.include_router(ai_routes.router)
     app.include_router(ai_tool_routes.router)
     app.include_router(chat_page.router)
+    app.include_router(user_routes.router)
+    app.include_router(scim_routes.router)
     _document_bearer_auth(app)
 
     @app.get("/health", include_in_schema=False)

@@ -1,5 +1,5 @@
-"""Bearer tokens (looked up by their hash, see ``jobs.keys``), ``userId`` rules, and a
-per-key rate limit."""
+"""Bearer tokens (looked up by their hash, see ``jobs.keys``), the user a request acts as
+(``userId`` rules), and a per-key rate limit."""
 
 from __future__ import annotations
 
@@ -7,21 +7,39 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from assay.jobs.keys import hash_token
 from assay.jobs.model import ApiKey
 from assay.jobs.store import JobStore
+from assay.jobs.users import AttributeDef, User, all_definitions, viewer_for
+from assay.semantic.viewer import Viewer
 from assay.server.errors import ApiError
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Principal:
-    """Who is calling, and for whom (``user_id``: the impersonated or own user)."""
+    """Who is calling, and as whom: the key, and the user its requests act as (the key's own
+    user, or the one an organization key names with ``userId``), with what that user may see
+    on each model. Every governed decision downstream reads ``viewer(model_id)``."""
 
     key: ApiKey
-    user_id: str | None
+    user: User
+    definitions: tuple[AttributeDef, ...] = ()
+    roles: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def org_key(self) -> bool:
+        return self.key.kind == "org"
+
+    def viewer(self, model_id: str) -> Viewer:
+        return viewer_for(self.user, self.definitions, self.roles.get(model_id))
+
+    def owns(self, user_id: str | None) -> bool:
+        """Whether a job or answer made for ``user_id`` is this caller's to read: their own,
+        or any, for an organization key."""
+        return self.org_key or (user_id is not None and user_id == self.user.id)
 
 
 def authenticate(store: JobStore, header: str | None) -> ApiKey:
@@ -41,22 +59,29 @@ def authenticate(store: JobStore, header: str | None) -> ApiKey:
 
 
 def act_as(store: JobStore, key: ApiKey, user_id: str | None) -> Principal:
-    """Apply ``userId``: an organization key may act for any known user; a personal token
-    only for its own user."""
-    if user_id is None:
-        return Principal(key, key.user_id)
-    try:
-        uuid.UUID(user_id)
-    except ValueError:
-        raise ApiError(400, "userId: Invalid uuid") from None
-    if key.kind == "pat":
-        if user_id != key.user_id:
-            raise ApiError(403, "User-scoped API keys can only be used to act on behalf of the "
-                           "authenticated user.")  # fmt: skip
-        return Principal(key, user_id)
-    if not store.user_exists(user_id):
-        raise ApiError(404, f"User with id {user_id} does not exist")
-    return Principal(key, user_id)
+    """The key acting as its own user, or (``userId``) as another: an organization key may act
+    for any user of the directory, a personal token only for its own."""
+    directory = store.users
+    own = directory.user(key.user_id) if key.user_id else None
+    if own is None or not own.active:
+        raise ApiError(403, "User no longer has the required permissions to use this API key")
+    user = own
+    if user_id is not None:
+        try:
+            user_id = str(uuid.UUID(user_id))
+        except ValueError:
+            raise ApiError(400, "userId: Invalid uuid") from None
+        if key.kind == "pat":
+            if user_id != own.id:
+                raise ApiError(403, "User-scoped API keys can only be used to act on behalf of "
+                               "the authenticated user.")  # fmt: skip
+        elif user_id != own.id:
+            found = directory.user(user_id)
+            if found is None or not found.active:
+                raise ApiError(404, f"User with id {user_id} does not exist")
+            user = found
+    definitions = tuple(all_definitions(directory.attribute_definitions()))
+    return Principal(key, user, definitions, directory.model_roles(user.id))
 
 
 class RateLimiter:

@@ -23,7 +23,7 @@ from markdown_it import MarkdownIt
 
 from assay.ai.store import AIJob
 from assay.errors import AssayError
-from assay.server.auth import authenticate
+from assay.server.auth import act_as, authenticate
 from assay.server.requests import canonical_uuid
 from assay.server.state import ServerState
 
@@ -77,7 +77,7 @@ def _csv_table(text: str) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-async def _action(state: ServerState, action: dict[str, Any]) -> str:
+async def _action(state: ServerState, action: dict[str, Any], job: AIJob) -> str:
     kind, message = action.get("type"), str(action.get("message", ""))
     if kind != "generate_query":
         return ""  # the summarize action is the answer, shown below
@@ -86,7 +86,7 @@ async def _action(state: ServerState, action: dict[str, Any]) -> str:
     if result.get("status") != "success":
         parts.append(f'<p class="error">The query failed: {escape(str(result.get("error")))}</p>')
     else:
-        png = await state.ai.chart(result)
+        png = await state.ai.chart(result, job)
         if png is not None:
             data = base64.b64encode(png).decode()
             parts.append(f'<img alt="Chart of the result" src="data:image/png;base64,{data}">')
@@ -114,7 +114,7 @@ async def _turn(state: ServerState, job: AIJob) -> str:
         return f"{head}<p class=action>{escape(note)}</p></div>"
     if job.result is None:
         return f"{head}<p class=action>This answer is no longer available.</p></div>"
-    actions = [await _action(state, a) for a in job.result.get("actions", [])]
+    actions = [await _action(state, a, job) for a in job.result.get("actions", [])]
     answer = _MARKDOWN.render(str(job.result.get("message", "")))
     return f"{head}{''.join(actions)}<div class='answer'>{answer}</div></div>"
 
@@ -130,10 +130,13 @@ async def chat(request: Request, conversation_id: str) -> Response:
     try:
         key = authenticate(state.store, header or f"Bearer {cookie}")
         state.limiter.check(key.id)
+        principal = act_as(state.store, key, None)
     except AssayError as exc:
         return _login_form(target, f"{exc} Enter a valid API key.", exc.status)
     canonical = canonical_uuid(conversation_id)
     jobs = state.ai.store.conversation(canonical) if canonical else []
+    if not all(principal.owns(job.user_id) for job in jobs):
+        jobs = []  # another user's conversation reads as one that does not exist
     if not jobs:
         return _page("Not found · Assay", "<h1>Conversation not found</h1>", 404)
     turns = [await _turn(state, job) for job in jobs]

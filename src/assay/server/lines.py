@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,26 @@ def job_line(job: Job) -> dict[str, Any]:
     if job.status == "COMPLETE":
         line["stream_stats"] = {"server_stream": 1}
     return line
+
+
+# Omni's words for a failed job's error, to a caller whose role may not view SQL.
+SQL_WITHHELD = "Query failed. Error details are only visible to users with permission to view SQL."
+
+
+def withhold_sql(job: Job) -> Job:
+    """The job with its SQL blanked, as Omni shows it to a role without VIEW_SQL: the
+    summary's SQL, and a database error (which may quote the SQL). A planning error (a field
+    that does not exist, an access rule) is about the semantic query and stays."""
+    changes: dict[str, Any] = {}
+    if job.summary is not None and ("sql" in job.summary or "display_sql" in job.summary):
+        summary = dict(job.summary)
+        for key in ("sql", "display_sql"):
+            if key in summary:
+                summary[key] = ""
+        changes["summary"] = summary
+    if job.status == "FAILED" and job.error_type in ("QUERY", "INTERNAL", "OFFLINE"):
+        changes["error_message"] = SQL_WITHHELD
+    return replace(job, **changes) if changes else job
 
 
 def missing_line(job_id: str) -> dict[str, Any]:

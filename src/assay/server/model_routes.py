@@ -1,4 +1,4 @@
-"""Models, topics, views, model YAML and whoami, shaped as Omni's (contract section 6): what
+"""Models, topics, views and model YAML, shaped as Omni's (contract section 6): what
 Omni's clients and agents read before they ask a question."""
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from fastapi.responses import JSONResponse
 
 from assay.engines import DuckDBEngine
 from assay.engines.introspect import describe_duckdb
+from assay.semantic.access import visible_model
 from assay.semantic.describe import topic_payload, topic_summary, view_payload
 from assay.semantic.model import SemanticModel
 from assay.semantic.starter import starter_files
+from assay.semantic.viewer import Viewer
 from assay.server.errors import ApiError
 from assay.server.requests import canonical_uuid, json_body
 from assay.server.state import ServerState, authorized, caller
@@ -28,7 +30,6 @@ _MODEL_PARAMS = {
     "include", "includeDeleted", "sortField", "sortDirection", "explorable",
 }  # fmt: skip
 _SORT_FIELDS = {"name", "modelKind", "connectionId", "baseModelId", "createdAt", "updatedAt"}
-PERMISSIONS = ["QUERY_TOPICS", "QUERY_FULL_MODEL", "QUERY_SQL", "VIEW_SQL"]
 
 
 def _iso(ts: float) -> str:
@@ -38,6 +39,22 @@ def _iso(ts: float) -> str:
 def _state(request: Request) -> ServerState:
     state: ServerState = request.app.state.assay
     return state
+
+
+def _seen(request: Request, model_id: str) -> SemanticModel:
+    """The model as the caller's user sees it: topics, views and fields they may not see are
+    absent, and access-filtered fields offer only their values."""
+    principal = caller(request, None)
+    model = _model(request, model_id)
+    return visible_model(model, principal.viewer(model.id))
+
+
+def _editable(request: Request, model_id: str) -> tuple[SemanticModel, Viewer]:
+    """The whole model and the caller's user, who must be a modeler of it."""
+    principal = caller(request, None)
+    model = _model(request, model_id)
+    viewer = principal.viewer(model.id)
+    return _state(request).registry.editable(model.id, viewer), viewer
 
 
 def _model(request: Request, model_id: str) -> SemanticModel:
@@ -122,16 +139,14 @@ async def list_models(request: Request) -> JSONResponse:
 
 @router.get("/api/v1/models/{model_id}/topic")
 async def list_topics(request: Request, model_id: str) -> JSONResponse:
-    authorized(request)
-    model = _model(request, model_id)
+    model = _seen(request, model_id)
     topics = [topic_summary(model, t) for t in model.topics.values()]
     return JSONResponse({"success": True, "topics": topics})
 
 
 @router.get("/api/v1/models/{model_id}/topic/{topic_name}")
 async def get_topic(request: Request, model_id: str, topic_name: str) -> JSONResponse:
-    authorized(request)
-    model = _model(request, model_id)
+    model = _seen(request, model_id)
     topic = model.topics.get(topic_name)
     if topic is None:
         raise ApiError(404, f"Topic {topic_name} not found")
@@ -140,46 +155,10 @@ async def get_topic(request: Request, model_id: str, topic_name: str) -> JSONRes
 
 @router.get("/api/v1/models/{model_id}/view")
 async def list_views(request: Request, model_id: str) -> JSONResponse:
-    authorized(request)
-    model = _model(request, model_id)
+    model = _seen(request, model_id)
     return JSONResponse(
         {"success": True, "views": [view_payload(model, v) for v in model.views.values()]}
     )
-
-
-@router.get("/api/v1/whoami")
-async def whoami(request: Request) -> JSONResponse:
-    """Who the key is and what it may do on each model (omniframes asks this first)."""
-    state = _state(request)
-    principal = caller(request, None)
-    key = principal.key
-    ids = state.registry.ids()
-    asked = [
-        p.strip()
-        for v in request.query_params.getlist("modelId")
-        for p in v.split(",")
-        if p.strip()
-    ]
-    if asked:
-        canonical = [canonical_uuid(a) or a for a in asked]
-        unknown = [a for a in canonical if a not in ids]
-        if unknown:
-            raise ApiError(404, f"Model(s) not found: {', '.join(unknown)}")
-        ids = canonical
-    member = principal.user_id or key.id
-    roles = {
-        i: {"roleName": "QUERIER" if key.kind == "pat" else "ADMIN",
-            "baseRole": "QUERIER" if key.kind == "pat" else "MODELER",
-            "connectionId": state.registry.connection_id(i), "permissions": PERMISSIONS}
-        for i in ids
-    }  # fmt: skip
-    return JSONResponse({
-        "user": {"id": member, "membershipId": member, "email": key.user_email},
-        "keyScope": "organization" if key.kind == "org" else "user",
-        "orgRole": "ORG_ADMIN" if key.kind == "org" else "MEMBER",
-        "rolesByModel": roles,
-        "rolesByModelTruncated": False,
-    })  # fmt: skip
 
 
 def _yaml_document(request: Request, model: SemanticModel, with_checksums: bool) -> dict[str, Any]:
@@ -192,8 +171,7 @@ def _yaml_document(request: Request, model: SemanticModel, with_checksums: bool)
 @router.get("/api/v1/models/{model_id}/yaml")
 @router.get("/api/unstable/models/{model_id}/yaml", include_in_schema=False)
 async def get_yaml(request: Request, model_id: str) -> JSONResponse:
-    authorized(request)
-    model = _model(request, model_id)
+    model, _ = _editable(request, model_id)
     doc = _yaml_document(
         request, model, request.query_params.get("includeChecksums") in ("true", "1")
     )
@@ -223,8 +201,7 @@ async def write_yaml(request: Request, model_id: str) -> JSONResponse:
     """Write one file (empty ``yaml`` deletes it): validated against the whole model first,
     applied atomically; a stale ``previousChecksum`` is a 409."""
     state = _state(request)
-    authorized(request)
-    model = _model(request, model_id)
+    model, viewer = _editable(request, model_id)
     body = await json_body(request)
     name, text = body.get("fileName"), body.get("yaml")
     if not isinstance(name, str) or not name:
@@ -233,7 +210,7 @@ async def write_yaml(request: Request, model_id: str) -> JSONResponse:
         raise ApiError(400, "yaml: Required")
     previous = body.get("previousChecksum")
     new = state.registry.write(
-        model.id, name, text, previous if isinstance(previous, str) else None
+        model.id, name, text, previous if isinstance(previous, str) else None, viewer=viewer
     )
     return JSONResponse(_yaml_document(request, new, True))
 
@@ -243,14 +220,12 @@ async def write_yaml(request: Request, model_id: str) -> JSONResponse:
 async def delete_yaml(request: Request, model_id: str) -> JSONResponse:
     """Delete one file (``?fileName=``), if the model stays valid without it."""
     state = _state(request)
-    authorized(request)
-    model = _model(request, model_id)
+    model, viewer = _editable(request, model_id)
     name = request.query_params.get("fileName")
     if not name:
         raise ApiError(400, "fileName: Required")
-    return JSONResponse(
-        _yaml_document(request, state.registry.write(model.id, name, "", None), True)
-    )
+    new = state.registry.write(model.id, name, "", None, viewer=viewer)
+    return JSONResponse(_yaml_document(request, new, True))
 
 
 @router.post("/api/v1/models/{model_id}/refresh")
@@ -258,8 +233,7 @@ async def refresh_model(request: Request, model_id: str) -> JSONResponse:
     """Read the database again and add a starter view for each table the model lacks
     (existing files are never rewritten; relationships for new tables are left to add)."""
     state = _state(request)
-    authorized(request)
-    model = _model(request, model_id)
+    model, viewer = _editable(request, model_id)
     engine = state.runner.targets[model.id].engine
     if not isinstance(engine, DuckDBEngine):
         raise ApiError(400, f"Refreshing a model on {engine.name} is not supported yet")
@@ -271,7 +245,7 @@ async def refresh_model(request: Request, model_id: str) -> JSONResponse:
         for name, text in starter.items()
         if name.endswith(".view.yaml") and name.removesuffix(".yaml") not in have
     }
-    new = state.registry.write_files(model.id, added) if added else model
+    new = state.registry.write_files(model.id, added, viewer=viewer) if added else model
     return JSONResponse(
         {"success": True, "addedFiles": sorted(added), **_yaml_document(request, new, False)}
     )
@@ -281,8 +255,7 @@ async def refresh_model(request: Request, model_id: str) -> JSONResponse:
 async def validate_model(request: Request, model_id: str) -> JSONResponse:
     """The served model's issues, as omni-app-mcp reads them: a list (a served model has
     only warnings; errors refuse a write before it is served)."""
-    authorized(request)
-    model = _model(request, model_id)
+    model, _ = _editable(request, model_id)
     # yaml_path names the file, as Omni's does (omni-app-mcp groups issues by it); the place
     # inside the file leads the message.
     issues = [

@@ -3,6 +3,8 @@ expect them (see shared/docs/omni-contract.md section 2).
 
 Every route authenticates first, before reading the body: a caller without a valid key
 learns nothing about the request, and every request counts against the key's rate limit.
+A job runs as its caller's user and belongs to them: another user's job id is answered as an
+unknown one, and SQL is withheld from a caller whose role may not view it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from fastapi.responses import JSONResponse, Response
 
 from assay.jobs.model import Job
 from assay.jobs.runner import JobRequest, JobRunner
+from assay.semantic.viewer import VIEW_SQL
+from assay.server.auth import Principal
 from assay.server.errors import ApiError, error_body
 from assay.server.lines import (
     NDJSON,
@@ -24,6 +28,7 @@ from assay.server.lines import (
     ndjson_response,
     result_document,
     wants_single_json,
+    withhold_sql,
 )
 from assay.server.requests import json_body, parse_cancel_ids, parse_job_ids, parse_run_body
 from assay.server.schemas import CancelRequest, RunRequest, request_body
@@ -31,7 +36,8 @@ from assay.server.state import ServerState, authorized, caller
 
 router = APIRouter()
 # resultType mode answers a failed job as an HTTP error; a cancelled one conflicts with the ask.
-_HTTP_FOR_ERROR = {"PLAN": 400, "PLAN_PK_REQUIRED_DUE_TO_JOIN_FANOUT": 400, "KILL": 409}
+_HTTP_FOR_ERROR = {"PLAN": 400, "PLAN_PK_REQUIRED_DUE_TO_JOIN_FANOUT": 400, "KILL": 409,
+                   "FORBIDDEN": 403}  # fmt: skip
 _STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "NDJSON: a jobs_submitted header (run only), a line per finished job, "
@@ -48,8 +54,18 @@ _WAIT_PARAMETERS = [
 ]  # fmt: skip
 
 
-def _with_paths(runner: JobRunner, jobs: Sequence[Job]) -> list[tuple[Job, Path | None]]:
-    return [(j, runner.result_path(j) if j.status == "COMPLETE" else None) for j in jobs]
+def _with_paths(
+    runner: JobRunner, jobs: Sequence[Job], principal: Principal
+) -> list[tuple[Job, Path | None]]:
+    return [
+        (as_seen_by(principal, j), runner.result_path(j) if j.status == "COMPLETE" else None)
+        for j in jobs
+    ]
+
+
+def as_seen_by(principal: Principal, job: Job) -> Job:
+    """The job as its reader may see it: without SQL unless their role may view SQL."""
+    return job if principal.viewer(job.model_id).may(VIEW_SQL) else withhold_sql(job)
 
 
 def _respond(
@@ -59,10 +75,18 @@ def _respond(
     extra: Sequence[dict[str, Any]],
     remaining: Sequence[str],
     runner: JobRunner,
+    principal: Principal,
 ) -> Response:
+    paths = _with_paths(runner, done, principal)
     if wants_single_json(request):
-        return json_document(header, _with_paths(runner, done), extra, remaining)
-    return ndjson_response(header, _with_paths(runner, done), extra, remaining)
+        return json_document(header, paths, extra, remaining)
+    return ndjson_response(header, paths, extra, remaining)
+
+
+def _owned(state: ServerState, principal: Principal, ids: Sequence[str]) -> dict[str, Job]:
+    """The jobs among ``ids`` the caller may read; others are, to them, unknown ids."""
+    jobs = state.runner.store.get_jobs(ids)
+    return {i: j for i, j in jobs.items() if principal.owns(j.user_id)}
 
 
 @router.post(
@@ -80,16 +104,17 @@ async def run_query(request: Request, userId: str | None = None) -> Response:  #
     branch = body.branch_id or request.query_params.get("branch_id")
     if branch is not None:  # Assay serves shared models only: no branch exists
         raise ApiError(404, f"Branch {branch} not found")
-    job = state.runner.submit(
-        JobRequest(body.query, body.model_id, body.cache, body.plan_only, principal.key.id)
-    )
+    ask = JobRequest(body.query, body.model_id, body.cache, body.plan_only, key_id=key.id,
+                     user_id=principal.user.id, viewer=principal.viewer(body.model_id))  # fmt: skip
+    job = state.runner.submit(ask)
     if not job.done:
         job = (await state.runner.wait([job.id], state.settings.run_wait_seconds))[job.id]
     if body.result_type:
-        return _document(state.runner, job, body.result_type, formatted=body.format_results)
+        seen = as_seen_by(principal, job)
+        return _document(state.runner, seen, body.result_type, formatted=body.format_results)
     header = {"jobs_submitted": {job.id: job.client_result_id}}
     done, remaining = ([job], []) if job.done else ([], [job.id])
-    return _respond(request, header, done, [], remaining, state.runner)
+    return _respond(request, header, done, [], remaining, state.runner, principal)
 
 
 def _document(runner: JobRunner, job: Job, kind: str, *, formatted: bool) -> Response:
@@ -117,16 +142,16 @@ def _document(runner: JobRunner, job: Job, kind: str, *, formatted: bool) -> Res
 async def wait_for_jobs(request: Request) -> Response:
     """Long-poll for jobs: the lines of those that finished, and the ids still running."""
     state: ServerState = request.app.state.assay
-    authorized(request)
+    principal = caller(request, None)
     ids = parse_job_ids(request)
-    known = state.runner.store.get_jobs(ids)
+    known = _owned(state, principal, ids)
     if not known:
         raise ApiError(404, f"Job with id {ids[0]} does not exist")
     jobs = await state.runner.wait(list(known), state.settings.wait_seconds)
     done = [jobs[i] for i in ids if i in jobs and jobs[i].done]
     remaining = [i for i in ids if i in jobs and not jobs[i].done]
     missing = [missing_line(i) for i in ids if i not in jobs]
-    return _respond(request, None, done, missing, remaining, state.runner)
+    return _respond(request, None, done, missing, remaining, state.runner, principal)
 
 
 @router.post("/api/v1/query/cancel", openapi_extra=request_body(CancelRequest))
@@ -134,9 +159,9 @@ async def cancel_jobs(request: Request) -> JSONResponse:
     """Stop jobs (beyond Omni, which has no public cancel): running engine work is
     interrupted and the jobs end FAILED with error_type KILL. Finished jobs are unchanged."""
     state: ServerState = request.app.state.assay
-    authorized(request)
+    principal = caller(request, None)
     ids = parse_cancel_ids(await json_body(request))
-    known = state.runner.store.get_jobs(ids)
+    known = _owned(state, principal, ids)
     if not known:
         raise ApiError(404, f"Job with id {ids[0]} does not exist")
     jobs = state.runner.cancel(list(known))

@@ -16,14 +16,16 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from assay.errors import ModelInvalid
+from assay.errors import ModelInvalid, PermissionDenied
 from assay.jobs.runner import JobRunner, Target
 from assay.semantic.catalog import Catalog
 from assay.semantic.loader import build_model
 from assay.semantic.model import SemanticModel
+from assay.semantic.viewer import UPDATE, Viewer
 from assay.server.errors import ApiError
 
 _FILE_NAME = re.compile(
@@ -49,8 +51,16 @@ class Served:
 
 
 class ModelRegistry:
-    def __init__(self, runner: JobRunner) -> None:
+    def __init__(
+        self,
+        runner: JobRunner,
+        *,
+        attributes: Callable[[], Collection[str] | None] | None = None,
+    ) -> None:
         self.runner = runner
+        #: the organization's user attribute names, which a model's rules may read (None:
+        #: unknown, so not checked)
+        self.attributes: Callable[[], Collection[str] | None] = attributes or (lambda: None)
         self._served: dict[str, Served] = {}
         self._lock = threading.Lock()
 
@@ -70,6 +80,23 @@ class ModelRegistry:
             raise ApiError(404, f"Model {model_id} not found")
         return target.model
 
+    def models_using_attribute(self, name: str) -> list[str]:
+        """The served models whose rules read user attribute ``name`` (it must not go away
+        while they do)."""
+        return sorted(
+            target.model.name
+            for model_id, target in self.runner.targets.items()
+            if model_id in self._served and name in target.model.attributes_used
+        )
+
+    def editable(self, model_id: str, viewer: Viewer) -> SemanticModel:
+        """The model, to a user whose role may read and change its files (a modeler): its
+        YAML holds every rule and field, whatever that user's grants."""
+        model = self.model(model_id)
+        if not viewer.may(UPDATE):
+            raise PermissionDenied("Permission denied - modeler role required on the model")
+        return model
+
     def served(self, model_id: str) -> Served:
         self.model(model_id)
         return self._served[model_id]
@@ -81,18 +108,30 @@ class ModelRegistry:
         return {name: checksum(text) for name, text in self.model(model_id).files.items()}
 
     def write(
-        self, model_id: str, file_name: str, text: str, previous_checksum: str | None
+        self,
+        model_id: str,
+        file_name: str,
+        text: str,
+        previous_checksum: str | None,
+        *,
+        viewer: Viewer,
     ) -> SemanticModel:
         """Replace (or, with empty text, delete) one file: all or nothing."""
-        return self.write_files(model_id, {file_name: text}, {file_name: previous_checksum})
+        return self.write_files(
+            model_id, {file_name: text}, {file_name: previous_checksum}, viewer=viewer
+        )
 
     def write_files(
         self,
         model_id: str,
         changes: dict[str, str],
         previous: dict[str, str | None] | None = None,
+        *,
+        viewer: Viewer,
     ) -> SemanticModel:
-        """Replace, add or (empty text) delete files together: all or nothing."""
+        """Replace, add or (empty text) delete files together, for a modeler: all or
+        nothing."""
+        self.editable(model_id, viewer)
         for file_name in changes:
             if not _FILE_NAME.match(file_name):
                 raise ApiError(400, f"fileName {file_name!r} is not a model file: expected "
@@ -113,7 +152,9 @@ class ModelRegistry:
                 else:
                     raise ApiError(404, f"No file {file_name} in model {current.name}")
             try:
-                new = build_model(files, name=current.name, catalog=served.catalog)
+                new = build_model(
+                    files, name=current.name, catalog=served.catalog, attributes=self.attributes()
+                )
             except ModelInvalid as exc:
                 issues = [{"file": i.file, "yaml_path": i.yaml_path, "message": i.message,
                            "is_warning": i.is_warning} for i in exc.issues]  # fmt: skip

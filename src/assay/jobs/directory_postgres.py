@@ -1,0 +1,72 @@
+"""The user directory on the shared PostgreSQL job store, so every replica sees the same users:
+tables in the store's schema, connections from its pool. Directory writes take one advisory
+lock per schema, so a definition change and a user change on two replicas never interleave
+(directory writes are rare; queries never take it)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg.rows import TupleRow
+from psycopg_pool import ConnectionPool
+
+from assay.jobs.directory_sql import SqlDirectory, adopt_keys, schema_statements
+
+
+class _Postgres:
+    """The shared SQL's ``?`` marks as psycopg's ``%s`` (the statements hold no ``%``)."""
+
+    def __init__(self, conn: psycopg.Connection[TupleRow]) -> None:
+        self._conn = conn
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        return list(self._conn.execute(sql.replace("?", "%s"), params).fetchall())
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._conn.execute(sql.replace("?", "%s"), params).rowcount
+
+
+def _lock_directory(conn: psycopg.Connection[TupleRow], schema: str) -> None:
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"assay:{schema}:directory",))
+
+
+class PostgresDirectory(SqlDirectory):
+    def __init__(self, pool: ConnectionPool[psycopg.Connection[TupleRow]], schema: str) -> None:
+        self._pool = pool
+        self._schema = schema
+
+    @contextmanager
+    def _read(self) -> Iterator[_Postgres]:
+        # Pool connections autocommit: one statement needs no transaction (nor its round trips).
+        with self._pool.connection() as conn:
+            yield _Postgres(conn)
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[_Postgres]:
+        with (
+            self._pool.connection() as conn,
+            conn.transaction(),
+        ):
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            yield _Postgres(conn)
+
+    @contextmanager
+    def _write(self) -> Iterator[_Postgres]:
+        with self._pool.connection() as conn, conn.transaction():
+            _lock_directory(conn, self._schema)
+            yield _Postgres(conn)
+
+
+def upgrade(conn: psycopg.Connection[TupleRow], schema: str, at: float) -> None:
+    """Bring a store made by an earlier version up to date, inside the transaction (and the
+    schema lock) that creates the store's tables, so replicas starting together take turns and
+    the second finds nothing left to do: the jobs' ``user_id`` column, the directory's tables,
+    and a user for every key."""
+    _lock_directory(conn, schema)
+    conn.execute("ALTER TABLE jobs ADD COLUMN IF NOT EXISTS user_id TEXT")
+    for statement in schema_statements():
+        conn.execute(statement)
+    adopt_keys(_Postgres(conn), at)
