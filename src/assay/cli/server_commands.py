@@ -17,6 +17,12 @@ import typer
 from rich.text import Text
 
 from assay.cli.app import DEMO_QUERY, HomeOption, app, err, fail, out, settings_of
+from assay.cli.demo_governance import (
+    enable_example_filter,
+    example_commands,
+    filter_is_on,
+    prepare_users,
+)
 from assay.config import Settings
 from assay.errors import AssayError
 from assay.jobs.keys import create_key, org_admin, user_for_email
@@ -77,6 +83,7 @@ def prepare_demo(settings: Settings, scale: float, *, duckdb: bool = True) -> Pa
     target = settings.home / "models" / "tpch"
     if not target.exists():
         shutil.copytree(tpch_model_dir(), target)
+        enable_example_filter(target)  # the row-level security example, on in this copy
     return target
 
 
@@ -135,6 +142,7 @@ def demo(
     model_id = model_id_for("tpch")
     store = open_job_store(settings, pool_size=2)
     try:
+        users = prepare_users(store)  # before serving: the model reads their attribute
         admin = org_admin(store)
         token = None if no_serve else create_key(store, "org", user=admin, label="demo")[1]
     except AssayError as exc:
@@ -153,6 +161,14 @@ def demo(
         f"  curl -s {url}/api/v1/query/run -H 'Authorization: Bearer {token}' "
         f"-H 'Content-Type: application/json' -d {shlex.quote(body)}\n"
     )
+    if filter_is_on(models):
+        typer.echo(
+            "Row-level security: the customer topic shows each user only the customers "
+            f"of their regions ({models / 'customer.topic.yaml'}; docs/governance.md):"
+        )
+        for line in example_commands(url, token, model_id, users):
+            typer.echo(line)
+        typer.echo("")
     typer.echo(f"Serving on {url} (Ctrl-C to stop)")
     _serve(settings)
 
