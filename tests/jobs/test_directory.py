@@ -253,3 +253,45 @@ def test_jobs_keep_their_owner(store: JobStore) -> None:
               request={"query": {}}, created_at=time.time(), user_id="u-1")  # fmt: skip
     store.add_jobs([job])
     assert store.get_jobs(["j"])["j"].user_id == "u-1"
+
+
+def test_a_profile_reads_the_user_the_definitions_and_their_roles_together(
+    store: JobStore,
+) -> None:
+    directory = store.users
+    directory.add_attribute(AttributeDef("region", "Region", multiple_values=True,
+                                         default_value=("ALL",), description="where"))  # fmt: skip
+    directory.add_attribute(AttributeDef("level", "Level", type="Number"))
+    ann = new_user("ann@example.com", "Ann", time.time(), attributes={"level": ("3",)})
+    directory.add_user(ann)
+    directory.set_model_role(ann.id, "m1", "VIEWER")
+    profile = directory.profile(ann.id)
+    assert profile is not None
+    assert profile.user == directory.user(ann.id)
+    assert profile.definitions == tuple(directory.attribute_definitions())
+    assert [d.name for d in profile.definitions] == ["level", "region"]
+    assert profile.definitions[1].default_value == ("ALL",)
+    assert profile.definitions[1].multiple_values and profile.definitions[0].type == "Number"
+    assert profile.roles == {"m1": "VIEWER"}
+    bob = new_user("bob@example.com", None, time.time())
+    directory.add_user(bob)
+    stored = directory.user(bob.id)
+    assert stored is not None
+    assert directory.profile(bob.id) == replace(profile, user=stored, roles={})
+    assert directory.profile(str(uuid.uuid4())) is None
+
+
+def test_signing_in_reads_the_key_with_its_users_profile(store: JobStore) -> None:
+    ann = user_for_email(store, "ann@example.com")
+    store.users.set_model_role(ann.id, "m1", "MODELER")
+    _, token = create_key(store, "pat", user=ann)
+    found = store.users.sign_in(hash_token(token))
+    assert found is not None
+    signed_key, profile = found
+    assert signed_key == store.key_by_hash(hash_token(token))
+    assert profile == store.users.profile(ann.id) and profile is not None
+    assert profile.roles == {"m1": "MODELER"}
+    assert store.users.sign_in(hash_token("not a token")) is None
+    store.users.delete_user(ann.id, time.time())
+    after = store.users.sign_in(hash_token(token))
+    assert after is not None and after[0].revoked_at is not None and after[1] is None

@@ -14,6 +14,36 @@ from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool
 
 from assay.jobs.directory_sql import SqlDirectory, adopt_keys, schema_statements
+from assay.jobs.model import ApiKey
+from assay.jobs.rows import (
+    DEFINITION_COLUMNS,
+    KEY_COLUMNS,
+    USER_COLUMNS,
+    definition_from_row,
+    key_from_row,
+    user_from_row,
+)
+from assay.jobs.users import Profile
+
+
+def _of(table: str, columns: str) -> str:
+    return ", ".join(f"{table}.{c.strip()}" for c in columns.split(","))
+
+
+# A user, every attribute definition and the user's roles in one row (the lists as JSON).
+_PROFILE_COLUMNS = (
+    f"{_of('u', USER_COLUMNS)}, "
+    f"(SELECT json_agg(json_build_array({DEFINITION_COLUMNS}) ORDER BY name) "
+    "FROM attribute_definitions), "
+    "(SELECT json_agg(json_build_array(model_id, role)) FROM model_roles r "
+    "WHERE r.user_id = u.id)"
+)
+PROFILE = f"SELECT {_PROFILE_COLUMNS} FROM users u WHERE u.id = %s"
+SIGN_IN = (
+    f"SELECT {_of('k', KEY_COLUMNS)}, {_PROFILE_COLUMNS} "
+    "FROM api_keys k LEFT JOIN users u ON u.id = k.user_id WHERE k.token_hash = %s"
+)
+KEY_WIDTH = KEY_COLUMNS.count(",") + 1
 
 
 class _Postgres:
@@ -38,6 +68,22 @@ class PostgresDirectory(SqlDirectory):
         self._pool = pool
         self._schema = schema
 
+    # One statement each: every request reads these, and on a shared store the round trips
+    # cost more than the statements.
+
+    def profile(self, user_id: str) -> Profile | None:
+        with self._pool.connection() as conn:
+            row = conn.execute(PROFILE, (user_id,)).fetchone()
+        return None if row is None else _profile_from(row)
+
+    def sign_in(self, token_hash: str) -> tuple[ApiKey, Profile | None] | None:
+        with self._pool.connection() as conn:
+            row = conn.execute(SIGN_IN, (token_hash,)).fetchone()
+        if row is None:
+            return None
+        profile = _profile_from(row[KEY_WIDTH:]) if row[KEY_WIDTH] is not None else None
+        return key_from_row(row[:KEY_WIDTH]), profile
+
     @contextmanager
     def _read(self) -> Iterator[_Postgres]:
         # Pool connections autocommit: one statement needs no transaction (nor its round trips).
@@ -58,6 +104,12 @@ class PostgresDirectory(SqlDirectory):
         with self._pool.connection() as conn, conn.transaction():
             _lock_directory(conn, self._schema)
             yield _Postgres(conn)
+
+
+def _profile_from(row: Sequence[Any]) -> Profile:
+    user = user_from_row(row[:-2])
+    definitions = tuple(definition_from_row(d) for d in row[-2] or ())
+    return Profile(user, definitions, {model: role for model, role in row[-1] or ()})
 
 
 def upgrade(conn: psycopg.Connection[TupleRow], schema: str, at: float) -> None:

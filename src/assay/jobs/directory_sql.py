@@ -20,12 +20,15 @@ from typing import Any, Protocol
 
 from assay.errors import did_you_mean
 from assay.jobs.keys import user_id_for
+from assay.jobs.model import ApiKey
 from assay.jobs.rows import (
     DEFINITION_COLUMNS,
+    KEY_COLUMNS,
     USER_COLUMNS,
     definition_from_row,
     definition_values,
     dump_attributes,
+    key_from_row,
     placeholders,
     user_from_row,
     user_name_key,
@@ -38,6 +41,7 @@ from assay.jobs.users import (
     AttributeExists,
     DirectoryError,
     InvalidAttributeValue,
+    Profile,
     User,
     UserExists,
     UserNotFound,
@@ -128,6 +132,19 @@ class SqlDirectory:
         with self._read() as sql:
             rows = sql.rows(f"SELECT {USER_COLUMNS} FROM users WHERE id = ?", (user_id,))
         return user_from_row(rows[0]) if rows else None
+
+    def profile(self, user_id: str) -> Profile | None:
+        with self._snapshot() as sql:
+            return _profile(sql, user_id)
+
+    def sign_in(self, token_hash: str) -> tuple[ApiKey, Profile | None] | None:
+        with self._snapshot() as sql:
+            rows = sql.rows(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE token_hash = ?",
+                            (token_hash,))  # fmt: skip
+            if not rows:
+                return None
+            key = key_from_row(rows[0])
+            return key, _profile(sql, key.user_id) if key.user_id else None
 
     def user_named(self, user_name: str) -> User | None:
         with self._read() as sql:
@@ -242,6 +259,14 @@ class SqlDirectory:
             sql.run("INSERT INTO model_roles (user_id, model_id, role) VALUES (?, ?, ?) "
                     "ON CONFLICT (user_id, model_id) DO UPDATE SET role = excluded.role",
                     (user_id, model_id, role))  # fmt: skip
+
+
+def _profile(sql: Sql, user_id: str) -> Profile | None:
+    rows = sql.rows(f"SELECT {USER_COLUMNS} FROM users WHERE id = ?", (user_id,))
+    if not rows:
+        return None
+    roles = sql.rows("SELECT model_id, role FROM model_roles WHERE user_id = ?", (user_id,))
+    return Profile(user_from_row(rows[0]), tuple(_definitions(sql)), {m: r for m, r in roles})
 
 
 def _definitions(sql: Sql) -> list[AttributeDef]:

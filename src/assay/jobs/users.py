@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, Protocol
 
 from assay.errors import AssayError, Forbidden, did_you_mean
+from assay.jobs.model import ApiKey
 from assay.semantic.viewer import DEFAULT_ROLE, ROLES, Viewer
 from assay.semantic.viewer import SYSTEM_ATTRIBUTES as SYSTEM_ATTRIBUTES  # noqa: PLC0414
 
@@ -108,6 +109,16 @@ class User:
     attributes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What governs a user's requests, read together: the user, the attribute definitions
+    (their defaults), and the user's role on each model that has one."""
+
+    user: User
+    definitions: tuple[AttributeDef, ...]
+    roles: Mapping[str, str]
+
+
 class Directory(Protocol):
     """Users, attribute definitions and model roles, kept by the job store (SQLite, or the
     shared PostgreSQL store so every replica sees the same users)."""
@@ -117,6 +128,16 @@ class Directory(Protocol):
         ...
 
     def user(self, user_id: str) -> User | None: ...
+
+    def profile(self, user_id: str) -> Profile | None:
+        """The user with the definitions and their roles: what every request reads, so a
+        shared store answers it in one round trip."""
+        ...
+
+    def sign_in(self, token_hash: str) -> tuple[ApiKey, Profile | None] | None:
+        """The key with this token hash and its user's profile (None when the user is gone),
+        together: a request's first read, one round trip on a shared store."""
+        ...
 
     def user_named(self, user_name: str) -> User | None:
         """The user with this userName, compared without regard to case."""

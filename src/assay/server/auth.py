@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from assay.jobs.keys import hash_token
 from assay.jobs.model import ApiKey
 from assay.jobs.store import JobStore
-from assay.jobs.users import AttributeDef, User, all_definitions, viewer_for
+from assay.jobs.users import AttributeDef, Profile, User, all_definitions, viewer_for
 from assay.semantic.viewer import Viewer
 from assay.server.errors import ApiError
 
@@ -44,6 +44,12 @@ class Principal:
 
 def authenticate(store: JobStore, header: str | None) -> ApiKey:
     """The key behind an ``Authorization`` header; 401 when missing, malformed or unknown."""
+    return signed_in(store, header)[0]
+
+
+def signed_in(store: JobStore, header: str | None) -> tuple[ApiKey, Profile | None]:
+    """The key behind an ``Authorization`` header and its user's profile, read together (one
+    round trip on a shared store); 401 when the header is missing, malformed or unknown."""
     if not header:
         raise ApiError(401, "Unauthorized: Missing or invalid API key",
                        headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
@@ -51,37 +57,40 @@ def authenticate(store: JobStore, header: str | None) -> ApiKey:
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "Bad authorization header, must be formatted as Bearer <token>",
                        headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
-    key = store.key_by_hash(hash_token(token.strip()))
-    if key is None or key.revoked_at is not None:
+    found = store.users.sign_in(hash_token(token.strip()))
+    if found is None or found[0].revoked_at is not None:
         raise ApiError(401, "Unauthorized: Missing or invalid API key",
                        headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
-    return key
+    return found
 
 
-def act_as(store: JobStore, key: ApiKey, user_id: str | None) -> Principal:
+def act_as(
+    store: JobStore, key: ApiKey, user_id: str | None, own: Profile | None = None
+) -> Principal:
     """The key acting as its own user, or (``userId``) as another: an organization key may act
-    for any user of the directory, a personal token only for its own."""
+    for any user of the directory, a personal token only for its own. ``own``: the key's
+    user's profile, when the caller has just read it with the key."""
     directory = store.users
-    own = directory.user(key.user_id) if key.user_id else None
-    if own is None or not own.active:
-        raise ApiError(403, "User no longer has the required permissions to use this API key")
-    user = own
     if user_id is not None:
         try:
             user_id = str(uuid.UUID(user_id))
         except ValueError:
             raise ApiError(400, "userId: Invalid uuid") from None
-        if key.kind == "pat":
-            if user_id != own.id:
-                raise ApiError(403, "User-scoped API keys can only be used to act on behalf of "
-                               "the authenticated user.")  # fmt: skip
-        elif user_id != own.id:
-            found = directory.user(user_id)
-            if found is None or not found.active:
-                raise ApiError(404, f"User with id {user_id} does not exist")
-            user = found
-    definitions = tuple(all_definitions(directory.attribute_definitions()))
-    return Principal(key, user, definitions, directory.model_roles(user.id))
+        if key.kind == "pat" and user_id != key.user_id:
+            raise ApiError(403, "User-scoped API keys can only be used to act on behalf of the "
+                           "authenticated user.")  # fmt: skip
+    if own is None or own.user.id != key.user_id:
+        own = directory.profile(key.user_id) if key.user_id else None
+    if own is None or not own.user.active:
+        raise ApiError(403, "User no longer has the required permissions to use this API key")
+    profile = own
+    if user_id is not None and user_id != own.user.id:
+        other = directory.profile(user_id)
+        if other is None or not other.user.active:
+            raise ApiError(404, f"User with id {user_id} does not exist")
+        profile = other
+    definitions = tuple(all_definitions(profile.definitions))
+    return Principal(key, profile.user, definitions, profile.roles)
 
 
 class RateLimiter:

@@ -23,7 +23,7 @@ from markdown_it import MarkdownIt
 
 from assay.ai.store import AIJob
 from assay.errors import AssayError
-from assay.server.auth import act_as, authenticate
+from assay.server.auth import act_as, authenticate, signed_in
 from assay.server.requests import canonical_uuid
 from assay.server.state import ServerState
 
@@ -128,9 +128,9 @@ async def chat(request: Request, conversation_id: str) -> Response:
     if header is None and cookie is None:
         return _login_form(target, "Enter an API key to open this conversation.", 401)
     try:
-        key = authenticate(state.store, header or f"Bearer {cookie}")
+        key, own = signed_in(state.store, header or f"Bearer {cookie}")
         state.limiter.check(key.id)
-        principal = act_as(state.store, key, None)
+        principal = act_as(state.store, key, None, own)
     except AssayError as exc:
         return _login_form(target, f"{exc} Enter a valid API key.", exc.status)
     canonical = canonical_uuid(conversation_id)

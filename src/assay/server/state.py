@@ -11,7 +11,8 @@ from assay.config import Settings
 from assay.jobs.model import ApiKey
 from assay.jobs.runner import JobRunner
 from assay.jobs.store import JobStore
-from assay.server.auth import Principal, RateLimiter, act_as, authenticate
+from assay.jobs.users import Profile
+from assay.server.auth import Principal, RateLimiter, act_as, signed_in
 from assay.server.registry import ModelRegistry
 
 
@@ -27,14 +28,18 @@ class ServerState:
 
 def authorized(request: Request) -> ApiKey:
     """Authenticate the request and count it against its key's rate limit: first, before the
-    body is even read, so nothing about a request is answered to a caller without a key."""
+    body is even read, so nothing about a request is answered to a caller without a key. The
+    key's user, read with it, is kept for ``caller``."""
     state: ServerState = request.app.state.assay
-    key = authenticate(state.store, request.headers.get("authorization"))
+    key, profile = signed_in(state.store, request.headers.get("authorization"))
     state.limiter.check(key.id)
+    request.state.assay_profile = profile
     return key
 
 
 def caller(request: Request, user_id: str | None, key: ApiKey | None = None) -> Principal:
     """The authorized key acting as ``userId`` (its own user when not given)."""
     state: ServerState = request.app.state.assay
-    return act_as(state.store, key or authorized(request), user_id)
+    key = key or authorized(request)
+    own: Profile | None = getattr(request.state, "assay_profile", None)
+    return act_as(state.store, key, user_id, own)
