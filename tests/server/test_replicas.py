@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import signal
 import time
-import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +17,7 @@ import pyarrow as pa
 import pytest
 
 from assay.engines import DuckDBEngine
-from tests.live import POSTGRES_URL, unavailable
+from tests.live import POSTGRES_URL, postgres_schema
 from tests.server.conftest import MODEL_ID, SLOW_QUERY, Server, make_home
 from tests.server.test_omni_clients import run_sdk
 
@@ -52,15 +51,8 @@ def _home(root: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def schema() -> Iterator[str]:
-    try:
-        with psycopg.connect(POSTGRES_URL, connect_timeout=5):
-            pass
-    except psycopg.Error as exc:
-        unavailable(f"no PostgreSQL at {POSTGRES_URL}: {exc}")
-    name = f"assay_r_{uuid.uuid4().hex[:10]}"
-    yield name
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+    with postgres_schema("assay_r_") as name:
+        yield name
 
 
 def _replica(root: Path, database: Path, schema: str, **env: str) -> Server:

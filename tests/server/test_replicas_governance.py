@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
 from tests.governed import ATTRIBUTES, write_governed
-from tests.live import POSTGRES_URL, unavailable
+from tests.live import POSTGRES_URL, postgres_schema
 from tests.server.conftest import ASSAY, MODEL_ID, Server, make_home
 from tests.server.directory import SCIM
 
@@ -28,12 +26,13 @@ QUERY = {"modelId": MODEL_ID, "join_paths_from_topic_name": "customer",
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory, tpch_path: Path) -> Iterator[list[Server]]:
-    try:
-        with psycopg.connect(POSTGRES_URL, connect_timeout=5):
-            pass
-    except psycopg.Error as exc:
-        unavailable(f"no PostgreSQL at {POSTGRES_URL}: {exc}")
-    schema = f"assay_g_{uuid.uuid4().hex[:10]}"
+    with postgres_schema("assay_g_") as schema:
+        yield from _replicas(tmp_path_factory, tpch_path, schema)
+
+
+def _replicas(
+    tmp_path_factory: pytest.TempPathFactory, tpch_path: Path, schema: str
+) -> Iterator[list[Server]]:
     env = {"ASSAY_JOB_STORE": POSTGRES_URL, "ASSAY_JOB_STORE_SCHEMA": schema,
            "ASSAY_WAIT_SECONDS": "5"}  # fmt: skip
     servers = []
@@ -56,8 +55,6 @@ def pair(tmp_path_factory: pytest.TempPathFactory, tpch_path: Path) -> Iterator[
     yield servers
     for server in servers:
         server.stop()
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 def client(server: Server, token: str) -> httpx.Client:

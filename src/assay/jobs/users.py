@@ -368,11 +368,11 @@ def lookup_viewer(directory: Directory, user_id: str | None, model_id: str) -> V
     user (made before users existed): it then runs as no one."""
     if user_id is None:
         return None
-    user = directory.user(user_id)
-    if user is None or not user.active:
+    profile = directory.profile(user_id)
+    if profile is None or not profile.user.active:
         raise Forbidden(f"The user {user_id} this job runs as no longer exists")
-    definitions = all_definitions(directory.attribute_definitions())
-    return viewer_for(user, definitions, directory.model_roles(user.id).get(model_id))
+    definitions = all_definitions(profile.definitions)
+    return viewer_for(profile.user, definitions, profile.roles.get(model_id))
 
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")

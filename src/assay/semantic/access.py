@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -201,8 +202,11 @@ def _cut(model: SemanticModel, viewer: Viewer | None) -> SemanticModel:
         views=views,
         topics=topics,
         relationships=relationships,
+        # caches of its own: nothing of the whole model's is shared with a cut of it
         fragments={},
         deduplicated={},
+        compiled=OrderedDict(),
+        variants=OrderedDict(),
         source=model,
         viewer=viewer,
     )

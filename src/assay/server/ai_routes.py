@@ -14,14 +14,9 @@ from assay.jobs.runner import iso
 from assay.semantic.access import visible_model
 from assay.server.errors import ApiError
 from assay.server.requests import canonical_uuid, json_body
-from assay.server.state import ServerState, authorized, caller
+from assay.server.state import ServerState, authorized, caller, state_of
 
 router = APIRouter()
-
-
-def _state(request: Request) -> ServerState:
-    state: ServerState = request.app.state.assay
-    return state
 
 
 def chat_url(state: ServerState, conversation_id: str) -> str:
@@ -34,7 +29,7 @@ def _job(request: Request, job_id: str) -> AIJob:
     canonical = canonical_uuid(job_id)
     if canonical is None:
         raise ApiError(400, "Invalid job ID")
-    job = _state(request).ai.store.get(canonical)
+    job = state_of(request).ai.store.get(canonical)
     if job is None or not principal.owns(job.user_id):
         raise ApiError(404, "Job not found")
     return job
@@ -42,7 +37,7 @@ def _job(request: Request, job_id: str) -> AIJob:
 
 @router.post("/api/v1/ai/jobs", status_code=201)
 async def create_job(request: Request, userId: str | None = None) -> JSONResponse:  # noqa: N803
-    state = _state(request)
+    state = state_of(request)
     key = authorized(request)
     body = await json_body(request)
     principal = caller(request, userId, key)
@@ -110,14 +105,14 @@ def status_document(state: ServerState, job: AIJob) -> dict[str, Any]:
 
 @router.get("/api/v1/ai/jobs/{job_id}")
 async def job_status(request: Request, job_id: str) -> JSONResponse:
-    return JSONResponse(status_document(_state(request), _job(request, job_id)))
+    return JSONResponse(status_document(state_of(request), _job(request, job_id)))
 
 
 @router.post("/api/v1/ai/jobs/{job_id}/cancel")
 async def cancel_job(request: Request, job_id: str) -> JSONResponse:
     """Idempotent: a finished job is returned as it is; its running queries stop too."""
     job = _job(request, job_id)
-    after = _state(request).ai.cancel(job.id) or job
+    after = state_of(request).ai.cancel(job.id) or job
     return JSONResponse({"jobId": after.id, "state": after.state})
 
 
@@ -133,13 +128,13 @@ def _result(request: Request, job_id: str) -> tuple[AIJob, dict[str, Any]]:
 @router.get("/api/v1/ai/jobs/{job_id}/result")
 async def job_result(request: Request, job_id: str) -> JSONResponse:
     job, result = _result(request, job_id)
-    return JSONResponse({**result, "omniChatUrl": chat_url(_state(request), job.conversation_id)})
+    return JSONResponse({**result, "omniChatUrl": chat_url(state_of(request), job.conversation_id)})
 
 
 @router.get("/api/v1/ai/jobs/{job_id}/vis")
 async def job_chart(request: Request, job_id: str) -> Response:
     """A PNG chart of the answer's main result; 422 when there is nothing to chart."""
-    state = _state(request)
+    state = state_of(request)
     job, result = _result(request, job_id)
     main = next(
         (a["result"] for a in reversed(result.get("actions", []))

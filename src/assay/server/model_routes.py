@@ -22,7 +22,7 @@ from assay.semantic.starter import starter_files
 from assay.semantic.viewer import Viewer
 from assay.server.errors import ApiError
 from assay.server.requests import canonical_uuid, json_body
-from assay.server.state import ServerState, authorized, caller
+from assay.server.state import ServerState, authorized, caller, state_of
 
 router = APIRouter()
 _MODEL_PARAMS = {
@@ -34,11 +34,6 @@ _SORT_FIELDS = {"name", "modelKind", "connectionId", "baseModelId", "createdAt",
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _state(request: Request) -> ServerState:
-    state: ServerState = request.app.state.assay
-    return state
 
 
 def _seen(request: Request, model_id: str) -> SemanticModel:
@@ -54,14 +49,14 @@ def _editable(request: Request, model_id: str) -> tuple[SemanticModel, Viewer]:
     principal = caller(request, None)
     model = _model(request, model_id)
     viewer = principal.viewer(model.id)
-    return _state(request).registry.editable(model.id, viewer), viewer
+    return state_of(request).registry.editable(model.id, viewer), viewer
 
 
 def _model(request: Request, model_id: str) -> SemanticModel:
     canonical = canonical_uuid(model_id)
     if canonical is None:
         raise ApiError(400, "modelId: Invalid uuid")
-    model = _state(request).registry.model(canonical)
+    model = state_of(request).registry.model(canonical)
     branch = request.query_params.get("branchId") or request.query_params.get("branch_id")
     if branch:  # Assay serves shared models only: no branch exists
         raise ApiError(404, f"Branch model with id {branch} does not exist")
@@ -97,7 +92,7 @@ def _cursor_offset(cursor: str | None) -> int:
 @router.get("/api/v1/models")
 async def list_models(request: Request) -> JSONResponse:
     """The served models, with Omni's filters, sorting and cursor paging."""
-    state = _state(request)
+    state = state_of(request)
     authorized(request)
     params = request.query_params
     unknown = sorted(set(params) - _MODEL_PARAMS)
@@ -164,7 +159,7 @@ async def list_views(request: Request, model_id: str) -> JSONResponse:
 def _yaml_document(request: Request, model: SemanticModel, with_checksums: bool) -> dict[str, Any]:
     doc: dict[str, Any] = {"files": dict(model.files), "version": int(model.version[:12], 16)}
     if with_checksums:
-        doc["checksums"] = _state(request).registry.checksums(model.id)
+        doc["checksums"] = state_of(request).registry.checksums(model.id)
     return doc
 
 
@@ -200,7 +195,7 @@ def _matching_files(model: SemanticModel, name: str) -> dict[str, str]:
 async def write_yaml(request: Request, model_id: str) -> JSONResponse:
     """Write one file (empty ``yaml`` deletes it): validated against the whole model first,
     applied atomically; a stale ``previousChecksum`` is a 409."""
-    state = _state(request)
+    state = state_of(request)
     model, viewer = _editable(request, model_id)
     body = await json_body(request)
     name, text = body.get("fileName"), body.get("yaml")
@@ -219,7 +214,7 @@ async def write_yaml(request: Request, model_id: str) -> JSONResponse:
 @router.delete("/api/unstable/models/{model_id}/yaml", include_in_schema=False)
 async def delete_yaml(request: Request, model_id: str) -> JSONResponse:
     """Delete one file (``?fileName=``), if the model stays valid without it."""
-    state = _state(request)
+    state = state_of(request)
     model, viewer = _editable(request, model_id)
     name = request.query_params.get("fileName")
     if not name:
@@ -232,7 +227,7 @@ async def delete_yaml(request: Request, model_id: str) -> JSONResponse:
 async def refresh_model(request: Request, model_id: str) -> JSONResponse:
     """Read the database again and add a starter view for each table the model lacks
     (existing files are never rewritten; relationships for new tables are left to add)."""
-    state = _state(request)
+    state = state_of(request)
     model, viewer = _editable(request, model_id)
     engine = state.runner.targets[model.id].engine
     if not isinstance(engine, DuckDBEngine):

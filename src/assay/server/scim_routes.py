@@ -30,7 +30,7 @@ from assay.jobs.users import (
 from assay.server.auth import Principal
 from assay.server.errors import ApiError
 from assay.server.requests import canonical_uuid, json_body, received
-from assay.server.state import ServerState, caller
+from assay.server.state import caller, state_of
 
 router = APIRouter()
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -62,11 +62,6 @@ def scim_error(
 def _directory_error(exc: DirectoryError) -> ApiError:
     scim_type = "uniqueness" if exc.status == 409 else "invalidValue"
     return scim_error(exc.status, exc.message, scim_type, code=exc.code)
-
-
-def _state(request: Request) -> ServerState:
-    state: ServerState = request.app.state.assay
-    return state
 
 
 def _org_key(request: Request) -> Principal:
@@ -105,7 +100,7 @@ def resource(request: Request, user: User, definitions: list[AttributeDef]) -> d
 
 
 def _answer(request: Request, user: User, status: int = 200) -> JSONResponse:
-    definitions = _state(request).store.users.attribute_definitions()
+    definitions = state_of(request).store.users.attribute_definitions()
     body = resource(request, user, definitions)
     headers = {"Location": body["meta"]["location"]}
     return JSONResponse(body, status_code=status, headers=headers)
@@ -115,7 +110,7 @@ def _user(request: Request, user_id: str) -> User:
     """The user with this id; 404 for an unknown id and for one that is not a UUID (no user
     can have it), as SCIM answers for a resource that is not there."""
     canonical = canonical_uuid(user_id)
-    user = _state(request).store.users.user(canonical) if canonical else None
+    user = state_of(request).store.users.user(canonical) if canonical else None
     if user is None:
         raise scim_error(404, f"User {user_id} not found")
     return user
@@ -165,7 +160,7 @@ async def list_users(request: Request) -> JSONResponse:
     """A page of users, oldest first (``startIndex`` 1-based, ``count``), optionally filtered
     on userName (eq, co, sw; case does not count)."""
     _org_key(request)
-    directory = _state(request).store.users
+    directory = state_of(request).store.users
     start = max(1, _int_param(request, "startIndex", 1))
     count = max(0, _int_param(request, "count", 100))
     text = request.query_params.get("filter")
@@ -204,7 +199,7 @@ async def get_user(request: Request, user_id: str) -> JSONResponse:
 async def create_user(request: Request) -> JSONResponse:
     _org_key(request)
     body = await json_body(request)
-    directory = _state(request).store.users
+    directory = state_of(request).store.users
     user_name = _user_name(body.get("userName"), present="userName" in body)
     values = _values(body, directory.attribute_definitions())
     user = new_user(user_name, _display_name(body), time.time(), attributes=values)
@@ -223,7 +218,7 @@ async def replace_user(request: Request, user_id: str) -> JSONResponse:
     values, active, a display name from the userName)."""
     principal = _org_key(request)
     body = await json_body(request)
-    directory = _state(request).store.users
+    directory = state_of(request).store.users
     user = _user(request, user_id)
     user_name = _user_name(body.get("userName"), present="userName" in body)
     values = _values(body, directory.attribute_definitions())
@@ -237,7 +232,7 @@ async def replace_user(request: Request, user_id: str) -> JSONResponse:
 
 
 def _store(request: Request, user: User) -> JSONResponse:
-    directory = _state(request).store.users
+    directory = state_of(request).store.users
     try:
         if not directory.replace_user(user):
             raise scim_error(404, f"User {user.id} not found")
@@ -375,7 +370,7 @@ async def patch_user(request: Request, user_id: str) -> JSONResponse:
         raise scim_error(400, "Operations: expected a non-empty array of operations",
                          "invalidSyntax")  # fmt: skip
     user = _user(request, user_id)
-    definitions = _state(request).store.users.attribute_definitions()
+    definitions = state_of(request).store.users.attribute_definitions()
     draft = _Draft(user, definitions, dict(user.attributes))
     for i, operation in enumerate(operations):
         _apply_operation(draft, operation, f"Operations[{i}]")
@@ -420,6 +415,6 @@ async def delete_user(request: Request, user_id: str) -> Response:
     principal = _org_key(request)
     user = _user(request, user_id)
     _not_self(principal, user, "delete")
-    if not _state(request).store.users.delete_user(user.id, time.time()):
+    if not state_of(request).store.users.delete_user(user.id, time.time()):
         raise scim_error(404, f"User {user_id} not found")
     return Response(status_code=204)

@@ -26,6 +26,11 @@ class ServerState:
     ai: AIJobRunner
 
 
+def state_of(request: Request) -> ServerState:
+    state: ServerState = request.app.state.assay
+    return state
+
+
 def authorized(request: Request) -> ApiKey:
     """Authenticate the request and count it against its key's rate limit: first, before the
     body is even read, so nothing about a request is answered to a caller without a key. The

@@ -27,7 +27,7 @@ from assay.semantic.viewer import ADMIN_ROLE, DEFAULT_ROLE, ROLES
 from assay.server.auth import Principal
 from assay.server.errors import ApiError
 from assay.server.requests import canonical_uuid, json_body, received
-from assay.server.state import ServerState, caller
+from assay.server.state import caller, state_of
 
 router = APIRouter()
 #: Omni truncates ``rolesByModel`` past this many models
@@ -36,11 +36,6 @@ ADMIN_REQUIRED = "Permission denied - admin role required"
 _ATTRIBUTE_FIELDS = ("name", "label", "type", "multiple_values", "default_value", "description")
 #: higher is more permissive (Omni's ``priority``)
 _PRIORITY = {role: rank for rank, role in enumerate(("NO_ACCESS", *ROLES, ADMIN_ROLE))}
-
-
-def _state(request: Request) -> ServerState:
-    state: ServerState = request.app.state.assay
-    return state
 
 
 def org_key_only(request: Request) -> Principal:
@@ -69,7 +64,7 @@ def _directory_error(exc: DirectoryError) -> ApiError:
 @router.get("/api/v1/whoami")
 async def whoami(request: Request) -> JSONResponse:
     """Who the key acts as and what they may do on each model (omniframes asks this first)."""
-    state = _state(request)
+    state = state_of(request)
     principal = caller(request, None)
     ids = state.registry.ids()
     asked = [p.strip() for v in request.query_params.getlist("modelId") for p in v.split(",")
@@ -108,7 +103,7 @@ async def whoami(request: Request) -> JSONResponse:
 async def list_attributes(request: Request) -> JSONResponse:
     """Every definition, system attributes first, in Omni's record shape."""
     _admin(request)
-    custom = _state(request).store.users.attribute_definitions()
+    custom = state_of(request).store.users.attribute_definitions()
     return JSONResponse({"records": [d.record() for d in all_definitions(custom)]})
 
 
@@ -116,12 +111,8 @@ async def list_attributes(request: Request) -> JSONResponse:
 async def create_attribute(request: Request) -> JSONResponse:
     org_key_only(request)
     body = await json_body(request)
-    name = body.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise ApiError(400, f"name: Invalid input: expected string, received "
-                       f"{received(name, present='name' in body)}")  # fmt: skip
-    definition = _definition(name.strip(), body)
-    directory = _state(request).store.users
+    definition = _definition(_required_text(body, "name"), body)
+    directory = state_of(request).store.users
     try:
         directory.add_attribute(definition)
     except DirectoryError as exc:
@@ -140,7 +131,7 @@ async def replace_attribute(request: Request, name: str) -> JSONResponse:
         raise ApiError(400, f"name: a user attribute cannot be renamed ({name!r} to {given!r}): "
                        "create the new one and delete the old")  # fmt: skip
     try:
-        _state(request).store.users.replace_attribute(_definition(name, body))
+        state_of(request).store.users.replace_attribute(_definition(name, body))
     except DirectoryError as exc:
         raise _directory_error(exc) from None
     return JSONResponse(_stored(request, name).record())
@@ -151,7 +142,7 @@ async def delete_attribute(request: Request, name: str) -> Response:
     """Remove a definition and every user's value for it; refused while a served model reads
     it (the model would stop loading)."""
     org_key_only(request)
-    state = _state(request)
+    state = state_of(request)
     _existing(request, name)
     readers = state.registry.models_using_attribute(name)
     if readers:
@@ -165,7 +156,7 @@ def _existing(request: Request, name: str) -> AttributeDef:
     if name in SYSTEM_ATTRIBUTES:
         raise ApiError(400, f"User attribute {name!r} is a system attribute: it is built in "
                        "and cannot be changed or deleted")  # fmt: skip
-    custom = {d.name: d for d in _state(request).store.users.attribute_definitions()}
+    custom = {d.name: d for d in state_of(request).store.users.attribute_definitions()}
     if name not in custom:
         hint = did_you_mean(name, custom)
         raise ApiError(404, f"No user attribute named {name!r}.{hint}", code="attribute_not_found")
@@ -173,7 +164,7 @@ def _existing(request: Request, name: str) -> AttributeDef:
 
 
 def _stored(request: Request, name: str) -> AttributeDef:
-    custom = {d.name: d for d in _state(request).store.users.attribute_definitions()}
+    custom = {d.name: d for d in state_of(request).store.users.attribute_definitions()}
     return custom[name]
 
 
@@ -206,6 +197,14 @@ def _definition(name: str, body: dict[str, Any]) -> AttributeDef:
                         default_value=default, description=description)  # fmt: skip
 
 
+def _required_text(body: dict[str, Any], key: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(400, f"{key}: Invalid input: expected string, received "
+                       f"{received(value, present=key in body)}")  # fmt: skip
+    return value.strip()
+
+
 def _optional_text(body: dict[str, Any], key: str) -> str | None:
     value = body.get(key)
     if value is not None and not isinstance(value, str):
@@ -218,7 +217,7 @@ def _optional_text(body: dict[str, Any], key: str) -> str | None:
 
 def _member(request: Request, membership_id: str) -> User:
     canonical = canonical_uuid(membership_id)
-    user = _state(request).store.users.user(canonical) if canonical else None
+    user = state_of(request).store.users.user(canonical) if canonical else None
     if user is None:
         raise ApiError(404, f"User {membership_id} not found in organization")
     return user
@@ -229,7 +228,7 @@ async def get_model_roles(request: Request, membership_id: str) -> JSONResponse:
     """The user's role on each served model, and where it comes from: assigned to them
     (USER), the default (BASE), or their organization admin rights (ORG, which win)."""
     org_key_only(request)
-    state = _state(request)
+    state = state_of(request)
     user = _member(request, membership_id)
     ids = state.registry.ids()
     model_filter = request.query_params.get("modelId")
@@ -266,10 +265,7 @@ async def assign_model_role(request: Request, membership_id: str) -> JSONRespons
     """Give the user a role on a model, or on every served model of a connection."""
     org_key_only(request)
     body = await json_body(request)
-    role = body.get("roleName")
-    if not isinstance(role, str) or not role.strip():
-        raise ApiError(400, f"roleName: Invalid input: expected string, received "
-                       f"{received(role, present='roleName' in body)}")  # fmt: skip
+    role = _required_text(body, "roleName")
     if role.strip().upper() not in ROLES:
         hint = did_you_mean(role.strip(), ROLES)
         raise ApiError(422, f"Invalid role: {role!r} is not one of {', '.join(ROLES)}.{hint}",
@@ -279,7 +275,7 @@ async def assign_model_role(request: Request, membership_id: str) -> JSONRespons
     if model_id is None and connection_id is None:
         raise ApiError(400, "connectionId or modelId required")
     user = _member(request, membership_id)
-    state = _state(request)
+    state = state_of(request)
     if model_id is not None:
         model_ids = [_served_model(request, model_id)]
         if connection_id is not None:
@@ -308,7 +304,7 @@ def _served_model(request: Request, value: Any) -> str:
     canonical = canonical_uuid(value)
     if canonical is None:
         raise ApiError(400, f"Invalid model ID: {value!r} is not a UUID")
-    if canonical not in _state(request).registry.ids():
+    if canonical not in state_of(request).registry.ids():
         raise ApiError(404, f"Model does not exist: {canonical}")
     return canonical
 
@@ -317,7 +313,7 @@ def _connection_models(request: Request, value: Any) -> list[str]:
     canonical = canonical_uuid(value)
     if canonical is None:
         raise ApiError(400, f"Invalid connection ID: {value!r} is not a UUID")
-    registry = _state(request).registry
+    registry = state_of(request).registry
     models = [i for i in registry.ids() if registry.connection_id(i) == canonical]
     if not models:
         raise ApiError(404, f"Connection does not exist: {canonical}")
