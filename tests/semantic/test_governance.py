@@ -308,3 +308,17 @@ def test_a_user_attribute_filter_binds_each_users_values(tpch_model: SemanticMod
     assert "region.r_name IN ('EUROPE', 'AFRICA')" in bob
     with pytest.raises(Forbidden, match='"region" has no value'):
         compile_query(tpch_model, query, viewer=viewer())
+
+
+def test_a_cut_shared_by_users_alike_holds_nothing_else_of_them(model: SemanticModel) -> None:
+    """Two users alike in what the model reads share one cut of it; an attribute the model does
+    not read (but a query may filter on) is not carried by it, so neither user's value can be
+    served to the other."""
+    ann = viewer(region="ASIA", team="red")
+    seen = visible_model(model, ann)
+    assert visible_model(model, viewer(region="ASIA", team="blue")) is seen
+    query = {**CUSTOMERS, "filters": {"customer.c_mktsegment": {
+        "type": "user_attribute", "user_attribute_name": "team"}}}  # fmt: skip
+    with pytest.raises(Forbidden, match='"team" has no value'):
+        compile_query(seen, query)
+    assert "customer.c_mktsegment = 'red'" in compile_query(seen, query, viewer=ann).sql

@@ -69,9 +69,6 @@ class Visibility:
         return topic.grants.holds(self.granted) and base is not None and self.view(base)
 
 
-EVERYTHING = Visibility(frozenset())
-
-
 def visibility(model: SemanticModel, viewer: Viewer | None) -> Visibility | None:
     """None when the model has no access rules at all (everything is visible)."""
     if not model.governed:
@@ -208,8 +205,18 @@ def _cut(model: SemanticModel, viewer: Viewer | None) -> SemanticModel:
         compiled=OrderedDict(),
         variants=OrderedDict(),
         source=model,
-        viewer=viewer,
+        viewer=_narrowed(viewer, model.attributes_used),
     )
+
+
+def _narrowed(viewer: Viewer | None, names: frozenset[str]) -> Viewer | None:
+    """What of the user the cut is for: it is shared by every user alike in these, so it
+    holds nothing else of them (a query filtering on another attribute of "theirs" then has
+    no value for it, and is refused rather than given someone else's)."""
+    if viewer is None:
+        return None
+    values = {n: viewer.values(n) for n in names if viewer.values(n)}
+    return replace(viewer, user_id="", attributes=values, numeric=viewer.numeric & names)
 
 
 def _topic_seen(topic: Topic, views: Mapping[str, View]) -> Topic:

@@ -17,7 +17,6 @@ from sqlglot import exp
 
 from assay.errors import ModelIssue
 from assay.semantic.filters import Filter
-from assay.semantic.templates import AttributeRef
 from assay.semantic.viewer import Viewer
 
 RelationshipType = Literal["one_to_one", "many_to_one", "one_to_many", "many_to_many"]
@@ -268,14 +267,6 @@ class Topic:
     always_having: SqlCondition | None = None
 
     @property
-    def row_rules(self) -> bool:
-        """Whether rows depend on who asks: access filters, or always-applied SQL that reads
-        user attributes. Such rules exist only in topics, so a query without a topic could
-        not be held to them."""
-        conditions = (c for c in (self.always_where, self.always_having) if c is not None)
-        return bool(self.access_filters) or any(c.tree.find(AttributeRef) for c in conditions)
-
-    @property
     def views(self) -> list[str]:
         return [self.base_view, *self.joins]
 
@@ -332,10 +323,6 @@ class SemanticModel:
     def governed(self) -> bool:
         """Whether anything in the model depends on who asks (grants, rules, attributes)."""
         return bool(self.attributes_used)
-
-    @property
-    def row_rules(self) -> bool:
-        return any(t.row_rules for t in self.topics.values())
 
     @property
     def id(self) -> str:
