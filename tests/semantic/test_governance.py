@@ -121,6 +121,11 @@ def test_a_user_no_row_rule_restricts_may_query_without_a_topic(tpch_model: Sema
     assert "COUNT(*)" in sql(model, bare, viewer(region="ALL"))
     with pytest.raises(Forbidden, match="query through a topic"):
         sql(model, bare, viewer(region="ASIA"))
+    # always-applied SQL, even without attributes, holds everyone: no topic-less way round it
+    files["orders.topic"] += "always_where_sql: ${orders.o_orderstatus} <> 'P'\n"
+    strict = build_model(files, name="tpch", attributes=["region"])
+    with pytest.raises(Forbidden, match="query through a topic"):
+        sql(strict, bare, viewer(region="ALL"))
 
 
 CUSTOMER_FILTER_ONLY = """

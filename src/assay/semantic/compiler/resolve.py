@@ -130,18 +130,15 @@ def resolve_scope(
 
 def _held_by_row_rules(model: SemanticModel, viewer: Viewer | None) -> bool:
     """Whether some topic's row rules restrict this user: a query without a topic would skip
-    them. An access filter does unless the user holds one of its unfiltered values; SQL that
-    reads user attributes always does."""
+    them. An access filter does unless the user holds one of its unfiltered values;
+    ``always_where_sql`` and ``always_having_sql`` always do."""
     for topic in model.topics.values():
+        if topic.always_where is not None or topic.always_having is not None:
+            return True
         for f in topic.access_filters:
             values = viewer.values(f.attribute) if viewer is not None else ()
             if f.unfiltered.isdisjoint(values):
                 return True
-        if any(
-            c is not None and c.tree.find(AttributeRef)
-            for c in (topic.always_where, topic.always_having)
-        ):
-            return True
     return False
 
 
