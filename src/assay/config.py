@@ -58,6 +58,7 @@ class Settings:
     job_store: str = ""
     job_store_schema: str = "assay"
     lease_seconds: float = 30.0
+    max_result_bytes: int = 1024 * 1024 * 1024
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -113,6 +114,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("job_store", "Job store: empty for SQLite in home, or a postgresql:// URL (replicas)."),
     Setting("job_store_schema", "PostgreSQL schema of the shared job store's tables."),
     Setting("lease_seconds", "Replicas: a job whose replica stops renewing is re-run after this."),
+    Setting(
+        "max_result_bytes", "Largest result one query may write; beyond it the job fails clearly."
+    ),
 )
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}

@@ -6,6 +6,9 @@ and the job runner translate errors without isinstance ladders.
 
     AssayError
     ├── ConfigError
+    │   └── StoreDamaged        (the SQLite store file fails its start-up check: restore it)
+    ├── ResultsUnwritable       (INTERNAL: the results folder is full, read-only or gone)
+    ├── ResultTooLarge          (QUERY: the result passed the max_result_bytes setting)
     ├── ModelError
     │   ├── ModelInvalid            (carries every ModelIssue found, never just the first)
     │   └── ModelNotFound
@@ -63,6 +66,45 @@ class ConfigError(AssayError):
 
     code = "config_invalid"
     status = 500
+
+
+class StoreDamaged(ConfigError):
+    """A SQLite store file is damaged (not a database, truncated, corrupted pages).
+
+    A configuration error, not a runtime one: the server must not start on it (it would
+    fail requests one by one, or write over what could still be recovered)."""
+
+    code = "store_damaged"
+
+
+class ResultsUnwritable(AssayError):
+    """The results folder cannot take the query's result file (disk full, read-only, removed).
+
+    ``INTERNAL``: the query is fine and the same query runs once the operator frees space or
+    mounts the folder read-write; no change to the query would help (507: Insufficient
+    Storage, the server cannot store what the request needs)."""
+
+    code = "results_unwritable"
+    status = 507
+    error_type = "INTERNAL"
+
+
+class ResultTooLarge(AssayError):
+    """The query's result passed the ``max_result_bytes`` setting; writing it stopped.
+
+    ``QUERY``: the plan was valid, running it showed the result is too large, and the caller
+    fixes it by changing the query (a limit, filters), as for an error the database raises."""
+
+    code = "result_too_large"
+    status = 400
+    error_type = "QUERY"
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        super().__init__(
+            f"The result is larger than max_result_bytes ({max_bytes} bytes): add a limit or "
+            "filters, or raise the setting"
+        )
 
 
 class ModelError(AssayError):

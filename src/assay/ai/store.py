@@ -5,7 +5,6 @@ API can still say the job existed."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from assay.errors import AssayError
+from assay.jobs.sqlite import open_checked, opening
 
 AIState = Literal["QUEUED", "EXECUTING", "DELIVERING", "COMPLETE", "FAILED", "CANCELLED"]
 AI_TERMINAL = frozenset({"COMPLETE", "FAILED", "CANCELLED"})
@@ -105,12 +105,10 @@ class AIStore(Protocol):
 
 class SQLiteAIStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(SCHEMA)
+        # Checked like the job store (same file): damage stops start-up, never hidden here.
+        self._db = open_checked(path)
+        with opening(path):
+            self._db.executescript(SCHEMA)
         self._lock = threading.Lock()
 
     def add(self, job: AIJob) -> None:

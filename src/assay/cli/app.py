@@ -64,7 +64,9 @@ def settings_of(ctx: typer.Context, home: Path | None = None, **overrides: Any) 
 
 
 def fail(exc: AssayError) -> typer.Exit:
-    err.print(Text(f"{exc.error_type}: {exc.message}", style="red"))
+    # soft_wrap: paths and commands in a message (e.g. how to restore a damaged store) must
+    # not be broken over lines, or pasting them back runs something else.
+    err.print(Text(f"{exc.error_type}: {exc.message}", style="red"), soft_wrap=True)
     return typer.Exit(1)
 
 

@@ -97,7 +97,10 @@ class _DuckDBQuery:
     def _interrupt_until_finished(self) -> None:
         deadline = time.monotonic() + self.CANCEL_PATIENCE_S
         while not self._finished.is_set() and time.monotonic() < deadline:
-            self._cursor.interrupt()
+            try:
+                self._cursor.interrupt()
+            except duckdb.Error:  # closed between the check and the call: the query is over
+                return
             self._finished.wait(0.01)
 
     def reader(self) -> pa.RecordBatchReader:

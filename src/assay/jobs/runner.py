@@ -22,10 +22,17 @@ from pathlib import Path
 from typing import Any
 
 from assay.engines.base import Engine, RunningQuery
-from assay.errors import AssayError, ModelNotFound, PermissionDenied, QueryCancelled
+from assay.errors import (
+    AssayError,
+    ModelNotFound,
+    PermissionDenied,
+    QueryCancelled,
+    ResultsUnwritable,
+)
 from assay.jobs.model import CachedResult, Job
+from assay.jobs.results_files import checked_cap, discard, prepare_results_dir, write_result
 from assay.jobs.store import JobStore
-from assay.results.arrow import Written, arrow_data_type, read_schema, write_stream
+from assay.results.arrow import Written, arrow_data_type, read_schema
 from assay.semantic.compiler import CompiledQuery, compile_query
 from assay.semantic.model import SemanticModel
 from assay.semantic.viewer import Viewer
@@ -79,12 +86,15 @@ class JobRunner:
         default_row_limit: int = 1000,
         clock: Callable[[], float] = time.time,
         viewer_for: ViewerLookup | None = None,
+        max_result_bytes: int | None = None,
     ) -> None:
         self.store = store
         self.viewer_for: ViewerLookup = viewer_for or (lambda user_id, model_id: None)
         self.targets = dict(targets)
         self.results_dir = results_dir
-        results_dir.mkdir(parents=True, exist_ok=True)
+        prepare_results_dir(results_dir)
+        #: the largest result file a job may write (None: no cap); beyond it the job fails
+        self.max_result_bytes = checked_cap(max_result_bytes)
         self.cache_ttl = cache_ttl_seconds
         self.default_row_limit = default_row_limit
         self.clock = clock
@@ -317,18 +327,22 @@ class JobRunner:
             handle = target.engine.start(run.sql)
             self._running[job_id] = handle
             try:
-                written = write_stream(handle.reader(), path, shown.columns, shown.limit)
+                written = write_result(
+                    handle, path, shown.columns, shown.limit, self.max_result_bytes
+                )
             finally:
                 self._running.pop(job_id, None)
         except AssayError as exc:
-            path.unlink(missing_ok=True)
+            discard(path)
+            if isinstance(exc, ResultsUnwritable):  # the operator's to fix: the log says it too
+                logger.error("job %s: %s", job_id, exc.message)
             if self._closing:  # a graceful stop, not a cancel: close() put the job back
                 return
             self._end(job_id, status="FAILED", error_type=exc.error_type, error_message=exc.message)
             return
         except Exception as exc:  # a bug or an unexpected driver error: the job still ends
             logger.exception("job %s failed unexpectedly", job_id)
-            path.unlink(missing_ok=True)
+            discard(path)
             self._end(
                 job_id,
                 status="FAILED",
@@ -342,7 +356,7 @@ class JobRunner:
             self.store.save_result(name, path)  # before any job refers to it
         except Exception as exc:
             logger.exception("job %s: saving its result failed", job_id)
-            path.unlink(missing_ok=True)
+            discard(path)
             self._end(job_id, status="FAILED", error_type="INTERNAL",
                       error_message=f"Saving the result failed: {exc}")  # fmt: skip
             return

@@ -8,6 +8,8 @@ to sit in memory whole, neither as Arrow nor as base64 text.
 from __future__ import annotations
 
 import base64
+import contextlib
+import errno
 import io
 import json
 import os
@@ -22,6 +24,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import xlsxwriter
 
+from assay.errors import ResultsUnwritable, ResultTooLarge
+
 # 3 bytes become 4 base64 characters: reading multiples of 3 lets chunks be encoded alone.
 _B64_CHUNK = 3 * 256 * 1024
 
@@ -35,32 +39,132 @@ class Written:
     limit_reached: bool
 
 
+# The end-of-stream marker closing an Arrow IPC stream: counted in the size cap.
+_EOS_BYTES = 8
+
+
 def write_stream(
-    reader: pa.RecordBatchReader, path: Path, columns: Sequence[str], limit: int | None
+    reader: pa.RecordBatchReader,
+    path: Path,
+    columns: Sequence[str],
+    limit: int | None,
+    *,
+    max_bytes: int | None = None,
 ) -> Written:
     """Write ``reader``'s batches to ``path`` as an Arrow IPC stream, renaming the columns by
     position (databases may truncate or refuse field names as aliases) and keeping at most
     ``limit`` rows; the query asked for one row more, which tells whether the limit cut rows.
+
+    The file is written under a temporary name and renamed when whole, so ``path`` is either
+    the complete result or absent; on any failure the partial file is removed.
+
+    ``max_bytes`` caps the file: a batch that would take the stream past it is not written
+    and ``ResultTooLarge`` is raised (the caller cancels the query). It fails rather than
+    truncates because Omni's result has a truncation signal only for row limits
+    (``summary.row_limit_reached``): a result cut at a byte count would look complete.
+
+    Errors writing the file (disk full, read-only or removed folder ...) raise
+    ``ResultsUnwritable`` naming the folder and the system's reason; errors of the engine's
+    reader pass through unchanged, so the two are never confused.
     """
     schema = pa.schema(
         [pa.field(name, f.type, f.nullable) for name, f in zip(columns, reader.schema, strict=True)]
     )
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        rows, cut = _write(reader, tmp, schema, limit, max_bytes)
+        with _storing(path.parent):
+            os.replace(tmp, path)
+            size = path.stat().st_size
+    except BaseException:
+        with contextlib.suppress(OSError):  # e.g. the folder itself is gone
+            tmp.unlink(missing_ok=True)
+        raise
+    return Written(rows, size, cut)
+
+
+def _write(
+    reader: pa.RecordBatchReader,
+    tmp: Path,
+    schema: pa.Schema,
+    limit: int | None,
+    max_bytes: int | None,
+) -> tuple[int, bool]:
+    """The stream into ``tmp``: rows written, and whether the limit cut rows."""
     rows = 0
     cut = False
-    tmp = path.with_name(path.name + ".tmp")
-    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
-        for batch in reader:
+    # The schema message goes out with the first batch: count it before that batch.
+    header = _stream_bytes(schema) - _EOS_BYTES
+    with _storing(tmp.parent):
+        sink = pa.OSFile(str(tmp), "wb")
+    try:
+        with _storing(tmp.parent):
+            writer = pa.ipc.new_stream(sink, schema)
+        for batch in reader:  # outside _storing: an engine's error is not the disk's
             part = batch
             if limit is not None and rows + batch.num_rows > limit:
                 part = batch.slice(0, limit - rows)
                 cut = True
             if part.num_rows:
-                writer.write_batch(pa.RecordBatch.from_arrays(part.columns, schema=schema))
+                out = pa.RecordBatch.from_arrays(part.columns, schema=schema)
+                if max_bytes is not None:
+                    ahead = max(sink.tell(), header) + pa.ipc.get_record_batch_size(out)
+                    if ahead + _EOS_BYTES > max_bytes:
+                        raise ResultTooLarge(max_bytes)
+                with _storing(tmp.parent):
+                    writer.write_batch(out)
+                # Dictionary batches are not in the estimate above: the file itself decides.
+                if max_bytes is not None and sink.tell() + _EOS_BYTES > max_bytes:
+                    raise ResultTooLarge(max_bytes)
                 rows += part.num_rows
             if cut:
                 break
-    os.replace(tmp, path)
-    return Written(rows, path.stat().st_size, cut)
+        with _storing(tmp.parent):
+            writer.close()
+    finally:
+        with contextlib.suppress(OSError):  # the error that matters is already on its way
+            sink.close()
+    return rows, cut
+
+
+def _stream_bytes(schema: pa.Schema) -> int:
+    """The size of an empty stream of ``schema``: its schema message and end marker."""
+    out = pa.BufferOutputStream()
+    with pa.ipc.new_stream(out, schema):
+        pass
+    return int(out.tell())
+
+
+@contextlib.contextmanager
+def _storing(folder: Path) -> Iterator[None]:
+    """System errors of writing into ``folder`` become ``ResultsUnwritable``, naming the
+    folder, the reason (``No space left on device``) and what to do about it."""
+    try:
+        yield
+    except OSError as exc:
+        raise results_unwritable(folder, exc) from exc
+
+
+_ADVICE = {
+    errno.ENOSPC: "free space on its disk (or move Assay's home to a larger one)",
+    errno.EDQUOT: "raise the disk quota of the server's user, or free space",
+    errno.EFBIG: "allow larger files there, or lower max_result_bytes",
+    errno.EROFS: "mount it read-write",
+    errno.EACCES: "give the server's user write access to it",
+    errno.EPERM: "give the server's user write access to it",
+    errno.ENOENT: "create it again (it was removed while the server ran), or restart the server",
+}
+
+
+def results_unwritable(folder: Path, exc: OSError) -> ResultsUnwritable:
+    """The error for a failed write into the results folder. The reason is the system's
+    own words for the errno (Arrow wraps them in longer text), else the exception's text."""
+    reason = os.strerror(exc.errno) if exc.errno else (str(exc) or type(exc).__name__)
+    advice = _ADVICE.get(exc.errno or 0, "make sure it exists, is writable and has free space")
+    return ResultsUnwritable(
+        f"Cannot write the query's result to the results folder {folder}: {reason}. "
+        f"To fix it, {advice}; then run the query again."
+    )
 
 
 def arrow_data_type(kind: pa.DataType) -> str:

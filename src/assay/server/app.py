@@ -99,10 +99,11 @@ def create_app(
     store: JobStore | None = None,
     targets: Mapping[str, Target] | None = None,
 ) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        job_store = store or open_job_store(settings, pool_size=settings.workers + 4)
-        directory = job_store.users
+    # Opened here, not in the lifespan: a damaged store or an unusable results folder stops
+    # `assay serve` with its message (a lifespan error is printed by uvicorn as a traceback).
+    job_store = store or open_job_store(settings, pool_size=settings.workers + 4)
+    directory = job_store.users
+    try:
         runner = JobRunner(
             job_store,
             {},
@@ -111,7 +112,15 @@ def create_app(
             cache_ttl_seconds=settings.cache_ttl_seconds,
             default_row_limit=settings.default_row_limit,
             viewer_for=lambda user_id, model_id: lookup_viewer(directory, user_id, model_id),
+            max_result_bytes=settings.max_result_bytes,
         )
+    except BaseException:
+        if store is None:
+            job_store.close()
+        raise
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         registry = ModelRegistry(
             runner, attributes=lambda: [d.name for d in directory.attribute_definitions()]
         )
