@@ -1,4 +1,5 @@
-"""Imports go one way: semantic (pure) <- engines, results <- jobs <- ai <- server <- cli."""
+"""Imports go one way: semantic (pure) <- engines, results <- jobs <- ai <- server <- cli.
+``outbound`` (where a user's URL may send the server) sits at the bottom beside ``errors``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "assay"
 ORDER = [
     "errors",
+    "outbound",
     "client",
     "config",
     "semantic",

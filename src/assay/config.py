@@ -58,7 +58,14 @@ class Settings:
     job_store: str = ""
     job_store_schema: str = "assay"
     lease_seconds: float = 30.0
+    #: bounds on what one request or one key may ask of the server
+    max_body_bytes: int = 4 * 1024 * 1024
+    client_timeout_seconds: float = 30.0
+    max_waits_per_key: int = 16
+    max_jobs_per_key: int = 64
     max_result_bytes: int = 1024 * 1024 * 1024
+    #: hosts webhooks may reach besides public addresses (comma-separated names or addresses)
+    webhook_allowed_hosts: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -114,8 +121,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("job_store", "Job store: empty for SQLite in home, or a postgresql:// URL (replicas)."),
     Setting("job_store_schema", "PostgreSQL schema of the shared job store's tables."),
     Setting("lease_seconds", "Replicas: a job whose replica stops renewing is re-run after this."),
+    Setting("max_body_bytes", "Largest request body accepted; larger ones are refused with 413."),
+    Setting(
+        "client_timeout_seconds",
+        "How long a client may take to send a request's headers and body before it is dropped.",
+    ),
+    Setting("max_waits_per_key", "Long-polls (/query/wait) one key may hold open at once (429)."),
+    Setting("max_jobs_per_key", "Queries one key may have queued or running at once (429)."),
     Setting(
         "max_result_bytes", "Largest result one query may write; beyond it the job fails clearly."
+    ),
+    Setting(
+        "webhook_allowed_hosts",
+        "Hosts webhooks may reach besides public addresses (comma-separated names or IPs).",
     ),
 )
 

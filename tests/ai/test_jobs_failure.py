@@ -56,7 +56,9 @@ def test_a_broken_planner_fails_the_job_and_signals_it(
     webhook = {"url": f"http://127.0.0.1:{httpd.server_port}/hook", "secret": "k", "metadata": None}
 
     async def scenario() -> str:
-        runner = AIJobRunner(store, queries, planner=BrokenPlanner())
+        runner = AIJobRunner(
+            store, queries, planner=BrokenPlanner(), webhook_hosts=frozenset({"127.0.0.1"})
+        )  # the receiver is local
         job = runner.submit("revenue?", tpch_model.id, conversation_id=None, topic_name=None,
                             key_id=None, user_id=None, webhook=webhook)  # fmt: skip
         for _ in range(200):

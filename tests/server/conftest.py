@@ -114,7 +114,11 @@ def make_home(root: Path) -> Path:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory, tpch_path: Path) -> Iterator[Server]:
     """A server with the defaults that matter for contract tests (no rate limit)."""
-    env = {"ASSAY_RUN_WAIT_SECONDS": "5", "ASSAY_WAIT_SECONDS": "2"}
+    env = {
+        "ASSAY_RUN_WAIT_SECONDS": "5",
+        "ASSAY_WAIT_SECONDS": "2",
+        "ASSAY_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
+    }  # the tests' receivers listen there
     srv = Server(make_home(tmp_path_factory.mktemp("server")), tpch_path, env=env).start()
     yield srv
     srv.stop()

@@ -58,8 +58,11 @@ class AIJobRunner:
         retention_days: float = 14,
         query_timeout: float = 300,
         clock: Callable[[], float] = time.time,
+        webhook_hosts: frozenset[str] = frozenset(),
     ) -> None:
         self.store = store
+        #: hosts webhooks may reach besides public addresses (``webhook_allowed_hosts``)
+        self.webhook_hosts = webhook_hosts
         self.queries = queries
         self.planner = planner or BuiltinPlanner()
         self.retention = retention_days * 86400
@@ -221,7 +224,11 @@ class AIJobRunner:
             job.id, job.state, at=job.completed_at or self.clock(), summary=job.result_summary,
             error=job.error, metadata=job.webhook.get("metadata"),
         )  # fmt: skip
-        send = webhooks.deliver(job.webhook["url"], job.webhook["secret"], body, now=self.clock())
+        hook = job.webhook
+        send = webhooks.deliver(
+            hook["url"], hook["secret"], body, now=self.clock(), address=hook.get("address"),
+            allowed=self.webhook_hosts,
+        )  # fmt: skip
         task = asyncio.get_running_loop().create_task(send)
         self._deliveries.add(task)
         task.add_done_callback(self._deliveries.discard)

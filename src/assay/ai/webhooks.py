@@ -2,7 +2,8 @@
 Omni verifies ours unchanged: ``X-Omni-Signature: sha256=HMAC_SHA256(secret, "<ts>.<body>")``.
 
 Delivery is best-effort with a few retries: a receiver that is down must never fail or delay
-the job itself, and the answer stays readable from ``/result`` either way.
+the job itself, and the answer stays readable from ``/result`` either way. It goes only to
+the address checked when the job was submitted (``assay.outbound``), and follows no redirect.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+
+from assay.outbound import OutboundRefused, check_destination, pinned_client
 
 logger = logging.getLogger(__name__)
 
@@ -56,10 +60,20 @@ async def deliver(
     body: dict[str, Any],
     *,
     now: float,
+    address: str | None = None,
+    allowed: Collection[str] = frozenset(),
     delays: tuple[float, ...] = RETRY_DELAYS,
     timeout: float = 10.0,
 ) -> bool:
-    """POST ``body``; retry on network errors and 5xx/429. True once the receiver said 2xx."""
+    """POST ``body`` to ``address`` (checked when the job was submitted; checked now when a
+    job from before such checks has none); retry on network errors and 5xx/429. True once the
+    receiver said 2xx."""
+    if address is None:
+        try:
+            address = check_destination(url, allowed).address
+        except OutboundRefused as exc:
+            logger.warning("webhook %s not sent: %s", url, exc.message)
+            return False
     payload = json.dumps(body, separators=(",", ":")).encode()
     timestamp = int(now)
     headers = {
@@ -67,7 +81,7 @@ async def deliver(
         "X-Omni-Signature-Timestamp": str(timestamp),
         "X-Omni-Signature": sign(secret, timestamp, payload),
     }
-    async with httpx.AsyncClient(timeout=timeout) as client:
+    async with pinned_client(address, timeout=timeout) as client:
         for attempt, delay in enumerate((0.0, *delays)):
             await asyncio.sleep(delay)
             try:

@@ -38,6 +38,7 @@ def _serve(settings: Settings) -> None:
     import uvicorn
 
     from assay.server.app import create_app
+    from assay.server.limits import MAX_HEADER_BYTES, guarded_protocol
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -52,7 +53,11 @@ def _serve(settings: Settings) -> None:
                 state.runner.loop.call_soon_threadsafe(state.runner.release_waiters)
             super().handle_exit(sig, frame)
 
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level="warning",
+        http=guarded_protocol(settings.client_timeout_seconds),
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+    )  # fmt: skip
     Server(config).run()
 
 

@@ -4,6 +4,7 @@ key) gets the same 404 as for an id that does not exist."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,10 +12,11 @@ from fastapi.responses import JSONResponse, Response
 
 from assay.ai.store import AIJob
 from assay.jobs.runner import iso
+from assay.outbound import OutboundRefused, check_destination
 from assay.semantic.access import visible_model
 from assay.server.errors import ApiError
-from assay.server.requests import canonical_uuid, json_body
-from assay.server.state import ServerState, authorized, caller, state_of
+from assay.server.requests import canonical_uuid, json_body, prompt_of
+from assay.server.state import ServerState, authorized, caller, state_of, unfinished
 
 router = APIRouter()
 
@@ -41,9 +43,7 @@ async def create_job(request: Request, userId: str | None = None) -> JSONRespons
     key = authorized(request)
     body = await json_body(request)
     principal = caller(request, userId, key)
-    prompt = body.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise ApiError(400, "Bad Request: prompt: Required")
+    prompt = prompt_of(body)
     model_id = canonical_uuid(body.get("modelId"))
     if model_id is None:
         raise ApiError(
@@ -66,13 +66,20 @@ async def create_job(request: Request, userId: str | None = None) -> JSONRespons
             raise ApiError(
                 400, "Bad Request: webhookSigningSecret: Required if webhookUrl is specified"
             )
-        webhook = {"url": url, "secret": secret, "metadata": body.get("webhookMetadata")}
+        try:  # resolved once, now; delivered to this address only
+            where = await asyncio.to_thread(check_destination, url, state.ai.webhook_hosts)
+        except OutboundRefused as exc:
+            raise ApiError(400, f"Bad Request: {exc.message}", code=exc.code) from None
+        webhook = {"url": url, "secret": secret, "metadata": body.get("webhookMetadata"),
+                   "address": where.address}  # fmt: skip
     conversation_id = canonical_uuid(conversation) if conversation else None
+    state.quotas.admit_job(key.id, lambda ids: unfinished(state, ids))
     job = state.ai.submit(
-        prompt.strip(), model_id, conversation_id=conversation_id,
+        prompt, model_id, conversation_id=conversation_id,
         topic_name=topic, key_id=key.id, user_id=principal.user.id, viewer=viewer,
         webhook=webhook,
     )  # fmt: skip
+    state.quotas.track_job(key.id, job.id)
     return JSONResponse(
         {"jobId": job.id, "conversationId": job.conversation_id,
          "omniChatUrl": chat_url(state, job.conversation_id)},

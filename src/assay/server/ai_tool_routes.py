@@ -18,7 +18,7 @@ from assay.semantic.model import SemanticModel
 from assay.semantic.viewer import QUERY_TOPICS
 from assay.server.auth import Principal
 from assay.server.errors import ApiError
-from assay.server.requests import canonical_uuid, json_body
+from assay.server.requests import canonical_uuid, json_body, prompt_of
 from assay.server.state import ServerState, authorized, caller
 
 router = APIRouter()
@@ -32,9 +32,7 @@ async def _question(
     key = authorized(request)
     body = await json_body(request)
     principal = caller(request, userId, key)
-    prompt = body.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise ApiError(400, "Bad Request: prompt: Required")
+    body["prompt"] = prompt_of(body)
     model_id = canonical_uuid(body.get("modelId"))
     if model_id is None:
         raise ApiError(

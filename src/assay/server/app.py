@@ -30,6 +30,7 @@ from assay.jobs.runner import JobRunner, Target
 from assay.jobs.store import JobStore
 from assay.jobs.stores import open_job_store
 from assay.jobs.users import lookup_viewer
+from assay.outbound import allowed_hosts
 from assay.semantic.loader import load_model
 from assay.server import (
     ai_routes,
@@ -42,6 +43,8 @@ from assay.server import (
     user_routes,
 )
 from assay.server.auth import RateLimiter
+from assay.server.limits import BodyLimits
+from assay.server.quotas import KeyQuotas
 from assay.server.registry import ModelRegistry
 from assay.server.state import ServerState
 
@@ -138,10 +141,12 @@ def create_app(
             settings.ai_planner, settings.ai_base_url, settings.ai_model, settings.ai_api_key
         )
         ai = AIJobRunner(
-            ai_store, runner, planner=planner, retention_days=settings.ai_result_retention_days
-        )
+            ai_store, runner, planner=planner, retention_days=settings.ai_result_retention_days,
+            webhook_hosts=allowed_hosts(settings.webhook_allowed_hosts),
+        )  # fmt: skip
+        quotas = KeyQuotas(max_waits=settings.max_waits_per_key, max_jobs=settings.max_jobs_per_key)
         app.state.assay = ServerState(
-            settings, job_store, runner, _rate_limiter(settings, job_store), registry, ai
+            settings, job_store, runner, _rate_limiter(settings, job_store), registry, ai, quotas
         )
         resumed = runner.attach(asyncio.get_running_loop())
         resumed += ai.attach()
@@ -169,6 +174,9 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(
+        BodyLimits, max_bytes=settings.max_body_bytes, timeout=settings.client_timeout_seconds
+    )
     app.include_router(query_routes.router)
     app.include_router(model_routes.router)
     app.include_router(ai_routes.router)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hmac
 import math
 import threading
 import time
@@ -57,8 +58,14 @@ def signed_in(store: JobStore, header: str | None) -> tuple[ApiKey, Profile | No
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "Bad authorization header, must be formatted as Bearer <token>",
                        headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
-    found = store.users.sign_in(hash_token(token.strip()))
-    if found is None or found[0].revoked_at is not None:
+    digest = hash_token(token.strip())
+    found = store.users.sign_in(digest)
+    # Looked up by a hash, so the lookup's timing tells nothing of the token; the stored hash
+    # is still compared in constant time, so no code path compares a secret byte by byte.
+    if found is None or not hmac.compare_digest(found[0].token_hash, digest):
+        raise ApiError(401, "Unauthorized: Missing or invalid API key",
+                       headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+    if found[0].revoked_at is not None:
         raise ApiError(401, "Unauthorized: Missing or invalid API key",
                        headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
     return found

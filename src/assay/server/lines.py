@@ -7,11 +7,12 @@ from the result file chunk by chunk, so a large result never sits in memory as o
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pyarrow as pa
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -117,7 +118,7 @@ def ndjson_response(
     extra = list(extra_lines)
     size = sum(p.stat().st_size for _, p in done if p is not None and p.exists())
 
-    def body() -> Iterator[bytes]:  # a sync generator: Starlette runs it in a worker thread
+    def body() -> Generator[bytes, None, None]:  # read in a worker thread (``released``)
         if header is not None:
             yield (_dumps(header) + "\n").encode()
         for job, path in done:
@@ -128,7 +129,23 @@ def ndjson_response(
 
     if size <= STREAM_ABOVE_BYTES:
         return Response(b"".join(body()), media_type=NDJSON)
-    return StreamingResponse(body(), media_type=NDJSON)
+    return StreamingResponse(released(body()), media_type=NDJSON)
+
+
+async def released(chunks: Generator[bytes, None, None]) -> AsyncIterator[bytes]:
+    """``chunks``, read in a worker thread one at a time, and closed the moment the response
+    stops, finished or not: a client that leaves mid-result releases the result file and its
+    buffers at once, not whenever the garbage collector gets to a dropped generator."""
+    try:
+        while True:
+            # Not abandoned on cancel: when the client leaves, the chunk being read finishes
+            # first, so the generator is idle when it is closed below.
+            chunk = await anyio.to_thread.run_sync(next, chunks, None)
+            if chunk is None:
+                return
+            yield chunk
+    finally:
+        chunks.close()
 
 
 def json_document(

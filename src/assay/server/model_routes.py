@@ -84,7 +84,7 @@ def _cursor_offset(cursor: str | None) -> int:
         offset = json.loads(base64.urlsafe_b64decode(cursor.encode()))["offset"]
         if isinstance(offset, int) and offset >= 0:
             return offset
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         pass
     raise ApiError(400, "Invalid cursor", extra={"error": "Invalid cursor", "success": False})
 

@@ -30,9 +30,10 @@ from assay.server.lines import (
     wants_single_json,
     withhold_sql,
 )
+from assay.server.quotas import unless_gone
 from assay.server.requests import json_body, parse_cancel_ids, parse_job_ids, parse_run_body
 from assay.server.schemas import CancelRequest, RunRequest, request_body
-from assay.server.state import ServerState, authorized, caller
+from assay.server.state import ServerState, authorized, caller, unfinished
 
 router = APIRouter()
 # resultType mode answers a failed job as an HTTP error; a cancelled one conflicts with the ask.
@@ -106,9 +107,16 @@ async def run_query(request: Request, userId: str | None = None) -> Response:  #
         raise ApiError(404, f"Branch {branch} not found")
     ask = JobRequest(body.query, body.model_id, body.cache, body.plan_only, key_id=key.id,
                      user_id=principal.user.id, viewer=principal.viewer(body.model_id))  # fmt: skip
+    state.quotas.admit_job(key.id, lambda ids: unfinished(state, ids))
     job = state.runner.submit(ask)
     if not job.done:
-        job = (await state.runner.wait([job.id], state.settings.run_wait_seconds))[job.id]
+        state.quotas.track_job(key.id, job.id)
+    window = state.settings.run_wait_seconds
+    if not job.done and window > 0:  # 0: the ids are handed back at once
+        waited = await unless_gone(request, state.runner.wait([job.id], window))
+        if waited is None:  # the client left; the job runs on, for /query/wait to fetch
+            return Response(status_code=499)
+        job = waited[job.id]
     if body.result_type:
         seen = as_seen_by(principal, job)
         return _document(state.runner, seen, body.result_type, formatted=body.format_results)
@@ -147,7 +155,13 @@ async def wait_for_jobs(request: Request) -> Response:
     known = _owned(state, principal, ids)
     if not known:
         raise ApiError(404, f"Job with id {ids[0]} does not exist")
-    jobs = await state.runner.wait(list(known), state.settings.wait_seconds)
+    with state.quotas.waiting(principal.key.id):
+        waited = await unless_gone(
+            request, state.runner.wait(list(known), state.settings.wait_seconds)
+        )
+    if waited is None:
+        return Response(status_code=499)  # the client left: nothing to answer, nothing held
+    jobs = waited
     done = [jobs[i] for i in ids if i in jobs and jobs[i].done]
     remaining = [i for i in ids if i in jobs and not jobs[i].done]
     missing = [missing_line(i) for i in ids if i not in jobs]

@@ -14,6 +14,14 @@ from assay.jobs.runner import REFRESH, USE_CACHE
 from assay.server.errors import ApiError
 from assay.server.lines import RESULT_TYPES
 
+# Bounds on one request (the body's size is bounded before it is read: server.limits).
+MAX_PROMPT_CHARS = 4000  # as Omni's AI endpoints document
+MAX_JSON_DEPTH = 64
+MAX_JSON_ITEMS = 100_000
+MAX_FIELDS = 500
+MAX_FILTERS = 500
+MAX_SORTS = 100
+MAX_JOB_IDS = 200
 # Omni's cache values (docs) and the OpenAPI spec's (accepted as aliases).
 CACHE_MODES = {
     "Standard": USE_CACHE, "SkipRequery": USE_CACHE, "normal": USE_CACHE,
@@ -59,11 +67,55 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise ApiError(400, "Invalid input: expected object, received undefined")
     try:
         body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError(400, "Unable to parse the request body as JSON") from None
+    except ValueError as exc:  # not JSON, not UTF-8, or a number of over 4,300 digits
+        reason = "" if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError) else f" ({exc})"
+        raise ApiError(400, f"Unable to parse the request body as JSON{reason}") from None
+    except RecursionError:  # the C parser stops at the interpreter's recursion limit
+        raise _too_deep() from None
     if not isinstance(body, dict):
         raise ApiError(400, f"Invalid input: expected object, received {received(body)}")
+    check_shape(body)
     return body
+
+
+def check_shape(value: Any) -> None:
+    """Refuse a JSON value nested deeper than ``MAX_JSON_DEPTH`` or holding more than
+    ``MAX_JSON_ITEMS`` values: walked with a stack, never recursively, so no value can make
+    this (or anything after it) recurse without bound."""
+    stack = [(value, 1)]
+    items = 0
+    while stack:
+        node, depth = stack.pop()
+        items += 1
+        if items > MAX_JSON_ITEMS:
+            raise ApiError(400, f"The request body holds more than {MAX_JSON_ITEMS:,} values")
+        children = (
+            node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        )
+        if children and depth >= MAX_JSON_DEPTH:
+            raise _too_deep()
+        stack.extend((child, depth + 1) for child in children)
+
+
+def _too_deep() -> ApiError:
+    return ApiError(400, f"The request body is nested more than {MAX_JSON_DEPTH} levels deep")
+
+
+def _at_most(name: str, value: Any, limit: int) -> None:
+    if isinstance(value, list | dict) and len(value) > limit:
+        raise ApiError(400, f"{name}: Too big: expected at most {limit} items, received "
+                       f"{len(value)}")  # fmt: skip
+
+
+def prompt_of(body: dict[str, Any]) -> str:
+    """An AI request's question: present, and no longer than ``MAX_PROMPT_CHARS``."""
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ApiError(400, "Bad Request: prompt: Required")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise ApiError(400, f"Bad Request: prompt: Too big: expected string to have "
+                       f"<={MAX_PROMPT_CHARS} characters (it has {len(prompt)})")  # fmt: skip
+    return prompt.strip()
 
 
 def _expect(name: str, expected: str, value: Any, *, present: bool = True) -> ApiError:
@@ -91,6 +143,9 @@ def parse_run_body(body: dict[str, Any], query_user: str | None) -> RunBody:
     fields = query.get("fields")
     if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
         raise _expect("query.fields", "array of strings", fields, present="fields" in query)
+    _at_most("query.fields", fields, MAX_FIELDS)
+    _at_most("query.filters", query.get("filters"), MAX_FILTERS)
+    _at_most("query.sorts", query.get("sorts"), MAX_SORTS)
     limit = query.get("limit", 1)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         shown = limit if type(limit) is int else received(limit)
@@ -141,12 +196,13 @@ def parse_job_ids(request: Request) -> list[str]:
     if text.startswith("["):
         try:
             ids = json.loads(text)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             raise ApiError(400, "job_ids must be a valid JSON array of UUIDs") from None
         if not isinstance(ids, list):
             raise ApiError(400, "job_ids must be a valid JSON array of UUIDs")
     else:
         ids = [part.strip() for part in text.split(",") if part.strip()]
+    _at_most("job_ids", ids, MAX_JOB_IDS)
     canonical = [canonical_uuid(i) for i in ids]
     if not canonical or None in canonical:
         raise ApiError(400, "job_ids must be a valid JSON array of UUIDs")
@@ -157,6 +213,7 @@ def parse_cancel_ids(body: dict[str, Any]) -> list[str]:
     raw = body.get("job_ids", body.get("jobIds"))
     if isinstance(raw, str):
         raw = [p.strip() for p in raw.split(",") if p.strip()]
+    _at_most("job_ids", raw, MAX_JOB_IDS)
     canonical = [canonical_uuid(i) for i in raw] if isinstance(raw, list) else []
     if not canonical or None in canonical:
         raise ApiError(400, "job_ids must be a non-empty JSON array of UUIDs")

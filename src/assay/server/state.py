@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -13,6 +14,7 @@ from assay.jobs.runner import JobRunner
 from assay.jobs.store import JobStore
 from assay.jobs.users import Profile
 from assay.server.auth import Principal, RateLimiter, act_as, signed_in
+from assay.server.quotas import KeyQuotas
 from assay.server.registry import ModelRegistry
 
 
@@ -24,6 +26,7 @@ class ServerState:
     limiter: RateLimiter
     registry: ModelRegistry
     ai: AIJobRunner
+    quotas: KeyQuotas
 
 
 def state_of(request: Request) -> ServerState:
@@ -48,3 +51,13 @@ def caller(request: Request, user_id: str | None, key: ApiKey | None = None) -> 
     key = key or authorized(request)
     own: Profile | None = getattr(request.state, "assay_profile", None)
     return act_as(state.store, key, user_id, own)
+
+
+def unfinished(state: ServerState, ids: Iterable[str]) -> set[str]:
+    """Which of these ids are query jobs or AI jobs that have not ended (a key's job quota
+    counts both)."""
+    wanted = list(ids)
+    jobs = state.runner.store.get_jobs(wanted)
+    rest = [i for i in wanted if i not in jobs]
+    open_ai = {i for i in rest if (job := state.ai.store.get(i)) is not None and not job.done}
+    return {i for i, j in jobs.items() if not j.done} | open_ai
