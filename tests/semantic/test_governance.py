@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from assay.engines import DuckDBEngine
 from assay.errors import Forbidden, ModelInvalid, PermissionDenied, UnknownField, UnknownTopic
 from assay.semantic.access import visible_model
 from assay.semantic.compiler import compile_query
@@ -327,3 +328,27 @@ def test_a_cut_shared_by_users_alike_holds_nothing_else_of_them(model: SemanticM
     with pytest.raises(Forbidden, match='"team" has no value'):
         compile_query(seen, query)
     assert "customer.c_mktsegment = 'red'" in compile_query(seen, query, viewer=ann).sql
+
+
+def test_a_masked_dimension_shows_its_hashes_to_users_without_the_grant(
+    tpch_engine: DuckDBEngine,
+) -> None:
+    files = governed_files()
+    files["customer.view"] = files["customer.view"].replace(
+        "  c_name:\n", "  c_name:\n    mask_unless_access_grants: [finance]\n", 1
+    )
+    model = build_model(files, name="tpch", attributes=ATTRIBUTE_NAMES)
+    query = {**CUSTOMERS, "fields": ["customer.c_name", "customer.count"], "limit": 3,
+             "sorts": [{"column_name": "customer.c_name"}],
+             "filters": {"customer.c_name": {"type": "string", "kind": "EQUALS",
+                                             "values": ["Customer#000000001"]}}}  # fmt: skip
+    masked = compile_query(model, query, viewer=viewer(region="ALL"))
+    plain = compile_query(model, query, viewer=viewer(region="ALL", department="finance"))
+    assert "MD5(CAST(customer.c_name AS TEXT))" in masked.sql
+    assert "MD5" not in plain.sql
+    # the filter tests the hash too: a user cannot probe for a value they may not see
+    assert tpch_engine.execute(masked.sql).num_rows == 0
+    assert tpch_engine.execute(plain.sql).column(0).to_pylist() == ["Customer#000000001"]
+    unfiltered = {**query, "filters": {}}
+    rows = tpch_engine.execute(compile_query(model, unfiltered, viewer=viewer(region="ALL")).sql)
+    assert all(len(v) == 32 and "Customer" not in v for v in rows.column(0).to_pylist())

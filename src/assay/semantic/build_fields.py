@@ -249,6 +249,11 @@ class FieldBuilder(GrantBuilder):
             grants=self._grant_rule(
                 file, f"dimensions.{name}.required_access_grants", spec.required_access_grants
             ),
+            mask=None
+            if spec.mask_unless_access_grants is None
+            else self._grant_rule(
+                file, f"dimensions.{name}.mask_unless_access_grants", spec.mask_unless_access_grants
+            ),
         )
         self.dimensions[key] = dim
         return dim

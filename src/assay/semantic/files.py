@@ -58,6 +58,7 @@ class DimensionFile(_Strict):
     aliases: Any = inert()
     convert_tz: Any = inert()
     required_access_grants: list[str] | None = None
+    mask_unless_access_grants: list[str] | None = None
     ignore_from_extended: Any = inert()
     custom_primary_key_sql_for_quick_aggs: Any = inert()
     order_by_field: Any = inert()

@@ -101,6 +101,8 @@ class Dimension:
     data_type: str | None = None
     tags: tuple[str, ...] = ()
     grants: GrantRule = OPEN
+    #: ``mask_unless_access_grants``: users who do not meet it see the values hashed
+    mask: GrantRule | None = None
 
     @property
     def key(self) -> str:

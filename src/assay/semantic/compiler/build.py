@@ -178,7 +178,8 @@ def fragment(inp: BuildInput, key: str, make: Callable[[], exp.Expr]) -> exp.Exp
 def dimension_value(inp: BuildInput, sel: Selected) -> exp.Expr:
     expr = sel.expr
     assert expr is not None
-    return fragment(inp, f"dim:{sel.ref.key}[{sel.ref.grain or ''}]", expr.copy)
+    masked = ":masked" if sel.masked else ""
+    return fragment(inp, f"dim:{sel.ref.key}[{sel.ref.grain or ''}]{masked}", expr.copy)
 
 
 def _direct_aggregate(inp: BuildInput, m: Measure) -> exp.Expr:

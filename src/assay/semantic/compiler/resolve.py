@@ -69,6 +69,8 @@ class Selected:
     dimension: Dimension | None = None
     measure: Measure | None = None
     expr: exp.Expr | None = None  # the row-level expression of a dimension
+    #: shown hashed (``mask_unless_access_grants``: the user lacks the grant)
+    masked: bool = False
 
     @property
     def alias(self) -> str:
@@ -314,15 +316,25 @@ def _select(
     if measure is not None:
         return None if ref.grain else Selected(ref, measure=measure)
     assert dim is not None
+    masked = vis is not None and dim.mask is not None and not dim.mask.holds(vis.granted)
     if ref.grain is None:
-        return Selected(ref, dimension=dim, expr=dim.expr)
-    if ref.grain not in GRAINS:
+        expr = dim.expr
+    elif not _has_grain(dim, ref.grain):
         return None
-    if dim.timeframes is not None and ref.grain not in dim.timeframes and ref.grain != "raw":
-        return None
-    if dim.timeframes is None and dim.data_type not in (None, "TIMESTAMP"):
-        return None
-    return Selected(ref, dimension=dim, expr=grain_expression(dim.expr, ref.grain, dialect))
+    else:
+        expr = grain_expression(dim.expr, ref.grain, dialect)
+    if masked:  # the values, and every filter on them, become their hashes for this user
+        text = exp.Cast(this=expr.copy(), to=exp.DataType.build("text"))
+        expr = exp.MD5(this=text)
+    return Selected(ref, dimension=dim, expr=expr, masked=masked)
+
+
+def _has_grain(dim: Dimension, grain: str) -> bool:
+    if grain not in GRAINS:
+        return False
+    if dim.timeframes is not None:
+        return grain in dim.timeframes or grain == "raw"
+    return dim.data_type in (None, "TIMESTAMP")
 
 
 def _visible_fields(
