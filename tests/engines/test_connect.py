@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from assay.config import load_settings
-from assay.engines.connect import engine_kind, open_engine, redact
+from assay.engines.connect import open_engine
 from assay.engines.duckdb import DuckDBEngine
+from assay.engines.urls import engine_kind, redact
 from assay.errors import ConfigError
 from assay.jobs.stores import open_job_store
 

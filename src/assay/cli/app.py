@@ -6,9 +6,8 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pyarrow as pa
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -16,6 +15,9 @@ from rich.text import Text
 
 from assay.config import Settings, load_settings
 from assay.errors import AssayError
+
+if TYPE_CHECKING:  # pyarrow is imported by the commands that print results, not by --help
+    import pyarrow as pa
 
 app = typer.Typer(
     help="Assay: governed semantic queries and AI answers, speaking Omni's REST API.",

@@ -6,7 +6,6 @@ import os
 from typing import Annotated
 
 import typer
-from rich.markdown import Markdown
 from rich.text import Text
 
 from assay.cli.app import app, err, out, settings_of
@@ -54,6 +53,8 @@ def ask(
         for action in result.get("actions", []):
             if action.get("type") == "generate_query":
                 out.print(Text(json.dumps(action["result"]["query"], indent=2), style="dim"))
+    from rich.markdown import Markdown  # 30 ms to import: only once there is an answer
+
     out.print(Markdown(result.get("message") or ""))
     err.print(Text(f"conversation: {status['conversationId']}  (--conversation to follow up)",
                    style="dim"))  # fmt: skip

@@ -27,8 +27,8 @@ def init(
 ) -> None:
     """Write a starter model (views, keys, relationships, topics) from a database's tables."""
     from assay.engines import DuckDBEngine
-    from assay.engines.duckdb import duckdb_file
     from assay.engines.introspect import describe_duckdb
+    from assay.engines.urls import duckdb_file
     from assay.semantic.loader import load_model
     from assay.semantic.starter import normalize_name, starter_files, write_model
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-import pyarrow as pa
-import pyarrow.csv as pacsv
 import typer
 from rich.text import Text
 
 from assay.cli.app import app, err, fail, out, print_table, read_query, settings_of
 from assay.errors import AssayError
+
+if TYPE_CHECKING:  # imported where a result is printed, not for --help
+    import pyarrow as pa
 
 Format = Literal["table", "csv", "json", "arrow"]
 
@@ -22,6 +23,8 @@ def _emit(table: pa.Table, fmt: str, labels: list[str]) -> None:
     if fmt == "table":
         print_table(table)
     elif fmt == "csv":
+        import pyarrow.csv as pacsv
+
         pacsv.write_csv(table, sys.stdout.buffer)
     elif fmt == "json":
         from assay.results.arrow import to_json

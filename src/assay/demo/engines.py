@@ -12,7 +12,7 @@ from pathlib import Path
 
 from assay.demo import load_spark, load_sql
 from assay.demo.tpch import check_scale, generate_parquet
-from assay.engines.connect import engine_kind, redact
+from assay.engines.urls import engine_kind, redact
 from assay.errors import ConfigError
 
 ENGINES = ("duckdb", "postgres", "mariadb", "spark")

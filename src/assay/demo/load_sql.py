@@ -20,7 +20,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from assay.demo.tpch import GENERATOR_VERSION, TABLES
-from assay.engines.connect import engine_kind, open_engine
+from assay.engines.connect import open_engine
+from assay.engines.urls import engine_kind
 from assay.errors import ConfigError, EngineError, EngineUnavailable
 
 PRIMARY_KEYS: dict[str, tuple[str, ...]] = {

@@ -1,4 +1,4 @@
-"""Connection URLs to engines: one place that knows which scheme is which database.
+"""Opening the engine a connection URL names (``engines.urls`` tells which one it is).
 
 Engines connect lazily (on the first query or catalog read), so a server whose warehouse is
 down still starts; its queries fail as OFFLINE until the database is back.
@@ -6,35 +6,9 @@ down still starts; its queries fail as OFFLINE until the database is back.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from assay.engines.base import Engine
-from assay.engines.duckdb import DuckDBEngine, duckdb_file
-from assay.errors import ConfigError, did_you_mean
-
-# scheme -> engine name; the names are what `assay demo --engine` accepts too
-SCHEMES = {
-    "duckdb": "duckdb",
-    "postgresql": "postgres",
-    "postgres": "postgres",
-    "mysql": "mariadb",
-    "mariadb": "mariadb",
-    "sc": "spark",
-}
-
-
-def engine_kind(url: str) -> str:
-    """The engine a URL names (a bare path is a DuckDB file)."""
-    if "://" not in url and not url.startswith("duckdb:"):
-        return "duckdb"
-    scheme = urlsplit(url).scheme.lower() if "://" in url else "duckdb"
-    kind = SCHEMES.get(scheme)
-    if kind is None:
-        raise ConfigError(
-            f"Unknown database URL scheme {scheme!r} in {redact(url)}: expected one of "
-            f"{', '.join(sorted(SCHEMES))}.{did_you_mean(scheme, SCHEMES)}"
-        )
-    return kind
+from assay.engines.duckdb import DuckDBEngine
+from assay.engines.urls import duckdb_file, engine_kind
 
 
 # Drivers are imported on first use: the Spark client is an optional extra, and a server
@@ -56,12 +30,3 @@ def open_engine(url: str, *, threads: int = 0, read_only: bool = True) -> Engine
     from assay.engines.spark import SparkEngine  # noqa: PLC0415
 
     return SparkEngine(url)
-
-
-def redact(url: str) -> str:
-    """A URL fit for messages and logs: the password is replaced."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()

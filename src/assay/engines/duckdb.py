@@ -15,21 +15,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from assay.errors import ConfigError, EngineError, EngineUnavailable, QueryCancelled
+from assay.errors import EngineError, EngineUnavailable, QueryCancelled
 
 BATCH_ROWS = 64 * 1024
-
-
-def duckdb_file(url: str) -> Path:
-    """The file of a DuckDB connection URL: ``duckdb:///abs/path.duckdb``, ``duckdb:rel.db``
-    or a plain path (``engines.connect`` sends other schemes to their engines)."""
-    for prefix in ("duckdb:///", "duckdb://", "duckdb:"):
-        if url.startswith(prefix):
-            return Path(("/" if prefix == "duckdb:///" else "") + url.removeprefix(prefix))
-    if "://" in url:
-        scheme = url.split("://", 1)[0]
-        raise ConfigError(f"{scheme}:// is not a DuckDB URL: expected duckdb:///path/file.duckdb")
-    return Path(url)
 
 
 class DuckDBEngine:

@@ -20,8 +20,8 @@ import pymysql.converters
 import pymysql.cursors
 from pymysql.constants import FIELD_TYPE, FLAG
 
-from assay.engines.connect import redact
 from assay.engines.pooled import ConnectionPool, PooledQuery
+from assay.engines.urls import redact
 from assay.errors import ConfigError, EngineError, EngineUnavailable, QueryCancelled
 
 Connection = Any  # pymysql.Connection: untyped

@@ -25,8 +25,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from adbc_driver_manager.dbapi import Connection, Cursor
 
-from assay.engines.connect import redact
 from assay.engines.pooled import ConnectionPool, PooledQuery
+from assay.engines.urls import redact
 from assay.errors import ConfigError, EngineError, EngineUnavailable, QueryCancelled
 
 # ADBC's batch size hint: about 64k rows of a narrow result per batch, like DuckDB's.

@@ -35,7 +35,7 @@ import psycopg
 from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool
 
-from assay.engines.connect import redact
+from assay.engines.urls import redact
 from assay.errors import ConfigError
 from assay.jobs.directory_postgres import PostgresDirectory, upgrade
 from assay.jobs.model import ApiKey, CachedResult, Job

@@ -6,9 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from assay.config import Settings
-from assay.engines.connect import engine_kind
+from assay.engines.urls import engine_kind
 from assay.errors import ConfigError
-from assay.jobs.postgres import PostgresJobStore
 from assay.jobs.sqlite import SQLiteJobStore
 from assay.jobs.store import JobStore
 
@@ -20,6 +19,8 @@ def open_job_store(settings: Settings, *, pool_size: int = 8) -> JobStore:
     if url.startswith("sqlite:"):
         return SQLiteJobStore(Path(url.removeprefix("sqlite:").removeprefix("//")))
     if "://" in url and engine_kind(url) == "postgres":
+        from assay.jobs.postgres import PostgresJobStore  # noqa: PLC0415 (psycopg: 60 ms)
+
         return PostgresJobStore(
             url,
             schema=settings.job_store_schema,

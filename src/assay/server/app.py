@@ -23,7 +23,8 @@ from assay.ai.store_postgres import PostgresAIStore
 from assay.config import Settings
 from assay.demo.tpch import tpch_model_dir
 from assay.engines import DuckDBEngine, Engine
-from assay.engines.connect import open_engine, redact
+from assay.engines.connect import open_engine
+from assay.engines.urls import redact
 from assay.errors import ConfigError, EngineUnavailable, did_you_mean
 from assay.jobs.postgres import PostgresJobStore
 from assay.jobs.runner import JobRunner, Target
