@@ -451,6 +451,31 @@ def test_cache_miss_then_exact_then_skip_cache_misses_again(api: httpx.Client) -
     assert third["cache_metadata"]["computed_at"] >= first["cache_metadata"]["computed_at"]
 
 
+def server_timing(response: httpx.Response) -> dict[str, float]:
+    """``Server-Timing: auth;dur=0.21, parse;dur=0.09, ...`` as {stage: milliseconds}."""
+    stages = {}
+    for part in response.headers["server-timing"].split(","):
+        name, _, duration = part.strip().partition(";dur=")
+        stages[name] = float(duration)
+    return stages
+
+
+def test_server_timing_breaks_a_run_down_by_stage(api: httpx.Client) -> None:
+    """Where a query's time went, for a browser's network panel or bench/request_path.py:
+    each stage once, in order, none negative, adding up to no more than the whole request."""
+    body = {"query": orders_query(limit=unique_limit())}
+    start = time.perf_counter()
+    miss = api.post(RUN, json=body)
+    took_ms = (time.perf_counter() - start) * 1000
+    stages = server_timing(miss)
+    assert list(stages) == ["auth", "parse", "compile", "insert", "queue", "run", "record",
+                            "wake", "answer"]  # fmt: skip
+    assert all(ms >= 0 for ms in stages.values())
+    assert sum(stages.values()) <= took_ms
+    hit = server_timing(api.post(RUN, json=body))  # answered from the cache: no job to run
+    assert list(hit) == ["auth", "parse", "compile", "answer"]
+
+
 def test_a_cache_hit_reports_its_own_missing_fields(api: httpx.Client) -> None:
     """An invalid grain is dropped, so this query compiles to the same SQL as the plain one."""
     limit = unique_limit()

@@ -259,7 +259,8 @@ class AIJobRunner:
             return answer.QueryFailed(exc.message)
         if owner is not None:
             self._query_jobs.setdefault(owner, []).append(submitted.id)
-        finished = (await self.queries.wait([submitted.id], self.query_timeout))[submitted.id]
+        waited = await self.queries.wait([submitted.id], self.query_timeout, known=[submitted])
+        finished = waited[submitted.id]
         path = self.queries.result_path(finished) if finished.status == "COMPLETE" else None
         if path is None:
             return answer.QueryFailed(finished.error_message or "the query did not finish")
@@ -314,7 +315,8 @@ class AIJobRunner:
             submitted = self.queries.submit(ask)
         except AssayError:  # the user may no longer run it: no chart, rather than another's
             return None
-        finished = (await self.queries.wait([submitted.id], self.query_timeout))[submitted.id]
+        waited = await self.queries.wait([submitted.id], self.query_timeout, known=[submitted])
+        finished = waited[submitted.id]
         path = self.queries.result_path(finished) if finished.status == "COMPLETE" else None
         if path is None:
             return None

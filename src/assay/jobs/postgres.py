@@ -121,6 +121,14 @@ CREATE TABLE IF NOT EXISTS rate_buckets (
 """
 
 
+_REMEMBER = (
+    "INSERT INTO result_cache VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (key) DO "
+    "UPDATE SET result_file = EXCLUDED.result_file, summary = EXCLUDED.summary, "
+    "num_rows = EXCLUDED.num_rows, bytes = EXCLUDED.bytes, "
+    "computed_at = EXCLUDED.computed_at, expires_at = EXCLUDED.expires_at"
+)
+
+
 def replica_name() -> str:
     """Who holds a lease: readable in the jobs table, unique per process start."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -197,13 +205,21 @@ class PostgresJobStore:
     # ------------------------------------------------------------------ jobs
 
     def add_jobs(self, jobs: Iterable[Job]) -> None:
-        rows = [job_values(j) for j in jobs]
-        if not rows:
+        """Add jobs; one added as EXECUTING (started at once) holds this replica's lease."""
+        listed = list(jobs)
+        if not listed:
             return
         # One multi-row INSERT: atomic on its own, and one round trip instead of three.
-        marks = ", ".join([f"({placeholders(JOB_COLUMNS, '%s')})"] * len(rows))
+        row = f"({placeholders(JOB_COLUMNS, '%s')}, %s, {NOW} + %s)"
+        params: list[Any] = []
+        for job in listed:
+            started = job.status == "EXECUTING"
+            params += [*job_values(job), self.owner if started else None,
+                       self.lease_seconds if started else None]  # fmt: skip
         self._execute(
-            f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES {marks}", [v for r in rows for v in r]
+            f"INSERT INTO jobs ({JOB_COLUMNS}, owner, lease_until) VALUES "
+            + ", ".join([row] * len(listed)),
+            params,
         )
 
     def get_jobs(self, ids: Iterable[str]) -> dict[str, Job]:
@@ -264,14 +280,21 @@ class PostgresJobStore:
         result_file: str | None = None,
         error_type: str | None = None,
         error_message: str | None = None,
+        cached: CachedResult | None = None,
     ) -> bool:
-        # One statement: the job ends and its NOTIFY goes out in the same commit.
+        # One statement: the job ends, its result is cached (even when a cancel won the race:
+        # the result is still right) and its NOTIFY goes out, in one commit and round trip.
+        remember = ""
+        params: tuple[Any, ...] = ()
+        if cached is not None:
+            remember = f"cached AS ({_REMEMBER} RETURNING key), "
+            params = cached_values(cached)
         rows = self._rows(
-            "WITH done AS (UPDATE jobs SET status = %s, finished_at = %s, summary = %s, "
-            "cache_metadata = %s, result_file = %s, error_type = %s, error_message = %s, "
-            "lease_until = NULL WHERE id = %s AND status IN ('ADDED', 'EXECUTING') RETURNING id) "
-            "SELECT pg_notify(%s, id) FROM done",
-            (status, at, dump(summary), dump(cache_metadata), result_file, error_type,
+            f"WITH {remember}done AS (UPDATE jobs SET status = %s, finished_at = %s, "
+            "summary = %s, cache_metadata = %s, result_file = %s, error_type = %s, "
+            "error_message = %s, lease_until = NULL WHERE id = %s AND status IN "
+            "('ADDED', 'EXECUTING') RETURNING id) SELECT pg_notify(%s, id) FROM done",
+            (*params, status, at, dump(summary), dump(cache_metadata), result_file, error_type,
              error_message, job_id, self.channel),
         )  # fmt: skip
         return len(rows) == 1
@@ -379,13 +402,7 @@ class PostgresJobStore:
         return cached_from_row(r)
 
     def remember(self, result: CachedResult) -> None:
-        self._execute(
-            "INSERT INTO result_cache VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (key) DO "
-            "UPDATE SET result_file = EXCLUDED.result_file, summary = EXCLUDED.summary, "
-            "num_rows = EXCLUDED.num_rows, bytes = EXCLUDED.bytes, "
-            "computed_at = EXCLUDED.computed_at, expires_at = EXCLUDED.expires_at",
-            cached_values(result),
-        )
+        self._execute(_REMEMBER, cached_values(result))
 
     def prune(self, now: float, keep_jobs_since: float) -> list[str]:
         referenced = (

@@ -9,15 +9,14 @@ are reads, so running one twice is harmless).
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import contextlib
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,8 @@ from assay.errors import (
 from assay.jobs.model import CachedResult, Job
 from assay.jobs.results_files import checked_cap, discard, prepare_results_dir, write_result
 from assay.jobs.store import JobStore
-from assay.results.arrow import Written, arrow_data_type, read_schema
+from assay.jobs.summaries import cache_key, cache_metadata_of, summary_of
+from assay.jobs.timing import Stopwatch
 from assay.semantic.compiler import CompiledQuery, compile_query
 from assay.semantic.model import SemanticModel
 from assay.semantic.viewer import Viewer
@@ -63,15 +63,37 @@ class JobRequest:
     #: whom the job runs as (its owner), and that user as the model's rules see them
     user_id: str | None = None
     viewer: Viewer | None = None
+    #: the request's stage timings, when someone wants them (Server-Timing)
+    watch: Stopwatch | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Work:
+    """A job handed to a worker: what it runs, as shown and as run (one row past the limit)."""
+
+    job: Job  # as the store holds it now: the worker hands it to waiters once it ends
+    target: Target
+    shown: CompiledQuery
+    run: CompiledQuery
+    key: str  # its result cache key
+    claimed: bool = False  # the store already marked it EXECUTING (at submit, or a takeover)
+    watch: Stopwatch | None = None
+
+
+class _Ending:
+    """What the waiters on one job share: an event set when it ends and, when this replica
+    ended it, the job as it ended, so that no waiter has to read it back from the store."""
+
+    __slots__ = ("event", "job")
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.job: Job | None = None
 
 
 #: The user a job runs as, looked up again when a job is run after a restart or on another
 #: replica (their attributes then are what governs it); raises when they no longer exist.
 ViewerLookup = Callable[[str | None, str], Viewer | None]
-
-
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class JobRunner:
@@ -104,10 +126,11 @@ class JobRunner:
         self.workers = max(1, workers)
         self._running: dict[str, RunningQuery] = {}
         self._queued = 0  # handed to the pool, not started yet
+        self._active = 0  # in a worker
         self._owned: set[str] = set()  # claimed by this process and not ended: leases to renew
         self._count_lock = threading.Lock()
         self._stop = threading.Event()
-        self._events: dict[str, asyncio.Event] = {}
+        self._endings: dict[str, _Ending] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
         self._released = False
@@ -139,7 +162,7 @@ class JobRunner:
             try:
                 self.store.renew(list(self._owned))
                 with self._count_lock:
-                    idle = self.workers - len(self._running) - self._queued
+                    idle = self.workers - self._active - self._queued
                 for job in self.store.claim_orphans(self.clock(), idle):
                     logger.info("taking over job %s (attempt %d)", job.id, job.attempts)
                     self._schedule_existing(job, claimed=True)
@@ -147,35 +170,39 @@ class JobRunner:
                 logger.exception("renewing leases failed")
 
     def _ended_elsewhere(self, job_id: str) -> None:
-        """A job ended (anywhere): stop this replica's run of it, if any, and wake waiters."""
+        """A job ended (anywhere): stop this replica's run of it, if any, and wake waiters,
+        unless this replica holds the job: then its worker wakes them, handing them the job."""
         handle = self._running.get(job_id)
         if handle is not None:
             handle.cancel()
-        self._notify(job_id)
+        if job_id not in self._owned:
+            self._notify(job_id)
 
     def _wake_all_threadsafe(self) -> None:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake_all)
 
     def _wake_all(self) -> None:
-        for job_id in list(self._events):
-            self._wake(job_id)
+        for job_id in list(self._endings):
+            self._wake(job_id, None)
 
     def release_waiters(self) -> None:
         """A stop has begun: answer every long-poll now with what is done (the rest remain,
         and clients poll again once the server is back) instead of holding the stop up."""
         self._released = True
-        for event in self._events.values():
-            event.set()
+        for ending in self._endings.values():
+            ending.event.set()
 
     def close(self) -> None:
         """Stop: running queries are interrupted but their jobs stay unfinished, so the next
         start runs them again (a shutdown is not a cancel)."""
         self._closing = True
         self._stop.set()
-        for job_id, handle in list(self._running.items()):
+        for job_id in list(self._owned):  # running, or claimed at submit and still queued
             self.store.requeue(job_id)  # here, not in the worker: the store closes next
-            handle.cancel()
+            handle = self._running.get(job_id)
+            if handle is not None:
+                handle.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # ------------------------------------------------------------------ submit
@@ -202,6 +229,7 @@ class JobRunner:
             key_id=request.key_id,
             user_id=request.user_id,
         )
+        watch = request.watch
         try:
             shown, run = self._compile(target, request.query, request.viewer)
         except PermissionDenied:
@@ -210,9 +238,11 @@ class JobRunner:
             failed = self._failed(job, exc.error_type, exc.message, now)
             self.store.add_jobs([failed])
             return failed
+        if watch is not None:
+            watch.mark("compile")
         if request.plan_only:
             planned = _evolve(
-                job, status="PLANNED", finished_at=now, summary=_summary(shown, None, None)
+                job, status="PLANNED", finished_at=now, summary=summary_of(shown, None, None)
             )
             self.store.add_jobs([planned])
             return planned
@@ -231,14 +261,27 @@ class JobRunner:
                 status="COMPLETE",
                 finished_at=now,
                 summary=summary,
-                cache_metadata=_cache_metadata(hit),
+                cache_metadata=cache_metadata_of(hit),
                 result_file=hit.result_file,
             )
             self.store.add_jobs([done])
             return done
+        claimed = self._worker_free()
+        if claimed:  # it starts now: added as EXECUTING, one write instead of two
+            job = _evolve(job, status="EXECUTING", started_at=now, attempts=1)
         self.store.add_jobs([job])
-        self._enqueue(job.id, target, shown, run, key, claimed=False)
+        if claimed:
+            self._owned.add(job.id)  # this replica's lease, renewed while it waits its turn
+        if watch is not None:
+            watch.mark("insert")
+        self._enqueue(_Work(job, target, shown, run, key, claimed, watch))
         return job
+
+    def _worker_free(self) -> bool:
+        """Whether a worker is idle, so that a job submitted now starts at once. (A guess
+        that two submits race on only makes one of them wait its turn marked EXECUTING.)"""
+        with self._count_lock:
+            return self._queued + self._active < self.workers
 
     def _compile(
         self, target: Target, query: Mapping[str, Any], viewer: Viewer | None
@@ -253,19 +296,10 @@ class JobRunner:
             target.model, probe, dialect=target.engine.dialect, viewer=viewer
         )
 
-    def _enqueue(
-        self,
-        job_id: str,
-        target: Target,
-        shown: CompiledQuery,
-        run: CompiledQuery,
-        key: str,
-        *,
-        claimed: bool,
-    ) -> None:
+    def _enqueue(self, work: _Work) -> None:
         with self._count_lock:
             self._queued += 1
-        self._pool.submit(self._execute, job_id, target, shown, run, key, claimed)
+        self._pool.submit(self._execute, work)
 
     def _schedule_existing(self, job: Job, *, claimed: bool = False) -> None:
         """Run a job again. ``claimed``: the store already counted this attempt."""
@@ -283,7 +317,7 @@ class JobRunner:
                               error_message=exc.message)  # fmt: skip
             return
         logger.info("re-running job %s left unfinished by a previous run", job.id)
-        self._enqueue(job.id, target, shown, run, cache_key(target.model, run), claimed=claimed)
+        self._enqueue(_Work(job, target, shown, run, cache_key(target.model, run), claimed))
 
     def _failed(self, job: Job, error_type: str, message: str, now: float) -> Job:
         return _evolve(
@@ -292,39 +326,36 @@ class JobRunner:
 
     # ------------------------------------------------------------------ execute (worker threads)
 
-    def _execute(
-        self,
-        job_id: str,
-        target: Target,
-        shown: CompiledQuery,
-        run: CompiledQuery,
-        key: str,
-        claimed: bool,
-    ) -> None:
+    def _execute(self, work: _Work) -> None:
         with self._count_lock:
             self._queued -= 1
-        started = self.clock()
-        if not claimed and not self.store.start(job_id, started):
-            return  # cancelled while queued, or another replica took it
-        self._owned.add(job_id)
+            self._active += 1
         try:
-            self._run_claimed(job_id, target, shown, run, key, started)
+            started = self.clock()
+            job = work.job
+            if not work.claimed:
+                if not self.store.start(job.id, started):
+                    return  # cancelled while queued, or another replica took it
+                job = _evolve(job, status="EXECUTING", started_at=started,
+                              attempts=job.attempts + 1)  # fmt: skip
+            if work.watch is not None:
+                work.watch.mark("queue")
+            self._owned.add(job.id)
+            try:
+                self._run_claimed(work, job, started)
+            finally:
+                self._owned.discard(job.id)
         finally:
-            self._owned.discard(job_id)
+            with self._count_lock:
+                self._active -= 1
 
-    def _run_claimed(
-        self,
-        job_id: str,
-        target: Target,
-        shown: CompiledQuery,
-        run: CompiledQuery,
-        key: str,
-        started: float,
-    ) -> None:
-        name = f"{key[:40]}-{uuid.uuid4().hex[:8]}.arrows"
+    def _run_claimed(self, work: _Work, job: Job, started: float) -> None:
+        """Run a job this replica holds (``job``: as the store has it now) to its end."""
+        job_id, shown, watch = job.id, work.shown, work.watch
+        name = f"{work.key[:40]}-{uuid.uuid4().hex[:8]}.arrows"
         path = self.results_dir / name
         try:
-            handle = target.engine.start(run.sql)
+            handle = work.target.engine.start(work.run.sql)
             self._running[job_id] = handle
             try:
                 written = write_result(
@@ -338,69 +369,100 @@ class JobRunner:
                 logger.error("job %s: %s", job_id, exc.message)
             if self._closing:  # a graceful stop, not a cancel: close() put the job back
                 return
-            self._end(job_id, status="FAILED", error_type=exc.error_type, error_message=exc.message)
+            self._end(job_id, job, watch, status="FAILED", error_type=exc.error_type,
+                      error_message=exc.message)  # fmt: skip
             return
         except Exception as exc:  # a bug or an unexpected driver error: the job still ends
             logger.exception("job %s failed unexpectedly", job_id)
             discard(path)
             self._end(
                 job_id,
+                job,
+                watch,
                 status="FAILED",
                 error_type="INTERNAL",
                 error_message=f"Internal error: {exc}",
             )
             return
+        if watch is not None:
+            watch.mark("run")
         finished = self.clock()
-        summary = _summary(shown, written, (finished - started) * 1000, path)
+        summary = summary_of(shown, written, (finished - started) * 1000)
         try:
             self.store.save_result(name, path)  # before any job refers to it
         except Exception as exc:
             logger.exception("job %s: saving its result failed", job_id)
             discard(path)
-            self._end(job_id, status="FAILED", error_type="INTERNAL",
+            self._end(job_id, job, watch, status="FAILED", error_type="INTERNAL",
                       error_message=f"Saving the result failed: {exc}")  # fmt: skip
             return
-        result = CachedResult(key, name, summary, written.rows, written.bytes, finished,
+        result = CachedResult(work.key, name, summary, written.rows, written.bytes, finished,
                               finished + self.cache_ttl)  # fmt: skip
-        self.store.remember(result)
-        if not self._end(job_id, status="COMPLETE", summary=summary,
-                         cache_metadata=_cache_metadata(result), result_file=name):  # fmt: skip
-            return  # cancelled meanwhile: the cache keeps the (correct) result
+        # (a cancel may have won meanwhile: the job stays cancelled, the cache keeps the result)
+        self._end(job_id, job, watch, status="COMPLETE", summary=summary, cached=result,
+                  cache_metadata=cache_metadata_of(result), result_file=name)  # fmt: skip
 
-    def _end(self, job_id: str, **outcome: Any) -> bool:
-        ended = self.store.finish(job_id, at=self.clock(), **outcome)
-        self._notify(job_id)
+    def _end(
+        self,
+        job_id: str,
+        running: Job | None = None,
+        watch: Stopwatch | None = None,
+        **outcome: Any,
+    ) -> bool:
+        """End a job and wake its waiters. ``running``: the job as the store holds it while
+        it runs here; if this call ends it, waiters are handed it as ended (what the store
+        now holds) instead of reading it back. ``watch`` is marked before they wake."""
+        at = self.clock()
+        ended = self.store.finish(job_id, at=at, **outcome)
+        handed = None
+        if ended and running is not None:
+            changes = {k: v for k, v in outcome.items() if k != "cached"}
+            handed = _evolve(running, finished_at=at, **changes)
+        if watch is not None:
+            watch.mark("record")
+        self._notify(job_id, handed)
         return ended
 
     # ------------------------------------------------------------------ wait and cancel
 
-    def _notify(self, job_id: str) -> None:
+    def _notify(self, job_id: str, ended: Job | None = None) -> None:
         if self._loop is None:
             return
-        self._loop.call_soon_threadsafe(self._wake, job_id)
+        # RuntimeError: the loop has closed (a worker ending after the server stopped)
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._wake, job_id, ended)
 
-    def _wake(self, job_id: str) -> None:
-        event = self._events.pop(job_id, None)
-        if event is not None:
-            event.set()
+    def _wake(self, job_id: str, ended: Job | None) -> None:
+        ending = self._endings.pop(job_id, None)
+        if ending is not None:
+            ending.job = ended
+            ending.event.set()
 
-    async def wait(self, ids: Iterable[str], timeout: float) -> dict[str, Job]:
-        """The jobs, once all are terminal or ``timeout`` seconds have passed."""
+    async def wait(
+        self, ids: Iterable[str], timeout: float, *, known: Iterable[Job] = ()
+    ) -> dict[str, Job]:
+        """The jobs, once all are terminal or ``timeout`` seconds have passed. ``known``:
+        jobs the caller has just read or made, not read again before waiting."""
         ids = list(dict.fromkeys(ids))
-        jobs = self.store.get_jobs(ids)
+        jobs = {j.id: j for j in known if j.id in ids}
+        if len(jobs) < len(ids):
+            jobs = self.store.get_jobs(ids)
         pending = [i for i, j in jobs.items() if not j.done]
         if pending and timeout > 0 and not self._released:
-            events = [self._events.setdefault(i, asyncio.Event()) for i in pending]
+            endings = {i: self._endings.setdefault(i, _Ending()) for i in pending}
             # A job may have ended between the read above and registering: read again.
             jobs = self.store.get_jobs(ids)
             if any(not jobs[i].done for i in pending):
-                waits = [asyncio.ensure_future(e.wait()) for e in events]
+                waits = [asyncio.ensure_future(e.event.wait()) for e in endings.values()]
                 try:
                     await asyncio.wait(waits, timeout=timeout)
                 finally:
                     for w in waits:
                         w.cancel()
-                jobs = self.store.get_jobs(ids)
+                handed = {i: e.job for i, e in endings.items() if e.job is not None}
+                if len(handed) < len(pending):
+                    jobs = self.store.get_jobs(ids)
+                jobs.update(handed)
         return jobs
 
     def cancel(self, ids: Iterable[str]) -> dict[str, Job]:
@@ -423,61 +485,6 @@ class JobRunner:
         if self.store.shared and not path.exists():
             self.store.fetch_result(job.result_file, path)
         return path
-
-
-# ---------------------------------------------------------------------- helpers
-
-
-def cache_key(model: SemanticModel, compiled: CompiledQuery) -> str:
-    """Results are reused for the same SQL on the same version of the same model."""
-    text = f"{model.id}\0{model.version}\0{compiled.dialect}\0{compiled.sql}"
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _summary(
-    compiled: CompiledQuery,
-    written: Written | None,
-    elapsed_ms: float | None,
-    path: Path | None = None,
-) -> dict[str, Any]:
-    fields = {f.fully_qualified_name: f.to_dict() for f in compiled.fields}
-    if path is not None:
-        _fill_types(fields, path)
-    summary: dict[str, Any] = {
-        "display_sql": compiled.pretty_sql(),
-        "sql": compiled.sql,
-        "fields": fields,
-        "missing_fields": list(compiled.missing_fields),
-    }
-    if written is not None:
-        summary.update(
-            total_rows=written.rows,
-            execution_time_ms=round(elapsed_ms or 0.0, 3),
-            cache_type="MISS",
-        )
-        if written.limit_reached:
-            summary["row_limit_reached"] = True
-    return summary
-
-
-def _fill_types(fields: dict[str, dict[str, Any]], path: Path) -> None:
-    """Fields whose type the model could not tell take it from the result's Arrow schema."""
-    if all("data_type" in meta for meta in fields.values()):
-        return
-    for f in read_schema(path):
-        meta = fields.get(f.name)
-        if meta is not None and "data_type" not in meta:
-            meta["data_type"] = arrow_data_type(f.type)
-
-
-def _cache_metadata(result: CachedResult) -> dict[str, Any]:
-    return {
-        "num_rows": result.num_rows,
-        "num_bytes": result.bytes,
-        "computed_at": iso(result.computed_at),
-        "expires_at": iso(result.expires_at),
-        "cache_key": result.key,
-    }
 
 
 def _evolve(job: Job, **changes: Any) -> Job:

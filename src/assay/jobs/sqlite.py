@@ -250,8 +250,14 @@ class SQLiteJobStore:
         result_file: str | None = None,
         error_type: str | None = None,
         error_message: str | None = None,
+        cached: CachedResult | None = None,
     ) -> bool:
-        with self._lock:
+        with self._lock, self._transaction():
+            if cached is not None:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO result_cache VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    cached_values(cached),
+                )
             cur = self._db.execute(
                 "UPDATE jobs SET status = ?, finished_at = ?, summary = ?, cache_metadata = ?, "
                 "result_file = ?, error_type = ?, error_message = ? "

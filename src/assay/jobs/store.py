@@ -41,8 +41,11 @@ class JobStore(Protocol):
         result_file: str | None = None,
         error_type: str | None = None,
         error_message: str | None = None,
+        cached: CachedResult | None = None,
     ) -> bool:
-        """Make a job terminal; False when it already was (the first outcome stands)."""
+        """Make a job terminal; False when it already was (the first outcome stands). With
+        ``cached``, its result is remembered in the same write, whether or not the job ended
+        here (a cancel that won the race does not make the result wrong)."""
         ...
 
     def requeue(self, job_id: str) -> bool:

@@ -32,11 +32,13 @@ _B64_CHUNK = 3 * 256 * 1024
 
 @dataclass(frozen=True, slots=True)
 class Written:
-    """What was written: rows kept, bytes on disk, and whether the row limit cut rows."""
+    """What was written: rows kept, bytes on disk, whether the row limit cut rows, and the
+    columns' types (so that no one reads the file back to learn them)."""
 
     rows: int
     bytes: int
     limit_reached: bool
+    schema: pa.Schema
 
 
 # The end-of-stream marker closing an Arrow IPC stream: counted in the size cap.
@@ -72,15 +74,14 @@ def write_stream(
     )
     tmp = path.with_name(path.name + ".tmp")
     try:
-        rows, cut = _write(reader, tmp, schema, limit, max_bytes)
+        rows, cut, size = _write(reader, tmp, schema, limit, max_bytes)
         with _storing(path.parent):
             os.replace(tmp, path)
-            size = path.stat().st_size
     except BaseException:
         with contextlib.suppress(OSError):  # e.g. the folder itself is gone
             tmp.unlink(missing_ok=True)
         raise
-    return Written(rows, size, cut)
+    return Written(rows, size, cut, schema)
 
 
 def _write(
@@ -89,12 +90,12 @@ def _write(
     schema: pa.Schema,
     limit: int | None,
     max_bytes: int | None,
-) -> tuple[int, bool]:
-    """The stream into ``tmp``: rows written, and whether the limit cut rows."""
+) -> tuple[int, bool, int]:
+    """The stream into ``tmp``: rows written, whether the limit cut rows, and its bytes."""
     rows = 0
     cut = False
     # The schema message goes out with the first batch: count it before that batch.
-    header = _stream_bytes(schema) - _EOS_BYTES
+    header = 0 if max_bytes is None else _stream_bytes(schema) - _EOS_BYTES
     with _storing(tmp.parent):
         sink = pa.OSFile(str(tmp), "wb")
     try:
@@ -121,10 +122,11 @@ def _write(
                 break
         with _storing(tmp.parent):
             writer.close()
+        size = sink.tell()
     finally:
         with contextlib.suppress(OSError):  # the error that matters is already on its way
             sink.close()
-    return rows, cut
+    return rows, cut, size
 
 
 def _stream_bytes(schema: pa.Schema) -> int:
@@ -180,11 +182,6 @@ def arrow_data_type(kind: pa.DataType) -> str:
     if pa.types.is_list(kind) or pa.types.is_large_list(kind):
         return "ARRAY"
     return "UNKNOWN"
-
-
-def read_schema(path: Path) -> pa.Schema:
-    with pa.memory_map(str(path)) as source:
-        return pa.ipc.open_stream(source).schema
 
 
 def read_table(path: Path) -> pa.Table:

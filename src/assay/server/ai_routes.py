@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from assay.ai.store import AIJob
-from assay.jobs.runner import iso
+from assay.jobs.summaries import iso
 from assay.outbound import OutboundRefused, check_destination
 from assay.semantic.access import visible_model
 from assay.server.errors import ApiError

@@ -29,13 +29,20 @@ class Principal:
     user: User
     definitions: tuple[AttributeDef, ...] = ()
     roles: Mapping[str, str] = field(default_factory=dict)
+    # each model's viewer, made once per request (a run asks for it to compile, then again
+    # to show the job): a principal lives for one request, so it never goes stale
+    _viewers: dict[str, Viewer] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @property
     def org_key(self) -> bool:
         return self.key.kind == "org"
 
     def viewer(self, model_id: str) -> Viewer:
-        return viewer_for(self.user, self.definitions, self.roles.get(model_id))
+        seen = self._viewers.get(model_id)
+        if seen is None:
+            seen = viewer_for(self.user, self.definitions, self.roles.get(model_id))
+            self._viewers[model_id] = seen
+        return seen
 
     def owns(self, user_id: str | None) -> bool:
         """Whether a job or answer made for ``user_id`` is this caller's to read: their own,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import h11
@@ -20,6 +21,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from assay.server.errors import ApiError, error_body
 
+#: the ASGI scope key of the moment a request reached the application
+ARRIVED = "assay.arrived"
 #: the largest request head (request line and headers) a client may send; larger is a 400
 MAX_HEADER_BYTES = 16 * 1024
 
@@ -51,6 +54,7 @@ class BodyLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        scope[ARRIVED] = time.perf_counter()  # where a request's Server-Timing starts
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
             await _refuse(send, self._too_large(declared))

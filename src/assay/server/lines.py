@@ -28,8 +28,11 @@ STREAM_ABOVE_BYTES = 256 * 1024
 RESULT_TYPES = {"csv": "text/csv", "json": "application/json", "xlsx": "application/vnd.ms-excel"}
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
+    return _ENCODER.encode(value)
 
 
 def wants_single_json(request: Request) -> bool:
@@ -98,8 +101,9 @@ def footer(remaining: Sequence[str], *, as_string: bool) -> dict[str, Any]:
 
 
 def _encoded_line(job: Job, result: Path | None) -> Iterator[bytes]:
+    """The job's line; with its result when ``result`` is given (a file that exists)."""
     line = job_line(job)
-    if result is None or not result.exists():
+    if result is None:
         yield (_dumps(line) + "\n").encode()
         return
     head = _dumps(line)
@@ -114,15 +118,15 @@ def ndjson_response(
     extra_lines: Iterable[dict[str, Any]],
     remaining: Sequence[str],
 ) -> Response:
-    done = list(done)
+    sized = [(job, path, _size(path)) for job, path in done]
     extra = list(extra_lines)
-    size = sum(p.stat().st_size for _, p in done if p is not None and p.exists())
+    size = sum(n or 0 for _, _, n in sized)
 
     def body() -> Generator[bytes, None, None]:  # read in a worker thread (``released``)
         if header is not None:
             yield (_dumps(header) + "\n").encode()
-        for job, path in done:
-            yield from _encoded_line(job, path)
+        for job, path, n in sized:
+            yield from _encoded_line(job, path if n is not None else None)
         for line in extra:
             yield (_dumps(line) + "\n").encode()
         yield (_dumps(footer(remaining, as_string=True)) + "\n").encode()
@@ -130,6 +134,16 @@ def ndjson_response(
     if size <= STREAM_ABOVE_BYTES:
         return Response(b"".join(body()), media_type=NDJSON)
     return StreamingResponse(released(body()), media_type=NDJSON)
+
+
+def _size(path: Path | None) -> int | None:
+    """A result file's size; None when there is none (one stat, not an exists() and a stat)."""
+    if path is None:
+        return None
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None
 
 
 async def released(chunks: Generator[bytes, None, None]) -> AsyncIterator[bytes]:

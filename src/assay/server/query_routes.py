@@ -18,9 +18,11 @@ from fastapi.responses import JSONResponse, Response
 
 from assay.jobs.model import Job
 from assay.jobs.runner import JobRequest, JobRunner
+from assay.jobs.timing import Stopwatch
 from assay.semantic.viewer import VIEW_SQL
 from assay.server.auth import Principal
 from assay.server.errors import ApiError, error_body
+from assay.server.limits import ARRIVED
 from assay.server.lines import (
     NDJSON,
     json_document,
@@ -97,32 +99,41 @@ def _owned(state: ServerState, principal: Principal, ids: Sequence[str]) -> dict
 async def run_query(request: Request, userId: str | None = None) -> Response:  # noqa: N803
     """Run a semantic query as a job; wait up to the run window; hand back what is not done."""
     state: ServerState = request.app.state.assay
+    watch = Stopwatch(request.scope.get(ARRIVED))
     key = authorized(request)
+    watch.mark("auth")
     body = parse_run_body(await json_body(request), userId)
     principal = caller(request, body.user_id, key)
+    watch.mark("parse")
     if body.model_id not in state.runner.targets:
         raise ApiError(404, f"Model {body.model_id} not found")
     branch = body.branch_id or request.query_params.get("branch_id")
     if branch is not None:  # Assay serves shared models only: no branch exists
         raise ApiError(404, f"Branch {branch} not found")
     ask = JobRequest(body.query, body.model_id, body.cache, body.plan_only, key_id=key.id,
-                     user_id=principal.user.id, viewer=principal.viewer(body.model_id))  # fmt: skip
+                     user_id=principal.user.id, viewer=principal.viewer(body.model_id),
+                     watch=watch)  # fmt: skip
     state.quotas.admit_job(key.id, lambda ids: unfinished(state, ids))
     job = state.runner.submit(ask)
     if not job.done:
         state.quotas.track_job(key.id, job.id)
     window = state.settings.run_wait_seconds
     if not job.done and window > 0:  # 0: the ids are handed back at once
-        waited = await unless_gone(request, state.runner.wait([job.id], window))
+        waited = await unless_gone(request, state.runner.wait([job.id], window, known=[job]))
         if waited is None:  # the client left; the job runs on, for /query/wait to fetch
             return Response(status_code=499)
         job = waited[job.id]
+        watch.mark("wake")
     if body.result_type:
         seen = as_seen_by(principal, job)
-        return _document(state.runner, seen, body.result_type, formatted=body.format_results)
-    header = {"jobs_submitted": {job.id: job.client_result_id}}
-    done, remaining = ([job], []) if job.done else ([], [job.id])
-    return _respond(request, header, done, [], remaining, state.runner, principal)
+        response = _document(state.runner, seen, body.result_type, formatted=body.format_results)
+    else:
+        header = {"jobs_submitted": {job.id: job.client_result_id}}
+        done, remaining = ([job], []) if job.done else ([], [job.id])
+        response = _respond(request, header, done, [], remaining, state.runner, principal)
+    watch.mark("answer")
+    response.headers["Server-Timing"] = watch.header()
+    return response
 
 
 def _document(runner: JobRunner, job: Job, kind: str, *, formatted: bool) -> Response:

@@ -1,0 +1,119 @@
+"""The request path against the engine: what an uncached /query/run costs beyond its SQL.
+
+Run: .venv/bin/python bench/request_path.py [--scale 1] [--rounds 40]
+
+Side by side in one run, for three result sizes (a small one of 5 rows, a medium one of 10k
+rows, and the TPC-H Q1 shape at the chosen scale):
+  - in-process: the compiled SQL run through the same engine class the server uses
+    (DuckDBEngine.execute -> an Arrow table), in this process;
+  - served: POST /api/v1/query/run with cache SkipCache on a real `assay serve`, timed until
+    the client holds the whole NDJSON body.
+The served time minus the in-process time is Assay's share. The server's `Server-Timing`
+header breaks that share down by stage (auth, parse, compile, insert, queue, run, record,
+wake, answer): the p50 of each stage is printed beside the totals. Rounds alternate between
+the two ways, so both see the same machine load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import httpx
+from serving import CACHE, MODEL_ID, job_lines, ms, pct, serving
+
+from assay.demo.tpch import generate_tpch
+from assay.engines import DuckDBEngine
+
+SHAPES: dict[str, dict[str, Any]] = {
+    "small (5 rows)": {
+        "join_paths_from_topic_name": "customer",
+        "fields": ["region.r_name", "customer.count"],
+    },
+    "medium (10k rows)": {
+        "join_paths_from_topic_name": "customer",
+        "fields": ["customer.c_name", "customer.c_acctbal"],
+        "sorts": [{"column_name": "customer.c_name"}],
+        "limit": 10_000,
+    },
+    "TPC-H Q1 shape": {
+        "join_paths_from_topic_name": "lineitem",
+        "fields": ["lineitem.l_returnflag", "lineitem.l_linestatus", "lineitem.sum_quantity",
+                   "lineitem.sum_extendedprice", "lineitem.revenue", "lineitem.sum_charge",
+                   "lineitem.avg_quantity", "lineitem.avg_extendedprice", "lineitem.avg_discount",
+                   "lineitem.count"],
+        "filters": {"lineitem.l_shipdate": {"type": "date", "kind": "BEFORE",
+                                            "left_side": "1998-09-02"}},
+        "sorts": [{"column_name": "lineitem.l_returnflag"},
+                  {"column_name": "lineitem.l_linestatus"}],
+    },
+}  # fmt: skip
+
+
+def server_timing(header: str) -> dict[str, float]:
+    """``Server-Timing: name;dur=1.23, ...`` as {name: milliseconds}."""
+    out: dict[str, float] = {}
+    for part in header.split(","):
+        name, _, rest = part.strip().partition(";dur=")
+        if name and rest:
+            out[name] = float(rest)
+    return out
+
+
+def served(client: httpx.Client, query: dict[str, Any]) -> tuple[float, str, dict[str, float]]:
+    body = {"query": {**query, "modelId": MODEL_ID}, "cache": "SkipCache"}
+    start = time.perf_counter()
+    response = client.post("/api/v1/query/run", json=body)
+    elapsed = time.perf_counter() - start
+    response.raise_for_status()
+    (line,) = job_lines(response.content)
+    assert line["status"] == "COMPLETE", line
+    stages = server_timing(response.headers.get("server-timing", ""))
+    return elapsed, line["summary"]["sql"], stages
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--rounds", type=int, default=40)
+    args = parser.parse_args()
+    database = generate_tpch(CACHE / f"tpch-sf{args.scale}.duckdb", args.scale)
+    engine = DuckDBEngine(Path(database))
+    with serving(database, env={"ASSAY_RUN_WAIT_SECONDS": "60"}) as (server, token):
+        client = server.client(token)
+        print(f"TPC-H scale {args.scale}; {args.rounds} rounds per shape, alternating\n")
+        for label, query in SHAPES.items():
+            _, sql, _ = served(client, query)  # warm: the compile cache, the engine's cache
+            engine.execute(sql)
+            inproc: list[float] = []
+            over: list[float] = []
+            stages: dict[str, list[float]] = defaultdict(list)
+            rows = 0
+            for _ in range(args.rounds):
+                start = time.perf_counter()
+                rows = engine.execute(sql).num_rows
+                inproc.append(time.perf_counter() - start)
+                took, _, timing = served(client, query)
+                over.append(took)
+                for name, value in timing.items():
+                    stages[name].append(value)
+            added = statistics.median(over) - statistics.median(inproc)
+            ratio = statistics.median(over) / statistics.median(inproc)
+            print(f"{label}: {rows} rows")
+            print(f"  in-process engine   {ms(inproc)}")
+            print(f"  served, SkipCache   {ms(over)}")
+            print(f"  added p50           {added * 1e3:8.3f} ms   served/in-process {ratio:.3f}x")
+            if stages:
+                parts = "  ".join(f"{n} {statistics.median(v):.2f}" for n, v in stages.items())
+                print(f"  server stages p50 (ms): {parts}")
+            print(f"  (p95 added: {(pct(over, 95) - pct(inproc, 95)) * 1e3:.3f} ms)\n")
+        client.close()
+    engine.close()
+
+
+if __name__ == "__main__":
+    main()
