@@ -7,16 +7,20 @@ rows, and the TPC-H Q1 shape at the chosen scale):
   - in-process: the compiled SQL run through the same engine class the server uses
     (DuckDBEngine.execute -> an Arrow table), in this process;
   - served: POST /api/v1/query/run with cache SkipCache on a real `assay serve`, timed until
-    the client holds the whole NDJSON body.
-The served time minus the in-process time is Assay's share. The server's `Server-Timing`
-header breaks that share down by stage (auth, parse, compile, insert, queue, run, record,
-wake, answer): the p50 of each stage is printed beside the totals. Rounds alternate between
-the two ways, so both see the same machine load.
+    the client holds the whole NDJSON body, by two clients on keep-alive connections: httpx
+    (what Omni's Python clients and most scripts use) and the standard library's
+    http.client (the leanest: what is left is the server and loopback HTTP).
+The served time minus the in-process time is Assay's share plus the client's. The server's
+`Server-Timing` header breaks the server's part down by stage (auth, parse, compile, insert,
+queue, run, record, wake, answer): the p50 of each stage is printed beside the totals. Rounds
+alternate between the three ways, so all see the same machine load.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import statistics
 import time
 from collections import defaultdict
@@ -24,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from serving import CACHE, MODEL_ID, job_lines, ms, pct, serving
+from serving import CACHE, MODEL_ID, job_lines, ms, serving
 
 from assay.demo.tpch import generate_tpch
 from assay.engines import DuckDBEngine
@@ -64,16 +68,33 @@ def server_timing(header: str) -> dict[str, float]:
     return out
 
 
+def run_body(query: dict[str, Any]) -> dict[str, Any]:
+    return {"query": {**query, "modelId": MODEL_ID}, "cache": "SkipCache"}
+
+
 def served(client: httpx.Client, query: dict[str, Any]) -> tuple[float, str, dict[str, float]]:
-    body = {"query": {**query, "modelId": MODEL_ID}, "cache": "SkipCache"}
     start = time.perf_counter()
-    response = client.post("/api/v1/query/run", json=body)
+    response = client.post("/api/v1/query/run", json=run_body(query))
     elapsed = time.perf_counter() - start
     response.raise_for_status()
     (line,) = job_lines(response.content)
     assert line["status"] == "COMPLETE", line
     stages = server_timing(response.headers.get("server-timing", ""))
     return elapsed, line["summary"]["sql"], stages
+
+
+def served_lean(connection: http.client.HTTPConnection, token: str, query: dict[str, Any]) -> float:
+    """The same request through the standard library's client, body read whole."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    start = time.perf_counter()
+    connection.request("POST", "/api/v1/query/run", json.dumps(run_body(query)), headers)
+    response = connection.getresponse()
+    body = response.read()
+    elapsed = time.perf_counter() - start
+    assert response.status == 200, body[:500]
+    (line,) = job_lines(body)
+    assert line["status"] == "COMPLETE", line
+    return elapsed
 
 
 def main() -> None:
@@ -85,12 +106,15 @@ def main() -> None:
     engine = DuckDBEngine(Path(database))
     with serving(database, env={"ASSAY_RUN_WAIT_SECONDS": "60"}) as (server, token):
         client = server.client(token)
+        lean = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
         print(f"TPC-H scale {args.scale}; {args.rounds} rounds per shape, alternating\n")
         for label, query in SHAPES.items():
             _, sql, _ = served(client, query)  # warm: the compile cache, the engine's cache
+            served_lean(lean, token, query)
             engine.execute(sql)
             inproc: list[float] = []
             over: list[float] = []
+            over_lean: list[float] = []
             stages: dict[str, list[float]] = defaultdict(list)
             rows = 0
             for _ in range(args.rounds):
@@ -99,18 +123,22 @@ def main() -> None:
                 inproc.append(time.perf_counter() - start)
                 took, _, timing = served(client, query)
                 over.append(took)
+                over_lean.append(served_lean(lean, token, query))
                 for name, value in timing.items():
                     stages[name].append(value)
-            added = statistics.median(over) - statistics.median(inproc)
-            ratio = statistics.median(over) / statistics.median(inproc)
+            engine_p50 = statistics.median(inproc)
             print(f"{label}: {rows} rows")
-            print(f"  in-process engine   {ms(inproc)}")
-            print(f"  served, SkipCache   {ms(over)}")
-            print(f"  added p50           {added * 1e3:8.3f} ms   served/in-process {ratio:.3f}x")
+            print(f"  in-process engine     {ms(inproc)}")
+            for name, samples in (("httpx", over), ("http.client", over_lean)):
+                p50 = statistics.median(samples)
+                print(f"  served, {name:12s}  {ms(samples)}")
+                print(f"    added p50 {(p50 - engine_p50) * 1e3:7.3f} ms   "
+                      f"served/in-process {p50 / engine_p50:.3f}x")  # fmt: skip
             if stages:
                 parts = "  ".join(f"{n} {statistics.median(v):.2f}" for n, v in stages.items())
                 print(f"  server stages p50 (ms): {parts}")
-            print(f"  (p95 added: {(pct(over, 95) - pct(inproc, 95)) * 1e3:.3f} ms)\n")
+            print()
+        lean.close()
         client.close()
     engine.close()
 

@@ -80,17 +80,6 @@ class _Work:
     watch: Stopwatch | None = None
 
 
-class _Ending:
-    """What the waiters on one job share: an event set when it ends and, when this replica
-    ended it, the job as it ended, so that no waiter has to read it back from the store."""
-
-    __slots__ = ("event", "job")
-
-    def __init__(self) -> None:
-        self.event = asyncio.Event()
-        self.job: Job | None = None
-
-
 #: The user a job runs as, looked up again when a job is run after a restart or on another
 #: replica (their attributes then are what governs it); raises when they no longer exist.
 ViewerLookup = Callable[[str | None, str], Viewer | None]
@@ -130,7 +119,10 @@ class JobRunner:
         self._owned: set[str] = set()  # claimed by this process and not ended: leases to renew
         self._count_lock = threading.Lock()
         self._stop = threading.Event()
-        self._endings: dict[str, _Ending] = {}
+        # What the waiters on one job share: a future resolved when the job ends, with the job
+        # as it ended when this replica ended it (so that no waiter reads it back), else None.
+        # A future, not an Event: waiting on it takes no task of its own.
+        self._endings: dict[str, asyncio.Future[Job | None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
         self._released = False
@@ -191,7 +183,7 @@ class JobRunner:
         and clients poll again once the server is back) instead of holding the stop up."""
         self._released = True
         for ending in self._endings.values():
-            ending.event.set()
+            _resolve(ending, None)
 
     def close(self) -> None:
         """Stop: running queries are interrupted but their jobs stay unfinished, so the next
@@ -435,8 +427,13 @@ class JobRunner:
     def _wake(self, job_id: str, ended: Job | None) -> None:
         ending = self._endings.pop(job_id, None)
         if ending is not None:
-            ending.job = ended
-            ending.event.set()
+            _resolve(ending, ended)
+
+    def _ending(self, job_id: str, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Job | None]:
+        ending = self._endings.get(job_id)
+        if ending is None:
+            ending = self._endings[job_id] = loop.create_future()
+        return ending
 
     async def wait(
         self, ids: Iterable[str], timeout: float, *, known: Iterable[Job] = ()
@@ -449,17 +446,14 @@ class JobRunner:
             jobs = self.store.get_jobs(ids)
         pending = [i for i, j in jobs.items() if not j.done]
         if pending and timeout > 0 and not self._released:
-            endings = {i: self._endings.setdefault(i, _Ending()) for i in pending}
+            loop = asyncio.get_running_loop()
+            endings = {i: self._ending(i, loop) for i in pending}
             # A job may have ended between the read above and registering: read again.
             jobs = self.store.get_jobs(ids)
             if any(not jobs[i].done for i in pending):
-                waits = [asyncio.ensure_future(e.event.wait()) for e in endings.values()]
-                try:
-                    await asyncio.wait(waits, timeout=timeout)
-                finally:
-                    for w in waits:
-                        w.cancel()
-                handed = {i: e.job for i, e in endings.items() if e.job is not None}
+                # shared with other waiters: waited on (not cancelled when this one gives up)
+                await asyncio.wait(endings.values(), timeout=timeout)
+                handed = {i: j for i, e in endings.items() if e.done() and (j := e.result())}
                 if len(handed) < len(pending):
                     jobs = self.store.get_jobs(ids)
                 jobs.update(handed)
@@ -485,6 +479,11 @@ class JobRunner:
         if self.store.shared and not path.exists():
             self.store.fetch_result(job.result_file, path)
         return path
+
+
+def _resolve(ending: asyncio.Future[Job | None], ended: Job | None) -> None:
+    if not ending.done():
+        ending.set_result(ended)
 
 
 def _evolve(job: Job, **changes: Any) -> Job:
