@@ -22,6 +22,10 @@ from assay.semantic.model import AccessGrant, Dimension, GrantRule
 from assay.semantic.templates import Template, TemplateError, parse_template
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# libyaml's scanner slows quadratically with [ and { nesting and its composer overflows the C
+# stack near 30,000 levels (the process dies): deeper files are refused before it sees them.
+MAX_NESTING = 100
+_BRACKETS = re.compile(r"[\[\]{}]")
 
 
 class BuildState:
@@ -62,14 +66,25 @@ class BuildState:
     # ------------------------------------------------------------ pass 1: structure
 
     def parse(self, file: str, shape: type[BaseModel], *, many: bool = False) -> Any:
+        text = self.files[file]
+        if _flow_depth(text) > MAX_NESTING:
+            self.issue(file, "", f"YAML nested more than {MAX_NESTING} levels deep")
+            return None
         try:
-            data = yaml.load(self.files[file], Loader=_Loader)
+            data = yaml.load(text, Loader=_Loader)
+            duplicates = list(_duplicate_keys(yaml.compose(text, Loader=_Loader)))
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"line {mark.line + 1}" if mark else ""
             self.issue(file, where, f"invalid YAML: {getattr(exc, 'problem', exc)}")
             return None
-        for path, message in _duplicate_keys(yaml.compose(self.files[file], Loader=_Loader)):
+        except RecursionError:  # block nesting that deep takes a large file, but it can be sent
+            self.issue(file, "", "YAML nested too deeply")
+            return None
+        except ValueError as exc:  # PyYAML reads 2024-02-30 as a date, and datetime refuses it
+            self.issue(file, "", f"invalid YAML: {exc} (quote a value that is not a date)")
+            return None
+        for path, message in duplicates:
             self.issue(file, path, message)
         if data is None:
             data = [] if many else {}
@@ -108,6 +123,16 @@ class BuildState:
         except FilterError as exc:
             self.issue(file, path, str(exc).lstrip(": .").strip())
             return None
+
+
+def _flow_depth(text: str) -> int:
+    """How deep ``[...]`` and ``{...}`` nest in ``text``, quotes and comments not told apart
+    (an overestimate, which only a file of a hundred unclosed brackets would notice)."""
+    depth = deepest = 0
+    for match in _BRACKETS.finditer(text):
+        depth = depth + 1 if match.group() in "[{" else max(depth - 1, 0)
+        deepest = max(deepest, depth)
+    return deepest
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]

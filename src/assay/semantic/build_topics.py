@@ -321,12 +321,13 @@ def _api_query(query: Mapping[str, Any], topic: str, base_view: str) -> dict[str
     out = dict(query)
     out["table"] = out.pop("base_view", None) or out.get("table") or base_view
     out["join_paths_from_topic_name"] = out.pop("topic", None) or topic
+    raw = out.get("sorts") or []
     sorts = []
-    for s in out.get("sorts") or []:
+    for s in raw if isinstance(raw, list) else ():  # not a list: parse_query refuses it
         if isinstance(s, Mapping) and "field" in s:
             sorts.append({"column_name": s["field"], "sort_descending": bool(s.get("desc"))})
         else:
             sorts.append(s)
-    out["sorts"] = sorts
+    out["sorts"] = sorts if isinstance(raw, list) else raw
     out.setdefault("filters", {})
     return out

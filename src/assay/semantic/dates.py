@@ -8,9 +8,12 @@ Weeks start on Monday; fiscal years equal calendar years (no offset is configure
 from __future__ import annotations
 
 import calendar
+import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import ParamSpec, TypeVar
 
 UNITS = ("second", "minute", "hour", "day", "week", "month", "quarter", "year")
 _UNIT_RE = r"(second|minute|hour|day|week|month|quarter|year|fiscal year|fiscal quarter)s?"
@@ -27,6 +30,28 @@ _DURATION = re.compile(rf"^(\d+) (complete )?{_UNIT_RE}$")
 
 class DateGrammarError(ValueError):
     """A date expression Assay cannot read (the message names it)."""
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _in_range(func: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Text that reads but lands outside what ``datetime`` holds ("9999-12-31" ends in year
+    10000, "3000 years ago", a 5000-digit count) is refused as ``DateGrammarError`` like any
+    other unreadable date, never as the ValueError or OverflowError of the arithmetic."""
+
+    @functools.wraps(func)
+    def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return func(*args, **kwargs)
+        except DateGrammarError:
+            raise
+        except (ValueError, OverflowError) as exc:
+            text = ", ".join(repr(a) for a in args if isinstance(a, str))
+            raise DateGrammarError(f"the date {text} is out of range: {exc}") from exc
+
+    return guarded
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +97,7 @@ def shift(moment: datetime, unit: str, n: int) -> datetime:
     return moment + timedelta(seconds=seconds * n)
 
 
+@_in_range
 def parse_span(text: str, now: datetime) -> Span:
     """The span an expression names: ``2024-03`` is March 2024, ``last quarter`` the previous
     quarter, ``30 days ago`` the day thirty days back."""
@@ -127,6 +153,7 @@ def parse_span(text: str, now: datetime) -> Span:
     )
 
 
+@_in_range
 def parse_duration(text: str) -> tuple[int, str]:
     """``'30 days'`` -> ``(30, 'day')``."""
     t = " ".join(str(text).strip().lower().split())
@@ -137,11 +164,13 @@ def parse_duration(text: str) -> tuple[int, str]:
     )
 
 
+@_in_range
 def span_after(start: Span, duration: str) -> Span:
     n, unit = parse_duration(duration)
     return Span(start.start, shift(start.start, unit, n), has_time=start.has_time)
 
 
+@_in_range
 def interval_span(left: str, duration: str, now: datetime) -> Span:
     """``left`` plus ``duration``: Omni's TIME_FOR_INTERVAL_DURATION.
 

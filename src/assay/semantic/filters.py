@@ -23,7 +23,6 @@ from assay.semantic.dates import (
     Span,
     as_date_or_datetime,
     interval_span,
-    parse_duration,
     parse_span,
 )
 from assay.semantic.timeframes import grain_expression
@@ -55,6 +54,17 @@ class FilterError(ValueError):
     """A filter that cannot be read; the message says where and why."""
 
 
+# Composite filters nest at most this deep: reading, and sqlglot rendering the condition,
+# recurse once per level, and a 7 KB request 200 levels deep would otherwise end in a
+# RecursionError (a 500) instead of a clear refusal. People nest two or three levels.
+MAX_NESTING = 32
+
+
+def _check_nesting(depth: int, where: str) -> None:
+    if depth >= MAX_NESTING:
+        raise FilterError(f"{where}: composite filters nest at most {MAX_NESTING} levels deep")
+
+
 @dataclass(frozen=True, slots=True)
 class Filter:
     """One condition on one field, normalised from either syntax."""
@@ -79,9 +89,9 @@ class Filter:
 # ---------------------------------------------------------------- JSON (API) filters
 
 
-def parse_json_filter(obj: Any, *, where: str) -> Filter | None:
+def parse_json_filter(obj: Any, *, where: str, _depth: int = 0) -> Filter | None:
     """Read one typed filter object; ``None`` for filters Omni ignores (a boolean with a null
-    ``is_negative``)."""
+    ``is_negative``). ``_depth``: how many composites this one is inside."""
     if not isinstance(obj, Mapping):
         raise FilterError(
             f"{where}: a filter must be a typed object such as "
@@ -104,7 +114,11 @@ def parse_json_filter(obj: Any, *, where: str) -> Filter | None:
         subs = obj.get("filters")
         if not isinstance(subs, list):
             raise FilterError(f"{where}: a composite filter needs a 'filters' list")
-        parts = [parse_json_filter(s, where=f"{where}.filters[{i}]") for i, s in enumerate(subs)]
+        _check_nesting(_depth, where)
+        parts = [
+            parse_json_filter(s, where=f"{where}.filters[{i}]", _depth=_depth + 1)
+            for i, s in enumerate(subs)
+        ]
         if not any(parts):
             return None  # an empty composite constrains nothing
         return Filter(
@@ -192,12 +206,16 @@ def _check_date(f: Filter, where: str) -> None:
     if f.kind in ("BETWEEN", "TIME_FOR_INTERVAL_DURATION") and right is None:
         raise FilterError(f"{where}: a {f.kind} date filter needs right_side (or two values)")
     try:
-        # The grammar does not depend on the clock: any reference moment checks it.
-        for text in (left, None if f.kind == "TIME_FOR_INTERVAL_DURATION" else right):
-            if text is not None:
-                parse_span(text, _REFERENCE)
-        if f.kind == "TIME_FOR_INTERVAL_DURATION" and right is not None:
-            parse_duration(right)
+        # The grammar does not depend on the clock, but the range does ("7990 years from now"
+        # reads, and is past year 9999 from 2010 on): what resolves at both ends of the clocks
+        # a server runs at resolves at any clock between, so a query never fails on it later.
+        for reference in _REFERENCES:
+            if f.kind == "TIME_FOR_INTERVAL_DURATION" and left and right:
+                interval_span(left, right, reference)
+                continue
+            for text in (left, right):
+                if text is not None:
+                    parse_span(text, reference)
     except DateGrammarError as exc:
         raise FilterError(f"{where}: {exc}") from exc
 
@@ -214,7 +232,7 @@ def _number(v: Any, where: str) -> exp.Expr:
     return exp.Literal.number(str(d))
 
 
-_REFERENCE = datetime(2000, 1, 1)
+_REFERENCES = (datetime(1970, 1, 1), datetime(2100, 12, 31, 23, 59, 59))
 
 # ---------------------------------------------------------------- YAML filter syntax
 
@@ -239,15 +257,16 @@ YAML_OPERATORS = (
 )  # fmt: skip
 
 
-def parse_yaml_filter(obj: Any, *, where: str) -> Filter:
-    """Read ``{operator: value, ...}`` (several operators are ANDed)."""
+def parse_yaml_filter(obj: Any, *, where: str, _depth: int = 0) -> Filter:
+    """Read ``{operator: value, ...}`` (several operators are ANDed); ``_depth``: how many
+    and/or lists this one is inside."""
     if not isinstance(obj, Mapping) or not obj:
         raise FilterError(
             f"{where}: expected {{operator: value}}, e.g. {{is: Complete}}; got {obj!r}"
         )
     ci = bool(obj.get("case_insensitive"))
     parts = [
-        _yaml_operator(str(op), value, where=f"{where}.{op}", case_insensitive=ci)
+        _yaml_operator(str(op), value, where=f"{where}.{op}", case_insensitive=ci, depth=_depth)
         for op, value in obj.items()
         if op != "case_insensitive"
     ]
@@ -256,7 +275,9 @@ def parse_yaml_filter(obj: Any, *, where: str) -> Filter:
     return parts[0] if len(parts) == 1 else Filter("composite", filters=tuple(parts))
 
 
-def _yaml_operator(op: str, value: Any, *, where: str, case_insensitive: bool) -> Filter:
+def _yaml_operator(
+    op: str, value: Any, *, where: str, case_insensitive: bool, depth: int
+) -> Filter:
     negate = False
     base = op
     if op in _YAML_NOT_YET:
@@ -272,7 +293,11 @@ def _yaml_operator(op: str, value: Any, *, where: str, case_insensitive: bool) -
     if base in ("and", "or"):
         if not isinstance(value, list) or not value:
             raise FilterError(f"{where}: '{op}' takes a non-empty list of conditions")
-        subs = tuple(parse_yaml_filter(v, where=f"{where}[{i}]") for i, v in enumerate(value))
+        _check_nesting(depth, where)
+        subs = tuple(
+            parse_yaml_filter(v, where=f"{where}[{i}]", _depth=depth + 1)
+            for i, v in enumerate(value)
+        )
         return Filter("composite", conjunction=base.upper(), filters=subs)  # type: ignore[arg-type]
     if base == "is":
         f = _yaml_is(values, where)
@@ -287,6 +312,8 @@ def _yaml_operator(op: str, value: Any, *, where: str, case_insensitive: bool) -
     elif base in _STRING_OPS:
         f = Filter("string", _STRING_OPS[base], tuple(str(v) for v in values), is_negative=negate,
                    case_insensitive=case_insensitive)  # fmt: skip
+    elif base in ("before", "on_or_after") and not values:
+        raise FilterError(f"{where}: '{op}' takes a date")
     elif base == "before":
         f = Filter("date", "BEFORE", right_side=_date_text(values[0]), is_negative=negate)
     elif base == "on_or_after":
@@ -323,7 +350,9 @@ def _yaml_is(values: tuple[Any, ...], where: str) -> Filter:
         _check_values(f, where)
         return f
     if isinstance(first, (date, datetime)):
-        return Filter("date", "TIME_FOR_UNIT_DURATION", left_side=_date_text(first))
+        f = Filter("date", "TIME_FOR_UNIT_DURATION", left_side=_date_text(first))
+        _check_values(f, where)  # a YAML timestamp with a time zone is not in the grammar
+        return f
     return Filter("string", "EQUALS", tuple(str(v) for v in values))
 
 
@@ -365,7 +394,11 @@ def filter_condition(
         target = exp.Paren(this=target.copy())  # never re-parent the model's own tree
     if f.type == "composite":
         parts = [filter_condition(s, target, now=now, dialect=dialect) for s in f.filters]
-        joined: exp.Expr = exp.and_(*parts) if f.conjunction == "AND" else exp.or_(*parts)
+        # copy=False: the parts are new trees; copying them again at every level of nesting
+        # made a 30-level composite take seconds (sqlglot's and_/or_ copy by default).
+        joined: exp.Expr = (
+            exp.and_(*parts, copy=False) if f.conjunction == "AND" else exp.or_(*parts, copy=False)
+        )
         return exp.Not(this=exp.Paren(this=joined)) if f.is_negative else joined
     if f.type == "user_attribute":  # the compiler binds it to the user's values first
         raise FilterError(f"user attribute {f.values[0]!r} is not bound to a user's values")
@@ -512,6 +545,9 @@ def _date_part_value(kind: str, v: Any, where: str) -> exp.Expr:
             if text in (name, name[:3]):
                 return exp.Literal.number(i)
     if text.isdigit():
-        return exp.Literal.number(int(text))
+        try:
+            return exp.Literal.number(int(text))
+        except ValueError:  # a digit int() does not read ("²"), or thousands of them
+            pass
     hint = did_you_mean(text, names or [])
     raise FilterError(f"{where}: {v!r} is not a valid value for {kind}.{hint}")

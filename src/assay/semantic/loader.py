@@ -12,10 +12,11 @@ import hashlib
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
-from assay.errors import ModelInvalid, ModelIssue
+from assay.errors import ModelInvalid, ModelIssue, did_you_mean
 from assay.semantic.build_state import NAME
 from assay.semantic.build_topics import TopicBuilder, reads_clock
 from assay.semantic.catalog import Catalog
+from assay.semantic.compiler import DIALECTS
 from assay.semantic.files import ModelFile
 from assay.semantic.model import SemanticModel
 
@@ -79,6 +80,11 @@ class _Builder(TopicBuilder):
             model_file = self.parse("model", ModelFile) or model_file
         self.name = model_file.name or self.name
         self.dialect = model_file.dialect
+        if self.dialect not in DIALECTS:  # sqlglot would refuse it in every template below
+            hint = did_you_mean(self.dialect, DIALECTS)
+            self.issue("model", "dialect", f"unknown dialect {self.dialect!r}: expected one of "
+                       f"{', '.join(DIALECTS)}.{hint}")  # fmt: skip
+            self.dialect = "duckdb"  # read the rest anyway, so every other issue shows too
         self._read_grants(model_file)
         if not NAME.match(self.name):
             self.issue("model", "name", f"model name {self.name!r} must match [a-z][a-z0-9_]*")

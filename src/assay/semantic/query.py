@@ -95,7 +95,9 @@ def parse_query(obj: Any) -> SemanticQuery:
     limit_given = "limit" in obj
     limit = obj.get("limit", None)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        if isinstance(limit, str) and limit.isdigit() and int(limit) > 0:
+        # ASCII digits, and few: int() refuses "²" (a digit to isdigit) and 5000 digits.
+        digits = isinstance(limit, str) and limit.isascii() and limit.isdigit()
+        if digits and len(limit) < 19 and int(limit) > 0:
             limit = int(limit)
         else:
             raise InvalidQuery(f"query.limit: expected a positive integer or null, got {limit!r}")

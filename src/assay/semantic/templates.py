@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot.errors import ParseError, TokenError
 
 _REF = re.compile(r"\$\{\s*([^}]*?)\s*\}")
 # Omni's IDE quotes attributes itself ("the value is always treated as a string"), so a
@@ -25,6 +25,7 @@ _ATTRIBUTE = re.compile(
     r"|\{\{\s*omni_attributes\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}"
 )
 _ATTRIBUTE_TOKEN = "__assay_attr_"
+_REF_TOKEN = "__assay_ref_"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
 
@@ -96,27 +97,24 @@ def parse_template(sql: str, *, own_view: str, dialect: str) -> Template:
             )
         view, _, name = inner.rpartition(".")
         found.append((view or None, name))
-        return f"__assay_ref_{len(found) - 1}__"
+        return f"{_REF_TOKEN}{len(found) - 1}__"
 
     text, attributes = _swap_attributes(sql)
     text = _REF.sub(_swap, text)
     if "${" in text:
         raise TemplateError("unterminated ${...} reference")
-    try:
-        tree = sqlglot.parse_one(text, read=dialect)
-    except ParseError as exc:
-        raise TemplateError(f"invalid SQL: {_first_line(exc)}") from exc
+    tree = _parse(text, dialect)
     if not isinstance(tree, exp.Expr) or isinstance(tree, exp.Query):
         raise TemplateError("expected a SQL expression, not a statement")
 
     def _resolve(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Column) and not node.table:
             name = node.name
-            if name.startswith("__assay_ref_") and name.endswith("__"):
-                view, field = found[int(name[len("__assay_ref_") : -2])]
+            if (i := _placeholder(name, _REF_TOKEN, len(found))) is not None:
+                view, field = found[i]
                 return Ref(view=view, name=field)
-            if name.startswith(_ATTRIBUTE_TOKEN):
-                return _attribute_node(name, attributes)
+            if (i := _placeholder(name, _ATTRIBUTE_TOKEN, len(attributes))) is not None:
+                return AttributeRef(this=attributes[i])
             return exp.column(node.this.copy(), table=exp.to_identifier(own_view))
         return node
 
@@ -128,10 +126,7 @@ def parse_template(sql: str, *, own_view: str, dialect: str) -> Template:
 def parse_view_sql(sql: str, *, dialect: str) -> tuple[exp.Query, tuple[str, ...]]:
     """A derived-table view's SELECT, with its user attributes as ``AttributeRef`` nodes."""
     text, attributes = _swap_attributes(sql)
-    try:
-        tree = sqlglot.parse_one(text, read=dialect)
-    except ParseError as exc:
-        raise TemplateError(f"invalid SQL: {_first_line(exc)}") from exc
+    tree = _parse(text, dialect)
     if not isinstance(tree, exp.Query):
         raise TemplateError("a view's sql must be a SELECT query")
 
@@ -139,15 +134,26 @@ def parse_view_sql(sql: str, *, dialect: str) -> tuple[exp.Query, tuple[str, ...
         if (
             isinstance(node, exp.Column)
             and not node.table
-            and node.name.startswith(_ATTRIBUTE_TOKEN)
+            and (i := _placeholder(node.name, _ATTRIBUTE_TOKEN, len(attributes))) is not None
         ):
-            return _attribute_node(node.name, attributes)
+            return AttributeRef(this=attributes[i])
         return node
 
     query = tree.transform(_resolve, copy=False)
     assert isinstance(query, exp.Query)  # only columns were swapped below the query
     _check_attributes_bound(query)
     return query, tuple(dict.fromkeys(attributes))
+
+
+def _parse(text: str, dialect: str) -> exp.Expr | None:
+    try:
+        return sqlglot.parse_one(text, read=dialect)
+    except (ParseError, TokenError) as exc:  # TokenError: an unterminated quote or comment
+        raise TemplateError(f"invalid SQL: {_first_line(exc)}") from exc
+    except RecursionError:  # sqlglot's parser recurses once per bracket: "[[[[..." or "((((..."
+        raise TemplateError("invalid SQL: nested too deeply") from None
+    except Exception as exc:  # sqlglot's own bugs on some bad SQL ("x{a:${:}" in MySQL)
+        raise TemplateError(f"invalid SQL: the parser failed ({type(exc).__name__})") from exc
 
 
 def _swap_attributes(sql: str) -> tuple[str, list[str]]:
@@ -167,8 +173,16 @@ def _swap_attributes(sql: str) -> tuple[str, list[str]]:
     return text, names
 
 
-def _attribute_node(token: str, names: list[str]) -> AttributeRef:
-    return AttributeRef(this=names[int(token[len(_ATTRIBUTE_TOKEN) : -2])])
+def _placeholder(name: str, token: str, count: int) -> int | None:
+    """The index of the placeholder column ``name``, or None for a name that only looks like
+    one: run into its neighbours ("${a}${b}", "${a}x") or written by hand. Such a name stays
+    in the tree, where ``_check_attributes_bound`` refuses it."""
+    if not name.startswith(token) or not name.endswith("__"):
+        return None
+    digits = name[len(token) : -2]
+    if not (digits.isascii() and digits.isdigit() and len(digits) < 6):
+        return None
+    return int(digits) if int(digits) < count else None
 
 
 def _check_attributes_bound(tree: exp.Expr) -> None:
@@ -185,6 +199,16 @@ def _check_attributes_bound(tree: exp.Expr) -> None:
             raise TemplateError(
                 "a user attribute is used as a table or column name: {{ omni_attributes.NAME }} "
                 "stands for a value (a SQL literal) only"
+            )
+        # Any other name (an alias, a function, a qualified column's table) or string that
+        # still holds a placeholder: the reference or attribute was not read as a value.
+        texts = (
+            [] if isinstance(node, Ref) else [v for v in node.args.values() if isinstance(v, str)]
+        )
+        if any(_REF_TOKEN in t.lower() or _ATTRIBUTE_TOKEN in t.lower() for t in texts):
+            raise TemplateError(
+                "a ${...} reference or {{ omni_attributes.NAME }} stands for a whole value: it "
+                "cannot be part of a name (of a table, column, alias or function) or of a string"
             )
 
 
