@@ -64,3 +64,12 @@ def test_the_probe_sees_heavy_imports(tmp_path: Path) -> None:
     code, heavy, output = _loaded(["compile", query], tmp_path)
     assert code == 0, output
     assert "sqlglot" in heavy
+
+
+def test_a_single_node_server_does_not_load_the_postgresql_driver() -> None:
+    """`assay serve` on SQLite (the default) never touches PostgreSQL: psycopg (about 40 ms
+    and its own threads) is loaded only for a shared store."""
+    code = "import sys, assay.server.app; print(sorted(m for m in sys.modules if 'psycopg' in m))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)  # fmt: skip
+    assert done.stdout.strip() == "[]"

@@ -19,14 +19,12 @@ from assay import __version__
 from assay.ai.jobs import AIJobRunner
 from assay.ai.llm import planner_from_settings
 from assay.ai.store import AIStore, SQLiteAIStore
-from assay.ai.store_postgres import PostgresAIStore
 from assay.config import Settings
 from assay.demo.tpch import tpch_model_dir
 from assay.engines import DuckDBEngine, Engine
 from assay.engines.connect import open_engine
 from assay.engines.urls import redact
 from assay.errors import ConfigError, EngineUnavailable, did_you_mean
-from assay.jobs.postgres import PostgresJobStore
 from assay.jobs.runner import JobRunner, Target
 from assay.jobs.store import JobStore
 from assay.jobs.stores import open_job_store
@@ -133,11 +131,7 @@ def create_app(
         else:
             for target in targets.values():
                 registry.add(Path("."), target, connection="default", catalog=None)
-        ai_store: AIStore
-        if isinstance(job_store, PostgresJobStore):
-            ai_store = PostgresAIStore(settings.job_store, schema=job_store.schema)
-        else:
-            ai_store = SQLiteAIStore(settings.job_store_path)
+        ai_store = _ai_store(settings, job_store)
         planner = planner_from_settings(
             settings.ai_planner, settings.ai_base_url, settings.ai_model, settings.ai_api_key
         )
@@ -211,10 +205,26 @@ def _document_bearer_auth(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def _ai_store(settings: Settings, job_store: JobStore) -> AIStore:
+    """AI jobs live beside query jobs: in the same PostgreSQL schema for replicas. (psycopg
+    is imported only then: a single node on SQLite does not load it.)"""
+    if not job_store.shared:
+        return SQLiteAIStore(settings.job_store_path)
+    from assay.ai.store_postgres import PostgresAIStore  # noqa: PLC0415
+    from assay.jobs.postgres import PostgresJobStore  # noqa: PLC0415
+
+    assert isinstance(job_store, PostgresJobStore)
+    return PostgresAIStore(settings.job_store, schema=job_store.schema)
+
+
 def _rate_limiter(settings: Settings, store: JobStore) -> RateLimiter:
     """Replicas count requests in the shared store, so a key's limit holds across them."""
-    shared = store.take_token if isinstance(store, PostgresJobStore) else None
-    return RateLimiter(settings.rate_limit_per_minute, shared=shared)
+    if not store.shared:
+        return RateLimiter(settings.rate_limit_per_minute)
+    from assay.jobs.postgres import PostgresJobStore  # noqa: PLC0415
+
+    assert isinstance(store, PostgresJobStore)
+    return RateLimiter(settings.rate_limit_per_minute, shared=store.take_token)
 
 
 def prune_once(state: ServerState) -> int:
