@@ -185,6 +185,10 @@ def damaged_message(path: Path, problem: str) -> str:
     )
 
 
+# a result in the cache (the runner writes it with the job's end, in one transaction)
+_REMEMBER = "INSERT OR REPLACE INTO result_cache VALUES (?, ?, ?, ?, ?, ?, ?)"
+
+
 class SQLiteJobStore:
     shared = False
 
@@ -254,10 +258,7 @@ class SQLiteJobStore:
     ) -> bool:
         with self._lock, self._transaction():
             if cached is not None:
-                self._db.execute(
-                    "INSERT OR REPLACE INTO result_cache VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    cached_values(cached),
-                )
+                self._db.execute(_REMEMBER, cached_values(cached))
             cur = self._db.execute(
                 "UPDATE jobs SET status = ?, finished_at = ?, summary = ?, cache_metadata = ?, "
                 "result_file = ?, error_type = ?, error_message = ? "
@@ -328,10 +329,7 @@ class SQLiteJobStore:
 
     def remember(self, result: CachedResult) -> None:
         with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO result_cache VALUES (?, ?, ?, ?, ?, ?, ?)",
-                cached_values(result),
-            )
+            self._db.execute(_REMEMBER, cached_values(result))
 
     def prune(self, now: float, keep_jobs_since: float) -> list[str]:
         with self._lock, self._transaction():

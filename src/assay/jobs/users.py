@@ -295,7 +295,7 @@ def viewer_for(user: User, definitions: Iterable[AttributeDef], role: str | None
     )
 
 
-# ---------------------------------------------------------------- added with the directory stores
+# ---------------------------------------------------------------- directory errors and checks
 
 
 class UserNotFound(DirectoryError):
