@@ -7,6 +7,9 @@ and the job runner translate errors without isinstance ladders.
     AssayError
     ├── ConfigError
     │   └── StoreDamaged        (the SQLite store file fails its start-up check: restore it)
+    ├── BackupError             (a backup or restore of the SQLite store could not be made)
+    │   ├── BackupInvalid       (not a backup, or an incomplete or damaged one)
+    │   └── StoreInUse          (restore refused: a server or command has the store open)
     ├── ResultsUnwritable       (INTERNAL: the results folder is full, read-only or gone)
     ├── ResultTooLarge          (QUERY: the result passed the max_result_bytes setting)
     ├── ModelError
@@ -75,6 +78,30 @@ class StoreDamaged(ConfigError):
     fail requests one by one, or write over what could still be recovered)."""
 
     code = "store_damaged"
+
+
+class BackupError(AssayError):
+    """The job store could not be backed up or restored; what was there is unchanged."""
+
+    code = "backup_failed"
+    status = 500
+
+
+class BackupInvalid(BackupError):
+    """What was given is not a backup of the job store, or an incomplete or damaged one.
+
+    Found before anything is written: the home being restored is left as it was."""
+
+    code = "backup_invalid"
+    status = 400
+
+
+class StoreInUse(BackupError):
+    """A restore would replace a job store that a running server (or another command) has
+    open: its next writes would go to a file no one reads, or tear the restored one."""
+
+    code = "store_in_use"
+    status = 409
 
 
 class ResultsUnwritable(AssayError):
