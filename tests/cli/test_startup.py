@@ -49,7 +49,14 @@ def _loaded(args: list[str], home: Path) -> tuple[int, list[str], str]:
 
 @pytest.mark.parametrize(
     "args",
-    [["--help"], ["keys", "--help"], ["query", "--help"], ["ask", "--help"], ["keys", "list"]],
+    [
+        ["--help"],
+        ["keys", "--help"],
+        ["query", "--help"],
+        ["ask", "--help"],
+        ["keys", "list"],
+        ["store", "--help"],
+    ],
     ids=" ".join,
 )
 def test_light_commands_load_nothing_heavy(args: list[str], tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from assay.cli import (  # noqa: F401 (the commands register themselves)
     model_commands,
     query_command,
     server_commands,
+    store_commands,
     user_commands,
 )
 from assay.cli.app import app, err
