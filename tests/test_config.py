@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from assay.config import SETTINGS, Settings, load_settings
+from assay.config import (
+    CLIENT_SETTINGS,
+    SETTINGS,
+    ClientSettings,
+    Settings,
+    load_client_settings,
+    load_settings,
+)
 from assay.errors import ConfigError
 
 
@@ -53,4 +60,41 @@ def test_every_setting_is_documented_in_the_readme() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     for setting in SETTINGS:
         assert f"`{setting.name}`" in readme, setting.name
+        assert f"`ASSAY_{setting.name.upper()}`" in readme, setting.name
+
+
+# ---------------------------------------------------------------------- the client's settings
+
+
+def test_client_names_are_not_server_settings() -> None:
+    """ASSAY_URL and ASSAY_API_KEY belong to `assay query` and `assay ask`: a server (or any
+    command) started from the same shell accepts them and takes nothing from them."""
+    env = {"ASSAY_URL": "http://10.0.0.5:9000", "ASSAY_API_KEY": "k1", "ASSAY_PORT": "8123"}
+    s = load_settings(environ=env)
+    assert s == Settings(port=8123)
+    client = load_client_settings(env)
+    assert (client.url, client.api_key) == ("http://10.0.0.5:9000", "k1")
+
+
+def test_client_settings_default_to_unset() -> None:
+    assert load_client_settings({"ASSAY_API_KEY": ""}) == ClientSettings()
+
+
+@pytest.mark.parametrize(
+    ("typo", "meant"), [("ASSAY_APIKEY", "ASSAY_API_KEY"), ("ASSAY_URI", "ASSAY_URL")]
+)
+def test_a_mistyped_client_name_is_refused_with_a_suggestion(typo: str, meant: str) -> None:
+    for load in (lambda env: load_settings(environ=env), load_client_settings):
+        with pytest.raises(ConfigError, match=f'Unknown setting {typo}. Did you mean "{meant}"'):
+            load({typo: "x"})
+
+
+def test_a_client_url_without_a_scheme_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"ASSAY_URL must be .* not 'localhost:8000'"):
+        load_client_settings({"ASSAY_URL": "localhost:8000"})
+
+
+def test_client_settings_are_documented_in_the_readme() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for setting in CLIENT_SETTINGS:
         assert f"`ASSAY_{setting.name.upper()}`" in readme, setting.name

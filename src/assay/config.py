@@ -1,6 +1,11 @@
 """Settings: one frozen object, built once from defaults, then a TOML file, then ASSAY_* env.
 
 Nothing else in Assay reads the environment; the CLI builds the settings and passes them down.
+
+The command-line client (``assay query``, ``assay ask``) has settings of its own, apart from
+the server's: which server to call and the key to send. They share the ``ASSAY_`` prefix, so
+one shell can serve and query; each loader knows the other's names, skips them and still
+refuses (with a suggestion) a name that is neither's.
 """
 
 from __future__ import annotations
@@ -140,6 +145,45 @@ SETTINGS: tuple[Setting, ...] = (
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
 
 
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    """What the command-line client needs to call a server. Only the environment sets them:
+    a server's settings file is not the place for a personal API key."""
+
+    url: str | None = None
+    api_key: str | None = None
+
+
+CLIENT_SETTINGS: tuple[Setting, ...] = (
+    Setting("url", "The server `assay query` and `assay ask` call (http:// or https://)."),
+    Setting("api_key", "The API key `assay query` and `assay ask` send."),
+)
+_CLIENT_ENV = {f"ASSAY_{s.name.upper()}": s.name for s in CLIENT_SETTINGS}
+_SERVER_ENV = {f"ASSAY_{name.upper()}" for name in _FIELDS} | {"ASSAY_CONFIG"}
+
+
+def _refuse_unknown_env(env: Mapping[str, str]) -> None:
+    """A mistyped ``ASSAY_*`` name must not pass silently: it would leave a default in force."""
+    for key in env:
+        if key.startswith("ASSAY_") and key not in _SERVER_ENV and key not in _CLIENT_ENV:
+            known = sorted(_SERVER_ENV | _CLIENT_ENV.keys())
+            raise ConfigError(f"Unknown setting {key}.{did_you_mean(key, known)}")
+
+
+def load_client_settings(environ: Mapping[str, str] | None = None) -> ClientSettings:
+    """The client's settings from ``ASSAY_URL`` and ``ASSAY_API_KEY`` (empty means unset)."""
+    env = os.environ if environ is None else environ
+    _refuse_unknown_env(env)
+    values = {name: env.get(key) or None for key, name in _CLIENT_ENV.items()}
+    url = values["url"]
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"ASSAY_URL must be the server's http:// or https:// address, not {url!r}; "
+            f"for example http://127.0.0.1:8000"
+        )
+    return ClientSettings(**values)
+
+
 def _coerce(name: str, raw: Any) -> Any:
     """Turn a file or env value into the field's type, naming the setting when it fails."""
     kind = str(_FIELDS[name].type)
@@ -198,12 +242,10 @@ def load_settings(
             if key not in _FIELDS:
                 raise ConfigError(f"Unknown setting {key!r} in {path}.{did_you_mean(key, _FIELDS)}")
             values[key] = _coerce(key, raw)
+    _refuse_unknown_env(env)
     for key, raw in env.items():
-        if key.startswith("ASSAY_") and key != "ASSAY_CONFIG":
+        if key in _SERVER_ENV and key != "ASSAY_CONFIG":  # the client's names are not ours
             name = key.removeprefix("ASSAY_").lower()
-            if name not in _FIELDS:
-                known = [f"ASSAY_{f.upper()}" for f in _FIELDS]
-                raise ConfigError(f"Unknown setting {key}.{did_you_mean(key, known)}")
             values[name] = _coerce(name, raw)
     for key, raw in overrides.items():
         if raw is not None:

@@ -43,4 +43,4 @@ def test_assay_ask_prints_the_answer_and_follows_up(server: Server, org_key: str
 def test_assay_ask_needs_a_key(server: Server) -> None:
     result = CliRunner().invoke(app, ["ask", "revenue", "--url", server.url],
                                 env={"ASSAY_API_KEY": ""})  # fmt: skip
-    assert result.exit_code == 2 and "ASSAY_API_KEY" in result.output
+    assert result.exit_code == 2 and "give --key or set ASSAY_API_KEY" in result.output

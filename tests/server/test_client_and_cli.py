@@ -63,4 +63,4 @@ def test_assay_query_needs_a_key(server: Server) -> None:
         app, ["query", json.dumps(QUERY), "--url", server.url], env={"ASSAY_API_KEY": ""}
     )
     assert result.exit_code == 2
-    assert "ASSAY_API_KEY" in result.output
+    assert "give --key or set ASSAY_API_KEY" in result.output

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from assay.config import Settings, load_settings
+from assay.config import Settings, load_client_settings, load_settings
 from assay.errors import AssayError
 
 if TYPE_CHECKING:  # pyarrow is imported by the commands that print results, not by --help
@@ -63,6 +63,31 @@ def settings_of(ctx: typer.Context, home: Path | None = None, **overrides: Any) 
     if home is not None:
         changes["home"] = home
     return dataclasses.replace(settings, **changes) if changes else settings
+
+
+def server_and_key(settings: Settings, url: str | None, key: str | None) -> tuple[str, str]:
+    """The server a client command calls and the key it sends: the options, else
+    ``ASSAY_URL`` and ``ASSAY_API_KEY``, else (the address only) the configured host and port.
+    Read here, not at start-up, so that a bad ``ASSAY_URL`` never stops ``assay serve``."""
+    try:
+        client = load_client_settings()
+    except AssayError as exc:
+        err.print(Text(f"error: {exc.message}", style="red"), soft_wrap=True)
+        raise typer.Exit(2) from exc
+    token = key or client.api_key
+    if not token:
+        raise typer.BadParameter("give --key or set ASSAY_API_KEY (see assay keys create)")
+    return url or client.url or f"http://{settings.host}:{settings.port}", token
+
+
+def unreachable(base: str, exc: Exception) -> typer.Exit:
+    """A server that is not there is the commonest first failure: say where we looked."""
+    err.print(
+        Text(f"Cannot reach the server at {base}: {exc}. Is `assay serve` running there? "
+             "Give --url or set ASSAY_URL.", style="red"),
+        soft_wrap=True,
+    )  # fmt: skip
+    return typer.Exit(1)
 
 
 def fail(exc: AssayError) -> typer.Exit:

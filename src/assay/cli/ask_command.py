@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import typer
 from rich.text import Text
 
-from assay.cli.app import app, err, out, settings_of
+from assay.cli.app import app, err, out, server_and_key, settings_of, unreachable
 
 
 @app.command()
@@ -29,11 +28,9 @@ def ask(
     ] = False,
 ) -> None:
     """Ask a question; shows progress, then prints the answer."""
-    settings = settings_of(ctx)
-    base = url or os.environ.get("ASSAY_URL") or f"http://{settings.host}:{settings.port}"
-    token = key or os.environ.get("ASSAY_API_KEY")
-    if not token:
-        raise typer.BadParameter("give --key or set ASSAY_API_KEY (see assay keys create)")
+    base, token = server_and_key(settings_of(ctx), url, key)
+    import httpx
+
     from assay.client import AIClient, QueryFailed
     from assay.semantic.model import model_id_for
 
@@ -47,6 +44,8 @@ def ask(
     except QueryFailed as exc:
         err.print(Text(str(exc), style="red"))
         raise typer.Exit(1) from exc
+    except httpx.TransportError as exc:
+        raise unreachable(base, exc) from exc
     if show_queries:
         import json
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -10,7 +9,17 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 from rich.text import Text
 
-from assay.cli.app import app, err, fail, out, print_table, read_query, settings_of
+from assay.cli.app import (
+    app,
+    err,
+    fail,
+    out,
+    print_table,
+    read_query,
+    server_and_key,
+    settings_of,
+    unreachable,
+)
 from assay.errors import AssayError
 
 if TYPE_CHECKING:  # imported where a result is printed, not for --help
@@ -67,10 +76,9 @@ def query(
             settings.resolved_models_dir, database or settings.resolved_duckdb_path, model, body
         )
     else:
-        base = url or os.environ.get("ASSAY_URL") or f"http://{settings.host}:{settings.port}"
-        token = key or os.environ.get("ASSAY_API_KEY")
-        if not token:
-            raise typer.BadParameter("give --key or set ASSAY_API_KEY (see assay keys create)")
+        base, token = server_and_key(settings, url, key)
+        import httpx
+
         from assay.client import QueryClient, QueryFailed
 
         try:
@@ -82,6 +90,8 @@ def query(
         except QueryFailed as exc:
             err.print(Text(str(exc), style="red"))
             raise typer.Exit(1) from exc
+        except httpx.TransportError as exc:
+            raise unreachable(base, exc) from exc
         fields = result.summary.get("fields", {})
         labels = [fields.get(c, {}).get("label", c) for c in result.table.column_names]
         table, missing = result.table, result.summary.get("missing_fields", [])
