@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 from assay.ai.planner import Plan, PlannedQuery
-from assay.results.formats import format_value
+from assay.results.formats import format_value, grain_text
 from assay.semantic.compiler import FieldMeta
 from assay.semantic.model import SemanticModel
 
@@ -294,18 +294,13 @@ def _cell(text: str) -> str:
 
 
 def _date_text(value: dt.date, grain: str | None) -> str:
-    g = (grain or "").upper()
-    if g == "YEAR":
-        return f"{value.year}"
-    if g == "QUARTER":
-        return f"{value.year}-Q{(value.month - 1) // 3 + 1}"
-    if g == "MONTH":
-        return f"{value.year}-{value.month:02d}"
-    if isinstance(value, dt.datetime) and (
-        g in ("DATE", "WEEK", "DAY") or value.time() == dt.time()
-    ):
-        return value.date().isoformat()
-    return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
+    """A grain's bucket as the CSV and JSON results show it; other dates without a midnight."""
+    text = grain_text(value, grain)
+    if text is not None:
+        return text
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(" ")
+    return value.isoformat()
 
 
 def _plain(value: Any) -> Any:

@@ -25,10 +25,16 @@ from assay.errors import AssayError
 if TYPE_CHECKING:  # imported where a result is printed, not for --help
     import pyarrow as pa
 
+    from assay.semantic.compiler import FieldMeta
+
 Format = Literal["table", "csv", "json", "arrow"]
 
 
-def _emit(table: pa.Table, fmt: str, labels: list[str]) -> None:
+def _emit(table: pa.Table, fmt: str, labels: list[str], date_types: list[str | None]) -> None:
+    if fmt != "arrow":  # for people: grains as text; Arrow keeps typed timestamps for programs
+        from assay.results.formats import grains_as_text
+
+        table = grains_as_text(table, date_types)
     if fmt == "table":
         print_table(table)
     elif fmt == "csv":
@@ -72,9 +78,11 @@ def query(
 
     body.setdefault("modelId", model_id_for("tpch"))
     if local:
-        table, labels, missing = _run_local(
+        table, fields, missing = _run_local(
             settings.resolved_models_dir, database or settings.resolved_duckdb_path, model, body
         )
+        labels = [f.label for f in fields]
+        date_types = [f.date_type for f in fields]
     else:
         base, token = server_and_key(settings, url, key)
         import httpx
@@ -92,17 +100,20 @@ def query(
             raise typer.Exit(1) from exc
         except httpx.TransportError as exc:
             raise unreachable(base, exc) from exc
-        fields = result.summary.get("fields", {})
-        labels = [fields.get(c, {}).get("label", c) for c in result.table.column_names]
+        from assay.results.formats import date_types_of
+
+        summary_fields = result.summary.get("fields", {})
         table, missing = result.table, result.summary.get("missing_fields", [])
-    _emit(table, fmt, labels)
+        labels = [summary_fields.get(c, {}).get("label", c) for c in table.column_names]
+        date_types = date_types_of(table.column_names, summary_fields)
+    _emit(table, fmt, labels, date_types)
     if missing:
         err.print(Text(f"missing fields (dropped): {', '.join(missing)}"))
 
 
 def _run_local(
     models_dir: Path | None, database: Path, model: Path | None, body: dict[str, object]
-) -> tuple[pa.Table, list[str], list[str]]:
+) -> tuple[pa.Table, tuple[FieldMeta, ...], list[str]]:
     from assay.demo.tpch import tpch_model_dir
     from assay.engines import DuckDBEngine
     from assay.semantic.compiler import compile_query
@@ -118,4 +129,4 @@ def _run_local(
             engine.close()
     except AssayError as exc:
         raise fail(exc) from exc
-    return table, [f.label for f in compiled.fields], list(compiled.missing_fields)
+    return table, compiled.fields, list(compiled.missing_fields)

@@ -21,6 +21,7 @@ from assay.jobs.runner import JobRequest, JobRunner
 from assay.jobs.timing import Stopwatch
 from assay.semantic.viewer import VIEW_SQL
 from assay.server.auth import Principal
+from assay.server.documents import result_document
 from assay.server.errors import ApiError, error_body
 from assay.server.limits import ARRIVED
 from assay.server.lines import (
@@ -28,7 +29,6 @@ from assay.server.lines import (
     json_document,
     missing_line,
     ndjson_response,
-    result_document,
     wants_single_json,
     withhold_sql,
 )
