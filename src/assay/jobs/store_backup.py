@@ -82,9 +82,9 @@ def back_up(store: Path, results: Path, dest: Path) -> BackupSummary:
             (staging / RESULTS).mkdir(mode=0o700)
             manifest = _take(store, results, staging)
             _write_manifest(staging / MANIFEST, manifest)
-            _fsync(staging)
+            make_durable()
             os.replace(staging, dest)  # onto an empty folder too
-            _fsync(dest.parent)
+            fsync_folder(dest.parent)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -212,9 +212,9 @@ def _read_only(db_path: Path) -> sqlite3.Connection:
 
 
 def copy_hashed(source: Path, target: Path) -> FileEntry | None:
-    """Copy ``source`` to the new file ``target``, synced to disk; its size and SHA-256, or
-    None when ``source`` does not exist. (Once open, the whole file is read even if it is
-    deleted meanwhile.)"""
+    """Copy ``source`` to the new file ``target``: its size and SHA-256, or None when
+    ``source`` does not exist. (Once open, the whole file is read even if it is deleted
+    meanwhile.) Not synced to disk one by one: see ``make_durable``."""
     try:
         reader = source.open("rb")
     except FileNotFoundError:
@@ -225,8 +225,6 @@ def copy_hashed(source: Path, target: Path) -> FileEntry | None:
             digest.update(chunk)
             out.write(chunk)
             size += len(chunk)
-        out.flush()
-        os.fsync(out.fileno())
     return FileEntry(size, digest.hexdigest())
 
 
@@ -247,12 +245,16 @@ def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
     with path.open("x") as f:
         json.dump(manifest, f, indent=1)
         f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
 
 
-def _fsync(folder: Path) -> None:
-    """Make a folder's entries (new files, a rename) durable, not only the files' data."""
+def make_durable() -> None:
+    """Everything written so far on disk, before the rename that makes it count: one
+    ``sync`` instead of an fsync per file (those took 23 s of 29 to back up 10,000 results)."""
+    os.sync()
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a folder's entries (a rename) durable, not only the files' data."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -24,6 +24,8 @@ from assay.jobs.store_backup import (
     BackupSummary,
     FileEntry,
     copy_hashed,
+    fsync_folder,
+    make_durable,
     verify_backup,
 )
 
@@ -61,8 +63,10 @@ def restore(src: Path, *, store: Path, results: Path, now: datetime | None = Non
                     f"The backup {src} changed while it was being restored ({relative}): "
                     "nothing was restored"
                 )
+        make_durable()  # the copy is on disk before it replaces anything
         ensure_not_in_use(store)  # again: the copy may have taken a while
         set_aside = _swap(staging, store, results, now or datetime.now(UTC))
+        fsync_folder(home)
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise BackupError(f"Cannot restore into {home}: {reason}; nothing was changed") from exc
