@@ -1,5 +1,6 @@
 """Imports go one way: semantic (pure) <- engines, results <- jobs <- ai <- server <- cli.
-``outbound`` (where a user's URL may send the server) sits at the bottom beside ``errors``."""
+``outbound`` (where a user's URL may send the server) sits at the bottom beside ``errors``, and
+so does ``counters`` (what every layer counts, for /metrics)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "assay"
 ORDER = [
     "errors",
     "outbound",
+    "counters",
     "client",
     "config",
     "semantic",

@@ -71,6 +71,13 @@ class Settings:
     max_result_bytes: int = 1024 * 1024 * 1024
     #: hosts webhooks may reach besides public addresses (comma-separated names or addresses)
     webhook_allowed_hosts: str = ""
+    #: when NDJSON answers are gzipped for clients that accept gzip: remote, always or never
+    gzip_answers: str = "remote"
+    #: who may read /metrics (auto, on, off) and the bearer token a scrape must send
+    metrics: str = "auto"
+    metrics_token: str | None = None
+    #: log lines as text for a person, or as JSON (one object a line) for a collector
+    log_format: str = "text"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -140,6 +147,16 @@ SETTINGS: tuple[Setting, ...] = (
         "webhook_allowed_hosts",
         "Hosts webhooks may reach besides public addresses (comma-separated names or IPs).",
     ),
+    Setting(
+        "gzip_answers",
+        "Gzip query answers for clients that accept it: remote (not on loopback), always, never.",
+    ),
+    Setting(
+        "metrics",
+        "Who may read /metrics: auto (anyone on loopback, else metrics_token), on, or off.",
+    ),
+    Setting("metrics_token", "Bearer token a /metrics scrape must send (prefer the env)."),
+    Setting("log_format", "Log lines as text (for a person) or json (one object a line)."),
 )
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}

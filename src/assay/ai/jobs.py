@@ -25,6 +25,7 @@ from assay.ai.chart import chart_png
 from assay.ai.llm import BuiltinPlanner, Planner
 from assay.ai.planner import Plan, PlannedQuery, PlanStep
 from assay.ai.store import AIJob, AIStore, ConversationBusy, evolve
+from assay.counters import AI_JOBS_ENDED
 from assay.errors import AssayError, ModelNotFound, PermissionDenied
 from assay.jobs.runner import JobRequest, JobRunner
 from assay.results.arrow import read_table
@@ -71,6 +72,8 @@ class AIJobRunner:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._query_jobs: dict[str, list[str]] = {}
         self._deliveries: set[asyncio.Task[bool]] = set()
+        self.counters = queries.counters
+        self._planner_label: str = getattr(self.planner, "label", "custom")
 
     def attach(self) -> int:
         """Run again what a stopped server left unfinished (call from the event loop)."""
@@ -84,6 +87,10 @@ class AIJobRunner:
             task.cancel()
         if self._deliveries:  # let webhooks in flight finish, briefly
             await asyncio.wait(list(self._deliveries), timeout=5)
+
+    def running(self) -> int:
+        """AI jobs this server is working on now."""
+        return len(self._tasks)
 
     def model(self, model_id: str, viewer: Viewer | None = None) -> SemanticModel:
         """The model as ``viewer`` sees it (compiling against it compiles as them)."""
@@ -124,6 +131,7 @@ class AIJobRunner:
             key_id=key_id, user_id=user_id, webhook=webhook,
         )  # fmt: skip
         self.store.add(job)
+        self._log(job, "QUEUED", conversation_id=conversation)
         self._start(job.id)
         return job
 
@@ -138,6 +146,7 @@ class AIJobRunner:
             return job
         now = self.clock()
         if self.store.update(evolve(job, state="CANCELLED", cancelled_at=now, updated_at=now)):
+            self._count_end(job, "CANCELLED", now)
             self.queries.cancel(self._query_jobs.get(job_id, []))
             task = self._tasks.get(job_id)
             if task is not None:
@@ -214,7 +223,20 @@ class AIJobRunner:
         done = evolve(delivering, state="COMPLETE", updated_at=now, completed_at=now, result=result,
                       result_summary=markdown, result_expires_at=now + self.retention)  # fmt: skip
         if self.store.update(done):
+            self._count_end(done, "REFUSED" if plan.refusal and not plan.queries else "COMPLETE")
             self._notify(done)
+
+    def _count_end(self, job: AIJob, outcome: str, at: float | None = None) -> None:
+        self.counters.add(AI_JOBS_ENDED, outcome, self._planner_label)
+        ended = at or job.completed_at or self.clock()
+        self._log(job, outcome, duration_ms=round((ended - job.created_at) * 1000, 2))
+
+    def _log(self, job: AIJob, state: str, **more: Any) -> None:
+        """One log line per transition that matters to an operator (made, ended); never the
+        question, which can hold what a user would not want in a log."""
+        fields = {"event": "ai_job", "job_id": job.id, "state": state, "user_id": job.user_id,
+                  "model_id": job.model_id, "planner": self._planner_label, **more}  # fmt: skip
+        logger.info("AI job %s %s", job.id, state, extra={"fields": fields})
 
     def _notify(self, job: AIJob) -> None:
         """Send the terminal webhook in the background: the job is already final."""
@@ -301,6 +323,7 @@ class AIJobRunner:
             job, state="FAILED", updated_at=now, completed_at=now, error=error, progress=None
         )
         if self.store.update(failed):
+            self._count_end(failed, "FAILED")
             self._notify(failed)
 
     async def chart(self, result: dict[str, Any], job: AIJob) -> bytes | None:

@@ -60,6 +60,8 @@ class Planner(Protocol):
 class BuiltinPlanner:
     """The offline, deterministic planner behind the ``Planner`` protocol."""
 
+    label = "builtin"  # in metrics
+
     def plan(
         self,
         question: str,
@@ -273,6 +275,7 @@ class OpenAICompatiblePlanner(_LLMPlanner):
     """``POST {base_url}/chat/completions`` with tools (OpenAI, Azure, vLLM, Ollama, ...)."""
 
     kind = "OpenAI-compatible"
+    label = "openai"
 
     def _request(self, client: httpx.Client, system: str, messages: list[Any]) -> _Reply:
         headers = {"Content-Type": "application/json"}
@@ -330,6 +333,7 @@ class AnthropicPlanner(_LLMPlanner):
     """``POST {base_url}/v1/messages`` with tools and ``tool_use`` blocks (Anthropic)."""
 
     kind = "Anthropic"
+    label = "anthropic"
     version = "2023-06-01"
 
     def _request(self, client: httpx.Client, system: str, messages: list[Any]) -> _Reply:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import shlex
 import shutil
 import time
@@ -39,10 +38,9 @@ def _serve(settings: Settings) -> None:
 
     from assay.server.app import create_app
     from assay.server.limits import MAX_HEADER_BYTES, guarded_protocol
+    from assay.server.logs import configure_logging
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_format)
     app = create_app(settings)
 
     class Server(uvicorn.Server):
@@ -54,7 +52,8 @@ def _serve(settings: Settings) -> None:
             super().handle_exit(sig, frame)
 
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level="warning",
+        # log_config None: uvicorn's own lines go through the handler above, in its format
+        app, host=settings.host, port=settings.port, log_level="warning", log_config=None,
         http=guarded_protocol(settings.client_timeout_seconds),
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
     )  # fmt: skip
@@ -69,9 +68,13 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
     models: Annotated[Path | None, typer.Option(help="Model folder.")] = None,
     database: Annotated[Path | None, typer.Option(help="DuckDB file.")] = None,
+    log_format: Annotated[
+        str | None, typer.Option(help="Log lines as text or json (setting log_format).")
+    ] = None,
 ) -> None:
     """Serve the query API."""
-    settings = settings_of(ctx, home, host=host, port=port, models_dir=models, duckdb_path=database)
+    settings = settings_of(ctx, home, host=host, port=port, models_dir=models,
+                           duckdb_path=database, log_format=log_format)  # fmt: skip
     try:
         _serve(settings)
     except AssayError as exc:

@@ -35,6 +35,7 @@ import psycopg
 from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool
 
+from assay.counters import STORE_ROUND_TRIPS, Counters
 from assay.engines.urls import redact
 from assay.errors import ConfigError
 from assay.jobs.directory_postgres import PostgresDirectory, upgrade
@@ -134,6 +135,18 @@ def replica_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def _counted_connection(counters: Counters) -> type[psycopg.Connection[TupleRow]]:
+    """psycopg's connection, counting each statement it sends (each one round trip: the
+    store sends no pipelines) into the store's round-trips metric."""
+
+    class CountedConnection(psycopg.Connection[TupleRow]):
+        def execute(self, *args: Any, **kwargs: Any) -> Any:
+            counters.add(STORE_ROUND_TRIPS, "postgres")
+            return super().execute(*args, **kwargs)
+
+    return CountedConnection
+
+
 class PostgresJobStore:
     """The ``JobStore`` protocol for replicas sharing one PostgreSQL database."""
 
@@ -147,6 +160,7 @@ class PostgresJobStore:
         lease_seconds: float = 30.0,
         pool_size: int = 8,
         owner: str | None = None,
+        counters: Counters | None = None,
     ) -> None:
         if not _SCHEMA_NAME.match(schema):
             raise ConfigError(
@@ -169,9 +183,12 @@ class PostgresJobStore:
                 self._create_schema(conn)
         except psycopg.Error as exc:
             raise ConfigError(f"Cannot open the job store at {redact(url)}: {exc}") from exc
+        #: what this server counts (its round trips here among them): see assay.counters
+        self.counters = counters or Counters()
         self._pool: ConnectionPool[psycopg.Connection[TupleRow]] = ConnectionPool(
             url, min_size=1, max_size=max(2, pool_size), kwargs=self._connect_kwargs,
             open=True, name="assay-job-store", timeout=30.0,
+            connection_class=_counted_connection(self.counters),
         )  # fmt: skip
         self._listener: threading.Thread | None = None
         self._stopping = threading.Event()

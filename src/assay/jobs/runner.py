@@ -20,6 +20,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from assay.counters import (
+    CACHE_LOOKUPS,
+    JOBS_ENDED,
+    JOBS_SUBMITTED,
+    RESULT_BYTES,
+    RESULT_ROWS,
+)
 from assay.engines.base import Engine, RunningQuery
 from assay.errors import (
     AssayError,
@@ -65,6 +72,8 @@ class JobRequest:
     viewer: Viewer | None = None
     #: the request's stage timings, when someone wants them (Server-Timing)
     watch: Stopwatch | None = field(default=None, compare=False)
+    #: the id of the request that made the job, for the log lines of its transitions
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +87,7 @@ class _Work:
     key: str  # its result cache key
     claimed: bool = False  # the store already marked it EXECUTING (at submit, or a takeover)
     watch: Stopwatch | None = None
+    request_id: str | None = None
 
 
 #: The user a job runs as, looked up again when a job is run after a restart or on another
@@ -100,6 +110,7 @@ class JobRunner:
         max_result_bytes: int | None = None,
     ) -> None:
         self.store = store
+        self.counters = store.counters
         self.viewer_for: ViewerLookup = viewer_for or (lambda user_id, model_id: None)
         self.targets = dict(targets)
         self.results_dir = results_dir
@@ -197,6 +208,11 @@ class JobRunner:
                 handle.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
+    def occupancy(self) -> tuple[int, int, int]:
+        """Jobs queued for a worker, jobs in a worker, and jobs someone is waiting on."""
+        with self._count_lock:
+            return self._queued, self._active, len(self._endings)
+
     # ------------------------------------------------------------------ submit
 
     def target(self, model_id: str) -> Target:
@@ -221,7 +237,7 @@ class JobRunner:
             key_id=request.key_id,
             user_id=request.user_id,
         )
-        watch = request.watch
+        watch, request_id = request.watch, request.request_id
         try:
             shown, run = self._compile(target, request.query, request.viewer)
         except PermissionDenied:
@@ -229,7 +245,7 @@ class JobRunner:
         except AssayError as exc:
             failed = self._failed(job, exc.error_type, exc.message, now)
             self.store.add_jobs([failed])
-            return failed
+            return self._made(failed, target, request_id)
         if watch is not None:
             watch.mark("compile")
         if request.plan_only:
@@ -237,9 +253,12 @@ class JobRunner:
                 job, status="PLANNED", finished_at=now, summary=summary_of(shown, None, None)
             )
             self.store.add_jobs([planned])
-            return planned
+            return self._made(planned, target, request_id)
         key = cache_key(target.model, run)
-        hit = self.store.cached(key, now) if request.cache == USE_CACHE else None
+        hit = None
+        if request.cache == USE_CACHE:
+            hit = self.store.cached(key, now)
+            self.counters.add(CACHE_LOOKUPS, "miss" if hit is None else "hit")
         if hit is not None:
             # The SQL is the same, but what this query asked for (and dropped) is its own.
             summary = {
@@ -257,7 +276,7 @@ class JobRunner:
                 result_file=hit.result_file,
             )
             self.store.add_jobs([done])
-            return done
+            return self._made(done, target, request_id)
         claimed = self._worker_free()
         if claimed:  # it starts now: added as EXECUTING, one write instead of two
             job = _evolve(job, status="EXECUTING", started_at=now, attempts=1)
@@ -266,8 +285,23 @@ class JobRunner:
             self._owned.add(job.id)  # this replica's lease, renewed while it waits its turn
         if watch is not None:
             watch.mark("insert")
-        self._enqueue(_Work(job, target, shown, run, key, claimed, watch))
+        self._made(job, target, request_id)
+        self._enqueue(_Work(job, target, shown, run, key, claimed, watch, request_id))
         return job
+
+    def _made(self, job: Job, target: Target, request_id: str | None) -> Job:
+        """Count and log a job just created (and, when it ended at once, its end)."""
+        self.counters.add(JOBS_SUBMITTED, target.engine.name)
+        if job.done:
+            self._ended(job, target.engine.name, request_id)
+        else:
+            _log_transition(job, job.status, target.engine.name, request_id)
+        return job
+
+    def _ended(self, job: Job, engine: str, request_id: str | None) -> None:
+        """Count and log a job's end, once, by whoever ended it."""
+        self.counters.add(JOBS_ENDED, job.status, engine, job.error_type or "")
+        _log_transition(job, job.status, engine, request_id)
 
     def _worker_free(self) -> bool:
         """Whether a worker is idle, so that a job submitted now starts at once. (A guess
@@ -296,20 +330,26 @@ class JobRunner:
     def _schedule_existing(self, job: Job, *, claimed: bool = False) -> None:
         """Run a job again. ``claimed``: the store already counted this attempt."""
         if job.attempts - int(claimed) >= MAX_ATTEMPTS:
-            self.store.finish(job.id, status="FAILED", at=self.clock(), error_type="INTERNAL",
-                              error_message=f"Gave up after {job.attempts} attempts: the job "
-                              "was running each time the server stopped")  # fmt: skip
+            self._give_up(job, "INTERNAL", f"Gave up after {job.attempts} attempts: the job "
+                          "was running each time the server stopped")  # fmt: skip
             return
         try:
             target = self.target(job.model_id)
             viewer = self.viewer_for(job.user_id, job.model_id)
             shown, run = self._compile(target, job.request["query"], viewer)
         except AssayError as exc:
-            self.store.finish(job.id, status="FAILED", at=self.clock(), error_type=exc.error_type,
-                              error_message=exc.message)  # fmt: skip
+            self._give_up(job, exc.error_type, exc.message)
             return
         logger.info("re-running job %s left unfinished by a previous run", job.id)
         self._enqueue(_Work(job, target, shown, run, cache_key(target.model, run), claimed))
+
+    def _give_up(self, job: Job, error_type: str, message: str) -> None:
+        at = self.clock()
+        if self.store.finish(job.id, status="FAILED", at=at, error_type=error_type,
+                             error_message=message):  # fmt: skip
+            target = self.targets.get(job.model_id)
+            ended = self._failed(job, error_type, message, at)
+            self._ended(ended, target.engine.name if target else "", None)
 
     def _failed(self, job: Job, error_type: str, message: str, now: float) -> Job:
         return _evolve(
@@ -330,6 +370,7 @@ class JobRunner:
                     return  # cancelled while queued, or another replica took it
                 job = _evolve(job, status="EXECUTING", started_at=started,
                               attempts=job.attempts + 1)  # fmt: skip
+                _log_transition(job, job.status, work.target.engine.name, work.request_id)
             if work.watch is not None:
                 work.watch.mark("queue")
             self._owned.add(job.id)
@@ -361,7 +402,7 @@ class JobRunner:
                 logger.error("job %s: %s", job_id, exc.message)
             if self._closing:  # a graceful stop, not a cancel: close() put the job back
                 return
-            self._end(job_id, job, watch, status="FAILED", error_type=exc.error_type,
+            self._end(job_id, job, work, status="FAILED", error_type=exc.error_type,
                       error_message=exc.message)  # fmt: skip
             return
         except Exception as exc:  # a bug or an unexpected driver error: the job still ends
@@ -370,7 +411,7 @@ class JobRunner:
             self._end(
                 job_id,
                 job,
-                watch,
+                work,
                 status="FAILED",
                 error_type="INTERNAL",
                 error_message=f"Internal error: {exc}",
@@ -378,6 +419,9 @@ class JobRunner:
             return
         if watch is not None:
             watch.mark("run")
+        engine = work.target.engine.name
+        self.counters.add(RESULT_BYTES, engine, amount=written.bytes)
+        self.counters.add(RESULT_ROWS, engine, amount=written.rows)
         finished = self.clock()
         summary = summary_of(shown, written, (finished - started) * 1000)
         try:
@@ -385,33 +429,36 @@ class JobRunner:
         except Exception as exc:
             logger.exception("job %s: saving its result failed", job_id)
             discard(path)
-            self._end(job_id, job, watch, status="FAILED", error_type="INTERNAL",
+            self._end(job_id, job, work, status="FAILED", error_type="INTERNAL",
                       error_message=f"Saving the result failed: {exc}")  # fmt: skip
             return
         result = CachedResult(work.key, name, summary, written.rows, written.bytes, finished,
                               finished + self.cache_ttl)  # fmt: skip
         # (a cancel may have won meanwhile: the job stays cancelled, the cache keeps the result)
-        self._end(job_id, job, watch, status="COMPLETE", summary=summary, cached=result,
+        self._end(job_id, job, work, status="COMPLETE", summary=summary, cached=result,
                   cache_metadata=cache_metadata_of(result), result_file=name)  # fmt: skip
 
     def _end(
         self,
         job_id: str,
         running: Job | None = None,
-        watch: Stopwatch | None = None,
+        work: _Work | None = None,
         **outcome: Any,
     ) -> bool:
         """End a job and wake its waiters. ``running``: the job as the store holds it while
-        it runs here; if this call ends it, waiters are handed it as ended (what the store
-        now holds) instead of reading it back. ``watch`` is marked before they wake."""
+        it runs here (``work``: what it runs); if this call ends it, waiters are handed it as
+        ended (what the store now holds) instead of reading it back, and the end is counted
+        here (a cancel counts its own). The request's stopwatch is marked before they wake."""
         at = self.clock()
         ended = self.store.finish(job_id, at=at, **outcome)
         handed = None
         if ended and running is not None:
             changes = {k: v for k, v in outcome.items() if k != "cached"}
             handed = _evolve(running, finished_at=at, **changes)
-        if watch is not None:
-            watch.mark("record")
+            if work is not None:
+                self._ended(handed, work.target.engine.name, work.request_id)
+        if work is not None and work.watch is not None:
+            work.watch.mark("record")
         self._notify(job_id, handed)
         return ended
 
@@ -459,16 +506,23 @@ class JobRunner:
                 jobs.update(handed)
         return jobs
 
-    def cancel(self, ids: Iterable[str]) -> dict[str, Job]:
+    def cancel(self, ids: Iterable[str], *, request_id: str | None = None) -> dict[str, Job]:
         """Stop jobs: queued ones never start, running ones are interrupted in the engine."""
         ids = list(dict.fromkeys(ids))
+        cancelled = []
         for job_id in ids:
             if self._end(job_id, status="FAILED", error_type=QueryCancelled.error_type,
                          error_message="The query was cancelled by request"):  # fmt: skip
+                cancelled.append(job_id)
                 handle = self._running.get(job_id)
                 if handle is not None:
                     handle.cancel()
-        return self.store.get_jobs(ids)
+        jobs = self.store.get_jobs(ids)
+        for job_id in cancelled:
+            if (job := jobs.get(job_id)) is not None:
+                target = self.targets.get(job.model_id)
+                self._ended(job, target.engine.name if target else "", request_id)
+        return jobs
 
     def result_path(self, job: Job) -> Path | None:
         """Where the job's result file is on this machine, brought from the shared store
@@ -479,6 +533,23 @@ class JobRunner:
         if self.store.shared and not path.exists():
             self.store.fetch_result(job.result_file, path)
         return path
+
+
+def _log_transition(job: Job, state: str, engine: str, request_id: str | None) -> None:
+    """One log line per job transition: who, what, on which engine, for which request, and
+    (once it ended) how long it took. Never the query itself: it can hold values a user
+    filtered on."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    fields: dict[str, Any] = {
+        "event": "job", "job_id": job.id, "state": state, "request_id": request_id,
+        "user_id": job.user_id, "model_id": job.model_id, "engine": engine,
+    }  # fmt: skip
+    if job.finished_at is not None:
+        fields["duration_ms"] = round((job.finished_at - job.created_at) * 1000, 2)
+        if job.error_type:
+            fields["error_type"] = job.error_type
+    logger.info("job %s %s", job.id, state, extra={"fields": fields})
 
 
 def _resolve(ending: asyncio.Future[Job | None], ended: Job | None) -> None:

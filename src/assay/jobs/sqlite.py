@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from assay.counters import STORE_ROUND_TRIPS, Counters
 from assay.errors import ConfigError, StoreDamaged
 from assay.jobs.directory_sqlite import SQLiteDirectory, upgrade
 from assay.jobs.model import ApiKey, CachedResult, Job
@@ -88,6 +89,23 @@ _CHECK_LIMIT = 5
 _EMPTY_GRACE_SECONDS = 10.0
 
 
+class CountedConnection(sqlite3.Connection):
+    """A connection that counts the statements it runs, once given ``counters`` (the store's
+    round-trips metric: on SQLite they are calls into the library, not network trips)."""
+
+    counters: Counters | None = None
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        if self.counters is not None:
+            self.counters.add(STORE_ROUND_TRIPS, "sqlite")
+        return super().execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
+        if self.counters is not None:
+            self.counters.add(STORE_ROUND_TRIPS, "sqlite")
+        return super().executemany(sql, parameters)
+
+
 def open_checked(path: Path) -> sqlite3.Connection:
     """A connection to the store file at ``path`` (made when new), in WAL mode, after
     ``PRAGMA quick_check``: a damaged file stops start-up with ``StoreDamaged`` instead of
@@ -101,7 +119,9 @@ def open_checked(path: Path) -> sqlite3.Connection:
         path.parent.mkdir(parents=True, exist_ok=True)
         if _emptied(path):  # SQLite would take it for a new store: every key silently gone
             raise StoreDamaged(damaged_message(path, "it is empty (0 bytes): it was truncated"))
-        db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        db = sqlite3.connect(
+            str(path), check_same_thread=False, isolation_level=None, factory=CountedConnection
+        )
         try:
             db.execute("PRAGMA busy_timeout=5000")  # first: quick_check may wait for a writer
             problems = _quick_check(db)
@@ -192,11 +212,15 @@ _REMEMBER = "INSERT OR REPLACE INTO result_cache VALUES (?, ?, ?, ?, ?, ?, ?)"
 class SQLiteJobStore:
     shared = False
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, counters: Counters | None = None) -> None:
         self._db = open_checked(path)
         with opening(path):
             self._db.executescript(SCHEMA)
             upgrade(self._db, time.time())
+        #: what this server counts (its statements here among them): see assay.counters
+        self.counters = counters or Counters()
+        assert isinstance(self._db, CountedConnection)
+        self._db.counters = self.counters
         self._lock = threading.Lock()
         self.path = path
         self.users: Directory = SQLiteDirectory(self._db, self._lock)

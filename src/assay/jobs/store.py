@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
+from assay.counters import Counters
 from assay.jobs.model import ApiKey, CachedResult, Job
 from assay.jobs.users import Directory
 
@@ -21,6 +22,8 @@ class JobStore(Protocol):
     shared: bool
     #: the users, attribute definitions and model roles, kept in the same database
     users: Directory
+    #: what the server counts: the store counts its statements, the runner its jobs
+    counters: Counters
 
     def add_jobs(self, jobs: Iterable[Job]) -> None: ...
 

@@ -6,18 +6,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from assay.config import Settings
+from assay.counters import Counters
 from assay.engines.urls import engine_kind
 from assay.errors import ConfigError
 from assay.jobs.sqlite import SQLiteJobStore
 from assay.jobs.store import JobStore
 
 
-def open_job_store(settings: Settings, *, pool_size: int = 8) -> JobStore:
+def open_job_store(
+    settings: Settings, *, pool_size: int = 8, counters: Counters | None = None
+) -> JobStore:
     url = settings.job_store.strip()
     if not url:
-        return SQLiteJobStore(settings.job_store_path)
+        return SQLiteJobStore(settings.job_store_path, counters=counters)
     if url.startswith("sqlite:"):
-        return SQLiteJobStore(Path(url.removeprefix("sqlite:").removeprefix("//")))
+        path = Path(url.removeprefix("sqlite:").removeprefix("//"))
+        return SQLiteJobStore(path, counters=counters)
     if "://" in url and engine_kind(url) == "postgres":
         from assay.jobs.postgres import PostgresJobStore  # noqa: PLC0415 (psycopg: 60 ms)
 
@@ -26,6 +30,7 @@ def open_job_store(settings: Settings, *, pool_size: int = 8) -> JobStore:
             schema=settings.job_store_schema,
             lease_seconds=settings.lease_seconds,
             pool_size=pool_size,
+            counters=counters,
         )
     raise ConfigError(
         f"Setting job_store must be empty (SQLite in home), sqlite:///path or a "

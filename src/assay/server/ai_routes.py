@@ -15,6 +15,7 @@ from assay.jobs.summaries import iso
 from assay.outbound import OutboundRefused, check_destination
 from assay.semantic.access import visible_model
 from assay.server.errors import ApiError
+from assay.server.observe import note
 from assay.server.requests import canonical_uuid, json_body, prompt_of
 from assay.server.state import ServerState, authorized, caller, state_of, unfinished
 
@@ -34,6 +35,7 @@ def _job(request: Request, job_id: str) -> AIJob:
     job = state_of(request).ai.store.get(canonical)
     if job is None or not principal.owns(job.user_id):
         raise ApiError(404, "Job not found")
+    note(request, job_ids=[job.id], model_id=job.model_id)
     return job
 
 
@@ -80,6 +82,7 @@ async def create_job(request: Request, userId: str | None = None) -> JSONRespons
         webhook=webhook,
     )  # fmt: skip
     state.quotas.track_job(key.id, job.id)
+    note(request, job_ids=[job.id], model_id=model_id)
     return JSONResponse(
         {"jobId": job.id, "conversationId": job.conversation_id,
          "omniChatUrl": chat_url(state, job.conversation_id)},

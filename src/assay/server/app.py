@@ -11,15 +11,16 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from assay import __version__
 from assay.ai.jobs import AIJobRunner
 from assay.ai.llm import planner_from_settings
 from assay.ai.store import AIStore, SQLiteAIStore
 from assay.config import Settings
+from assay.counters import Counters
 from assay.demo.tpch import tpch_model_dir
 from assay.engines import DuckDBEngine, Engine
 from assay.engines.connect import open_engine
@@ -42,7 +43,11 @@ from assay.server import (
     user_routes,
 )
 from assay.server.auth import RateLimiter
+from assay.server.errors import ApiError
 from assay.server.limits import BodyLimits
+from assay.server.metrics import CONTENT_TYPE as METRICS_TEXT
+from assay.server.metrics import Metrics, ScrapePolicy
+from assay.server.observe import Observe
 from assay.server.quotas import KeyQuotas
 from assay.server.registry import ModelRegistry
 from assay.server.state import ServerState
@@ -103,7 +108,11 @@ def create_app(
 ) -> FastAPI:
     # Opened here, not in the lifespan: a damaged store or an unusable results folder stops
     # `assay serve` with its message (a lifespan error is printed by uvicorn as a traceback).
-    job_store = store or open_job_store(settings, pool_size=settings.workers + 4)
+    scrapes = ScrapePolicy(settings)  # a bad metrics setting stops start-up, before the store
+    job_store = store or open_job_store(
+        settings, pool_size=settings.workers + 4, counters=Counters()
+    )
+    metrics = Metrics(job_store.counters)
     directory = job_store.users
     try:
         runner = JobRunner(
@@ -143,6 +152,7 @@ def create_app(
         app.state.assay = ServerState(
             settings, job_store, runner, _rate_limiter(settings, job_store), registry, ai, quotas
         )
+        _watch_load(metrics, runner, ai)
         resumed = runner.attach(asyncio.get_running_loop())
         resumed += ai.attach()
         if resumed:
@@ -172,6 +182,7 @@ def create_app(
     app.add_middleware(
         BodyLimits, max_bytes=settings.max_body_bytes, timeout=settings.client_timeout_seconds
     )
+    app.add_middleware(Observe, metrics=metrics)  # added last: the outermost
     app.include_router(query_routes.router)
     app.include_router(model_routes.router)
     app.include_router(ai_routes.router)
@@ -185,7 +196,31 @@ def create_app(
     async def health() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
 
+    @app.get("/metrics", include_in_schema=False)
+    async def scrape(request: Request) -> Response:
+        refused = scrapes.refusal(request.headers)
+        if refused == 404:
+            raise ApiError(404, "Not Found: metrics are off (setting metrics, metrics_token)")
+        if refused == 401:
+            raise ApiError(401, "Unauthorized: /metrics needs the metrics_token as a bearer "
+                           "token", headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+        return Response(metrics.render(), media_type=METRICS_TEXT)
+
     return app
+
+
+def _watch_load(metrics: Metrics, runner: JobRunner, ai: AIJobRunner) -> None:
+    """The server's load, read at each scrape."""
+    metrics.gauge("assay_workers", "Query worker threads (setting workers).",
+                  lambda: runner.workers)  # fmt: skip
+    metrics.gauge("assay_workers_busy", "Query workers running a job now.",
+                  lambda: runner.occupancy()[1])  # fmt: skip
+    metrics.gauge("assay_jobs_queued", "Query jobs waiting for a worker (the queue's depth).",
+                  lambda: runner.occupancy()[0])  # fmt: skip
+    metrics.gauge("assay_waited_jobs", "Jobs that long-polling requests are waiting on now.",
+                  lambda: runner.occupancy()[2])  # fmt: skip
+    metrics.gauge("assay_ai_jobs_running", "AI jobs being planned, run or answered now.",
+                  ai.running)  # fmt: skip
 
 
 def _document_bearer_auth(app: FastAPI) -> None:
@@ -220,11 +255,13 @@ def _ai_store(settings: Settings, job_store: JobStore) -> AIStore:
 def _rate_limiter(settings: Settings, store: JobStore) -> RateLimiter:
     """Replicas count requests in the shared store, so a key's limit holds across them."""
     if not store.shared:
-        return RateLimiter(settings.rate_limit_per_minute)
+        return RateLimiter(settings.rate_limit_per_minute, counters=store.counters)
     from assay.jobs.postgres import PostgresJobStore  # noqa: PLC0415
 
     assert isinstance(store, PostgresJobStore)
-    return RateLimiter(settings.rate_limit_per_minute, shared=store.take_token)
+    return RateLimiter(
+        settings.rate_limit_per_minute, shared=store.take_token, counters=store.counters
+    )
 
 
 def prune_once(state: ServerState) -> int:

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from assay.counters import RATE_LIMITED, Counters
 from assay.jobs.keys import hash_token
 from assay.jobs.model import ApiKey
 from assay.jobs.store import JobStore
@@ -118,8 +119,10 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
         *,
         shared: Callable[[str, int], float] | None = None,
+        counters: Counters | None = None,
     ) -> None:
         self.per_minute = per_minute
+        self.counters = counters or Counters()
         self.clock = clock
         self.shared = shared
         self._buckets: dict[str, tuple[float, float]] = {}
@@ -144,6 +147,7 @@ class RateLimiter:
             self._buckets[key_id] = (tokens - 1.0, now)
 
     def _limited(self, retry: int) -> ApiError:
+        self.counters.add(RATE_LIMITED)
         return ApiError(
             429,
             f"Too Many Requests: the limit is {self.per_minute} requests a minute per API key; "

@@ -32,6 +32,7 @@ from assay.server.lines import (
     wants_single_json,
     withhold_sql,
 )
+from assay.server.observe import note, request_id_of
 from assay.server.quotas import unless_gone
 from assay.server.requests import json_body, parse_cancel_ids, parse_job_ids, parse_run_body
 from assay.server.schemas import CancelRequest, RunRequest, request_body
@@ -112,9 +113,10 @@ async def run_query(request: Request, userId: str | None = None) -> Response:  #
         raise ApiError(404, f"Branch {branch} not found")
     ask = JobRequest(body.query, body.model_id, body.cache, body.plan_only, key_id=key.id,
                      user_id=principal.user.id, viewer=principal.viewer(body.model_id),
-                     watch=watch)  # fmt: skip
+                     watch=watch, request_id=request_id_of(request))  # fmt: skip
     state.quotas.admit_job(key.id, lambda ids: unfinished(state, ids))
     job = state.runner.submit(ask)
+    note(request, model_id=body.model_id, job_ids=[job.id])
     if not job.done:
         state.quotas.track_job(key.id, job.id)
     window = state.settings.run_wait_seconds
@@ -166,6 +168,7 @@ async def wait_for_jobs(request: Request) -> Response:
     known = _owned(state, principal, ids)
     if not known:
         raise ApiError(404, f"Job with id {ids[0]} does not exist")
+    note(request, job_ids=list(known))
     with state.quotas.waiting(principal.key.id):
         waited = await unless_gone(
             request, state.runner.wait(list(known), state.settings.wait_seconds)
@@ -189,7 +192,8 @@ async def cancel_jobs(request: Request) -> JSONResponse:
     known = _owned(state, principal, ids)
     if not known:
         raise ApiError(404, f"Job with id {ids[0]} does not exist")
-    jobs = state.runner.cancel(list(known))
+    note(request, job_ids=list(known))
+    jobs = state.runner.cancel(list(known), request_id=request_id_of(request))
     listed = [
         {"job_id": j.id, "status": j.status, "error_type": j.error_type} for j in jobs.values()
     ]

@@ -14,6 +14,7 @@ from assay.jobs.runner import JobRunner
 from assay.jobs.store import JobStore
 from assay.jobs.users import Profile
 from assay.server.auth import Principal, RateLimiter, act_as, signed_in
+from assay.server.observe import note
 from assay.server.quotas import KeyQuotas
 from assay.server.registry import ModelRegistry
 
@@ -40,6 +41,7 @@ def authorized(request: Request) -> ApiKey:
     key's user, read with it, is kept for ``caller``."""
     state: ServerState = request.app.state.assay
     key, profile = signed_in(state.store, request.headers.get("authorization"))
+    note(request, key_id=key.id, user_id=key.user_id)
     state.limiter.check(key.id)
     request.state.assay_profile = profile
     return key
@@ -50,7 +52,9 @@ def caller(request: Request, user_id: str | None, key: ApiKey | None = None) -> 
     state: ServerState = request.app.state.assay
     key = key or authorized(request)
     own: Profile | None = getattr(request.state, "assay_profile", None)
-    return act_as(state.store, key, user_id, own)
+    principal = act_as(state.store, key, user_id, own)
+    note(request, user_id=principal.user.id)
+    return principal
 
 
 def unfinished(state: ServerState, ids: Iterable[str]) -> set[str]:
