@@ -31,9 +31,9 @@ def _sqlite_files(settings: Settings) -> tuple[Path, Path]:
     if url and not url.startswith("sqlite:"):
         raise BackupError(
             f"The job store is {redact(url)} (schema {settings.job_store_schema}), not SQLite: "
-            "back it up with PostgreSQL's own tools, e.g. `pg_dump --format=custom "
+            "use PostgreSQL's own tools, `pg_dump --format=custom "
             f"--schema={settings.job_store_schema} --file=assay-store.dump <job_store URL>` "
-            "(docs/operations.md)"
+            "to back it up and `pg_restore` to restore it (docs/operations.md)"
         )
     path = Path(url.removeprefix("sqlite:").removeprefix("//")) if url else None
     if path is not None and path.resolve() != settings.job_store_path.resolve():
