@@ -63,6 +63,8 @@ class Settings:
     job_store: str = ""
     job_store_schema: str = "assay"
     lease_seconds: float = 30.0
+    #: replicas: how long a replica reuses a key's sign-in or a cache entry it read
+    shared_store_memory_seconds: float = 2.0
     #: bounds on what one request or one key may ask of the server
     max_body_bytes: int = 4 * 1024 * 1024
     client_timeout_seconds: float = 30.0
@@ -133,6 +135,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("job_store", "Job store: empty for SQLite in home, or a postgresql:// URL (replicas)."),
     Setting("job_store_schema", "PostgreSQL schema of the shared job store's tables."),
     Setting("lease_seconds", "Replicas: a job whose replica stops renewing is re-run after this."),
+    Setting(
+        "shared_store_memory_seconds",
+        "Replicas: how long one reuses a key's sign-in or a cache entry it read (the longest a "
+        "revocation or a change made on another replica takes to reach it); 0: never.",
+    ),
     Setting("max_body_bytes", "Largest request body accepted; larger ones are refused with 413."),
     Setting(
         "client_timeout_seconds",

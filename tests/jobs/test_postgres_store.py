@@ -15,10 +15,12 @@ import pytest
 
 from assay.ai.store import AIJob, ConversationBusy
 from assay.ai.store_postgres import PostgresAIStore
+from assay.counters import STORE_ROUND_TRIPS
 from assay.errors import ConfigError
 from assay.jobs.keys import create_key, hash_token, user_for_email
-from assay.jobs.model import CachedResult, Job
+from assay.jobs.model import ApiKey, CachedResult, Job
 from assay.jobs.postgres import PostgresJobStore
+from assay.jobs.users import Profile
 from tests.live import POSTGRES_URL, unavailable
 
 LEASE = 0.6
@@ -215,3 +217,72 @@ def test_one_open_ai_job_per_conversation_across_replicas(schema: str) -> None:
     finally:
         a.close()
         b.close()
+
+
+MEMORY = 0.5  # seconds a replica reuses a sign-in or a cache entry it read
+
+
+@pytest.fixture
+def remembering(schema: str) -> Iterator[tuple[PostgresJobStore, PostgresJobStore]]:
+    a = PostgresJobStore(POSTGRES_URL, schema=schema, owner="replica-a", memory_seconds=MEMORY)
+    b = PostgresJobStore(POSTGRES_URL, schema=schema, owner="replica-b", memory_seconds=MEMORY)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def round_trips(store: PostgresJobStore) -> float:
+    return store.counters.value(STORE_ROUND_TRIPS, "postgres")
+
+
+def signed_in(store: PostgresJobStore, digest: str) -> tuple[ApiKey, Profile | None]:
+    found = store.users.sign_in(digest)
+    assert found is not None
+    return found
+
+
+def test_a_sign_in_is_reused_briefly_and_a_revocation_reaches_every_replica_within_it(
+    remembering: tuple[PostgresJobStore, PostgresJobStore],
+) -> None:
+    a, b = remembering
+    key, token = create_key(a, "pat", user=user_for_email(a, "ann@example.com"))
+    digest = hash_token(token)
+    assert signed_in(b, digest)[0].revoked_at is None
+    before = round_trips(b)
+    assert signed_in(b, digest)[0].id == key.id
+    assert round_trips(b) == before, "the second sign-in is answered from memory"
+    assert signed_in(a, digest)[0].revoked_at is None
+    assert a.revoke_key(key.id, 5.0)
+    assert signed_in(a, digest)[0].revoked_at == 5.0, "the revoking replica knows at once"
+    time.sleep(MEMORY + 0.1)
+    assert signed_in(b, digest)[0].revoked_at == 5.0, "the others within the window"
+    assert b.users.sign_in(hash_token("assay_pat_unknown")) is None
+
+
+def test_a_user_changed_through_a_replica_is_read_afresh_there(
+    remembering: tuple[PostgresJobStore, PostgresJobStore],
+) -> None:
+    a, _ = remembering
+    key, token = create_key(a, "pat", user=user_for_email(a, "bo@example.com"))
+    assert signed_in(a, hash_token(token))[1] is not None
+    a.users.set_model_role(key.user_id or "", "model-1", "VIEWER")
+    profile = signed_in(a, hash_token(token))[1]
+    assert profile is not None and profile.roles == {"model-1": "VIEWER"}
+
+
+def test_a_cache_entry_is_reused_briefly_and_never_past_its_expiry(
+    remembering: tuple[PostgresJobStore, PostgresJobStore],
+) -> None:
+    a, b = remembering
+    a.remember(CachedResult("k", "r.arrows", {}, 1, 10, 1.0, 50.0))
+    first = b.cached("k", 10.0)
+    assert first is not None and first.result_file == "r.arrows"
+    before = round_trips(b)
+    again = b.cached("k", 20.0)
+    assert again is not None and again.result_file == "r.arrows"
+    assert round_trips(b) == before, "answered from memory"
+    assert b.cached("k", 60.0) is None, "an expired entry is never answered from memory"
+    a.remember(CachedResult("k", "s.arrows", {}, 1, 10, 30.0, 90.0))  # refreshed elsewhere
+    time.sleep(MEMORY + 0.1)
+    fresh = b.cached("k", 40.0)
+    assert fresh is not None and fresh.result_file == "s.arrows"

@@ -15,6 +15,7 @@ from psycopg_pool import ConnectionPool
 
 from assay.jobs.directory_sql import SqlDirectory, adopt_keys, schema_statements
 from assay.jobs.model import ApiKey
+from assay.jobs.recent import Recent
 from assay.jobs.rows import (
     DEFINITION_COLUMNS,
     KEY_COLUMNS,
@@ -64,9 +65,21 @@ def _lock_directory(conn: psycopg.Connection[TupleRow], schema: str) -> None:
 
 
 class PostgresDirectory(SqlDirectory):
-    def __init__(self, pool: ConnectionPool[psycopg.Connection[TupleRow]], schema: str) -> None:
+    def __init__(
+        self,
+        pool: ConnectionPool[psycopg.Connection[TupleRow]],
+        schema: str,
+        *,
+        memory_seconds: float = 0.0,
+    ) -> None:
         self._pool = pool
         self._schema = schema
+        # the keys found and their users' profiles, reused for a few seconds (jobs.recent)
+        self._signed_in: Recent[str, tuple[ApiKey, Profile | None]] = Recent(memory_seconds)
+
+    def forget_sign_ins(self) -> None:
+        """A key or a user changed through this replica: read them afresh from now on."""
+        self._signed_in.forget()
 
     # One statement each: every request reads these, and on a shared store the round trips
     # cost more than the statements.
@@ -77,12 +90,17 @@ class PostgresDirectory(SqlDirectory):
         return None if row is None else _profile_from(row)
 
     def sign_in(self, token_hash: str) -> tuple[ApiKey, Profile | None] | None:
+        known = self._signed_in.get(token_hash)
+        if known is not None:
+            return known
         with self._pool.connection() as conn:
             row = conn.execute(SIGN_IN, (token_hash,)).fetchone()
         if row is None:
             return None
         profile = _profile_from(row[KEY_WIDTH:]) if row[KEY_WIDTH] is not None else None
-        return key_from_row(row[:KEY_WIDTH]), profile
+        found = key_from_row(row[:KEY_WIDTH]), profile
+        self._signed_in.put(token_hash, found)
+        return found
 
     @contextmanager
     def _read(self) -> Iterator[_Postgres]:
@@ -101,9 +119,12 @@ class PostgresDirectory(SqlDirectory):
 
     @contextmanager
     def _write(self) -> Iterator[_Postgres]:
-        with self._pool.connection() as conn, conn.transaction():
-            _lock_directory(conn, self._schema)
-            yield _Postgres(conn)
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                _lock_directory(conn, self._schema)
+                yield _Postgres(conn)
+        finally:  # committed or not, what was remembered may be stale now
+            self.forget_sign_ins()
 
 
 def _profile_from(row: Sequence[Any]) -> Profile:

@@ -40,6 +40,7 @@ from assay.engines.urls import redact
 from assay.errors import ConfigError
 from assay.jobs.directory_postgres import PostgresDirectory, upgrade
 from assay.jobs.model import ApiKey, CachedResult, Job
+from assay.jobs.recent import Recent
 from assay.jobs.rows import (
     CACHE_COLUMNS,
     JOB_COLUMNS,
@@ -161,6 +162,7 @@ class PostgresJobStore:
         pool_size: int = 8,
         owner: str | None = None,
         counters: Counters | None = None,
+        memory_seconds: float = 0.0,
     ) -> None:
         if not _SCHEMA_NAME.match(schema):
             raise ConfigError(
@@ -192,7 +194,10 @@ class PostgresJobStore:
         )  # fmt: skip
         self._listener: threading.Thread | None = None
         self._stopping = threading.Event()
-        self.users: Directory = PostgresDirectory(self._pool, schema)
+        self.directory = PostgresDirectory(self._pool, schema, memory_seconds=memory_seconds)
+        self.users: Directory = self.directory
+        # cache entries found or written here, reused for a few seconds (see jobs.recent)
+        self._entries: Recent[str, CachedResult] = Recent(memory_seconds)
 
     def _create_schema(self, conn: psycopg.Connection[TupleRow]) -> None:
         # Replicas starting together would race on CREATE ... IF NOT EXISTS: serialise them.
@@ -314,6 +319,8 @@ class PostgresJobStore:
             (*params, status, at, dump(summary), dump(cache_metadata), result_file, error_type,
              error_message, job_id, self.channel),
         )  # fmt: skip
+        if cached is not None:
+            self._entries.put(cached.key, cached)
         return len(rows) == 1
 
     def requeue(self, job_id: str) -> bool:
@@ -409,17 +416,22 @@ class PostgresJobStore:
     # ------------------------------------------------------------------ result cache
 
     def cached(self, key: str, now: float) -> CachedResult | None:
+        known = self._entries.get(key)
+        if known is not None and known.expires_at > now:
+            return known
         rows = self._rows(
             f"SELECT {CACHE_COLUMNS} FROM result_cache WHERE key = %s AND expires_at > %s",
             (key, now),
         )
         if not rows:
             return None
-        r = rows[0]
-        return cached_from_row(r)
+        found = cached_from_row(rows[0])
+        self._entries.put(key, found)
+        return found
 
     def remember(self, result: CachedResult) -> None:
         self._execute(_REMEMBER, cached_values(result))
+        self._entries.put(result.key, result)
 
     def prune(self, now: float, keep_jobs_since: float) -> list[str]:
         referenced = (
@@ -490,6 +502,7 @@ class PostgresJobStore:
             f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ({placeholders(KEY_COLUMNS, '%s')})",
             key_values(key),
         )
+        self.directory.forget_sign_ins()
 
     def key_by_hash(self, token_hash: str) -> ApiKey | None:
         rows = self._rows(
@@ -502,13 +515,12 @@ class PostgresJobStore:
                                             "created_at")]  # fmt: skip
 
     def revoke_key(self, key_id: str, at: float) -> bool:
-        return (
-            self._count(
-                "UPDATE api_keys SET revoked_at = %s WHERE id = %s AND revoked_at IS NULL",
-                (at, key_id),
-            )
-            == 1
+        revoked = self._count(
+            "UPDATE api_keys SET revoked_at = %s WHERE id = %s AND revoked_at IS NULL",
+            (at, key_id),
         )
+        self.directory.forget_sign_ins()
+        return revoked == 1
 
     def close(self) -> None:
         self._stopping.set()

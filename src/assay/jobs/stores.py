@@ -31,6 +31,7 @@ def open_job_store(
             lease_seconds=settings.lease_seconds,
             pool_size=pool_size,
             counters=counters,
+            memory_seconds=settings.shared_store_memory_seconds,
         )
     raise ConfigError(
         f"Setting job_store must be empty (SQLite in home), sqlite:///path or a "
