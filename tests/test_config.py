@@ -98,3 +98,12 @@ def test_client_settings_are_documented_in_the_readme() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     for setting in CLIENT_SETTINGS:
         assert f"`ASSAY_{setting.name.upper()}`" in readme, setting.name
+
+
+def test_a_setting_of_a_few_words_takes_one_of_them(tmp_path: Path) -> None:
+    assert load_settings(environ={"ASSAY_GZIP_ANSWERS": "Never "}).gzip_answers == "never"
+    cfg = tmp_path / "assay.toml"
+    cfg.write_text('gzip_answers = "always"\n')
+    assert load_settings(file=cfg, environ={}).gzip_answers == "always"
+    with pytest.raises(ConfigError, match="must be one of remote, always, never, not 'allways'"):
+        load_settings(environ={"ASSAY_GZIP_ANSWERS": "allways"})

@@ -213,6 +213,8 @@ def _coerce(name: str, raw: Any) -> Any:
     kind = str(_FIELDS[name].type)
     if name in ("connections", "models"):
         return _structured(name, raw)
+    if name in CHOICES:
+        return _chosen(name, raw)
     try:
         if raw is None or (isinstance(raw, str) and raw == "" and "None" in kind):
             return None
@@ -227,6 +229,19 @@ def _coerce(name: str, raw: Any) -> Any:
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"Setting {name!r} has an invalid value {raw!r}: {exc}") from exc
     return raw
+
+
+#: settings that take one of a few words
+CHOICES: dict[str, tuple[str, ...]] = {"gzip_answers": ("remote", "always", "never")}
+
+
+def _chosen(name: str, raw: Any) -> str:
+    word = str(raw).strip().lower()
+    if word not in CHOICES[name]:
+        choices = ", ".join(CHOICES[name])
+        raise ConfigError(f"Setting {name!r} must be one of {choices}, not {raw!r}."
+                          f"{did_you_mean(word, CHOICES[name])}")  # fmt: skip
+    return word
 
 
 def _structured(name: str, raw: Any) -> Any:

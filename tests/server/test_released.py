@@ -1,4 +1,4 @@
-"""A streamed answer (``server.lines.released``) goes out in parts of about ``SEND_BYTES``:
+"""A streamed answer (``server.transfer.released``) goes out in parts of about ``SEND_BYTES``:
 whole chunks, in order, nothing lost or repeated, one thread hop per part, and the source
 generator closed when the response stops, whether it finished or not."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Generator
 
-from assay.server.lines import SEND_BYTES, released
+from assay.server.transfer import SEND_BYTES, released
 
 
 def source(sizes: list[int], closed: list[bool]) -> Generator[bytes, None, None]:

@@ -7,26 +7,22 @@ from the result file chunk by chunk, so a large result never sits in memory as o
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import anyio
-import pyarrow as pa
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 
 from assay.jobs.model import Job
-from assay.results.arrow import base64_chunks, read_table, to_csv, to_json, to_xlsx
-from assay.results.formats import format_value
+from assay.results.arrow import base64_chunks, base64_size
+from assay.server.transfer import PartsResponse
 
 NDJSON = "text/ndjson"
 # Results up to this size are sent as one body: streaming costs a thread hop and a socket
 # write per chunk, which dominates small answers (the cached-run benchmark).
 STREAM_ABOVE_BYTES = 256 * 1024
-# A streamed body goes out in parts of about this size (a part holds whole chunks)
-SEND_BYTES = 1024 * 1024
 RESULT_TYPES = {"csv": "text/csv", "json": "application/json", "xlsx": "application/vnd.ms-excel"}
 
 
@@ -102,16 +98,27 @@ def footer(remaining: Sequence[str], *, as_string: bool) -> dict[str, Any]:
     }
 
 
-def _encoded_line(job: Job, result: Path | None) -> Iterator[bytes]:
-    """The job's line; with its result when ``result`` is given (a file that exists)."""
-    line = job_line(job)
-    if result is None:
-        yield (_dumps(line) + "\n").encode()
-        return
-    head = _dumps(line)
-    yield (head[:-1] + ',"result":"').encode()
-    yield from base64_chunks(result)
-    yield b'"}\n'
+def _pieces(
+    header: Mapping[str, Any] | None,
+    done: Iterable[tuple[Job, Path | None]],
+    extra_lines: Iterable[dict[str, Any]],
+    remaining: Sequence[str],
+) -> list[bytes | tuple[Path, int]]:
+    """The answer in order: lines as bytes, and each result as (its file, the file's size),
+    to be encoded as it is sent. A job whose result file is gone gets its line alone."""
+    pieces: list[bytes | tuple[Path, int]] = []
+    if header is not None:
+        pieces.append((_dumps(header) + "\n").encode())
+    for job, path in done:
+        size = _size(path)
+        if path is None or size is None:
+            pieces.append((_dumps(job_line(job)) + "\n").encode())
+            continue
+        head = _dumps(job_line(job))
+        pieces += [(head[:-1] + ',"result":"').encode(), (path, size), b'"}\n']
+    pieces += [(_dumps(line) + "\n").encode() for line in extra_lines]
+    pieces.append((_dumps(footer(remaining, as_string=True)) + "\n").encode())
+    return pieces
 
 
 def ndjson_response(
@@ -120,22 +127,20 @@ def ndjson_response(
     extra_lines: Iterable[dict[str, Any]],
     remaining: Sequence[str],
 ) -> Response:
-    sized = [(job, path, _size(path)) for job, path in done]
-    extra = list(extra_lines)
-    size = sum(n or 0 for _, _, n in sized)
+    """The NDJSON answer, its length known before it is made (a Content-Length, so no
+    chunked framing): results are encoded from their files as they are sent."""
+    pieces = _pieces(header, done, extra_lines, remaining)
+    length = sum(len(p) if isinstance(p, bytes) else base64_size(p[1]) for p in pieces)
+    results = sum(p[1] for p in pieces if not isinstance(p, bytes))
 
-    def body() -> Generator[bytes, None, None]:  # read in a worker thread (``released``)
-        if header is not None:
-            yield (_dumps(header) + "\n").encode()
-        for job, path, n in sized:
-            yield from _encoded_line(job, path if n is not None else None)
-        for line in extra:
-            yield (_dumps(line) + "\n").encode()
-        yield (_dumps(footer(remaining, as_string=True)) + "\n").encode()
+    def body() -> Generator[bytes, None, None]:  # in a worker thread when streamed
+        for piece in pieces:
+            if isinstance(piece, bytes):
+                yield piece
+            else:
+                yield from base64_chunks(*piece)
 
-    if size <= STREAM_ABOVE_BYTES:
-        return Response(b"".join(body()), media_type=NDJSON)
-    return StreamingResponse(released(body()), media_type=NDJSON)
+    return PartsResponse(body, length, media_type=NDJSON, stream=results > STREAM_ABOVE_BYTES)
 
 
 def _size(path: Path | None) -> int | None:
@@ -146,35 +151,6 @@ def _size(path: Path | None) -> int | None:
         return path.stat().st_size
     except FileNotFoundError:
         return None
-
-
-async def released(chunks: Generator[bytes, None, None]) -> AsyncGenerator[bytes, None]:
-    """``chunks``, read in a worker thread one at a time, and closed the moment the response
-    stops, finished or not: a client that leaves mid-result releases the result file and its
-    buffers at once, not whenever the garbage collector gets to a dropped generator."""
-    try:
-        while True:
-            # Not abandoned on cancel: when the client leaves, the part being read finishes
-            # first, so the generator is idle when it is closed below.
-            part = await anyio.to_thread.run_sync(_take, chunks, SEND_BYTES)
-            if not part:
-                return
-            yield part
-    finally:
-        chunks.close()
-
-
-def _take(chunks: Iterator[bytes], size: int) -> bytes:
-    """The next ``size`` bytes or so of ``chunks`` (all that is left, at the end): one thread
-    hop and one socket write per part, not per line or per file chunk."""
-    parts: list[bytes] = []
-    taken = 0
-    for chunk in chunks:
-        parts.append(chunk)
-        taken += len(chunk)
-        if taken >= size:
-            break
-    return b"".join(parts)
 
 
 def json_document(
@@ -199,29 +175,3 @@ def json_document(
         doc["jobs"] = lines
     doc.update(footer(remaining, as_string=False))
     return JSONResponse(doc)
-
-
-def _formatted(table: pa.Table, fields: Mapping[str, Any]) -> pa.Table:
-    """Every value as text in its field's format (``formatResults``)."""
-    columns = []
-    for name in table.column_names:
-        fmt = fields.get(name, {}).get("format")
-        values = [format_value(v, fmt) for v in table.column(name).to_pylist()]
-        columns.append(pa.array([None if v is None else str(v) for v in values], pa.string()))
-    return pa.table(columns, names=table.column_names)
-
-
-def result_document(kind: str, job: Job, path: Path, *, formatted: bool = False) -> Response:
-    """``resultType`` csv/json/xlsx: the rows alone, as one document."""
-    table = read_table(path)
-    fields = (job.summary or {}).get("fields", {})
-    labels = [fields.get(name, {}).get("label", name) for name in table.column_names]
-    if formatted:
-        table = _formatted(table, fields)
-    if kind == "csv":
-        body = to_csv(table)
-    elif kind == "json":
-        body = to_json(table, labels)  # rows keyed by display label, as Omni does
-    else:
-        body = to_xlsx(table, labels)
-    return Response(body, media_type=RESULT_TYPES[kind])
