@@ -97,16 +97,35 @@ def grains_as_text(table: pa.Table, date_types: Sequence[str | None]) -> pa.Tabl
 
 
 def _column_text(column: pa.ChunkedArray, grain: str) -> pa.ChunkedArray:
-    """Vectorised: a million buckets take milliseconds, where a Python loop takes seconds."""
+    """Vectorised, and built from the date's parts rather than with Arrow's strftime, which
+    costs about ten times more (bench/grain_text.py: 0.04-0.2 s against about 1 s for a
+    million rows); the tests hold this and ``grain_text`` to the same text."""
     import pyarrow.compute as pc  # noqa: PLC0415 (60 ms to import; only documents need it)
 
-    if pa.types.is_timestamp(column.type) and column.type.unit != "s":
-        # whole seconds: Arrow's %S would print the fraction (grains have none)
-        column = column.cast(pa.timestamp("s", column.type.tz), safe=False)
+    def padded(part: pa.ChunkedArray, width: int) -> pa.ChunkedArray:
+        return pc.utf8_lpad(pc.cast(part, pa.string()), width, "0")
+
+    def joined(left: pa.ChunkedArray, right: pa.ChunkedArray, between: str) -> pa.ChunkedArray:
+        return pc.binary_join_element_wise(left, right, between)
+
+    if pa.types.is_date(column.type):
+        column = column.cast(pa.timestamp("s"))  # Arrow has no hour of a date: midnight
+    elif column.type.tz is not None:
+        column = pc.local_timestamp(column)  # the wall-clock time in its zone, as strftime
+    year = padded(pc.year(column), 4)
+    if grain == "YEAR":
+        return year
     if grain == "QUARTER":
-        quarter = pc.cast(pc.quarter(column), pa.string())
-        return pc.binary_join_element_wise(pc.strftime(column, format="%Y"), quarter, "-Q")
-    return pc.strftime(column, format=GRAIN_PATTERNS[grain])
+        return joined(year, pc.cast(pc.quarter(column), pa.string()), "-Q")
+    if grain == "MONTH":
+        return joined(year, padded(pc.month(column), 2), "-")
+    day = pc.cast(column.cast(pa.date32()), pa.string())  # ISO: 1995-03-08
+    if grain in ("WEEK", "DATE"):
+        return day
+    clock = joined(padded(pc.hour(column), 2), padded(pc.minute(column), 2), ":")
+    if grain == "SECOND":
+        clock = joined(clock, padded(pc.second(column), 2), ":")
+    return joined(day, clock, " ")
 
 
 def date_types_of(names: Sequence[str], fields: Mapping[str, Any]) -> list[str | None]:
