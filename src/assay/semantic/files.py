@@ -1,16 +1,28 @@
 """Pydantic shapes of Omni's model files (views, topics, relationships, model).
 
 They check structure only (keys, types); meaning (references, joins, cycles) is checked by the
-loader. Omni parameters that Assay accepts but does not act on are listed so that real Omni
-YAML loads; anything else is an error with a suggestion, as Omni's own validator does.
+loader. Omni parameters that only change how things look (``colors``, ``links``, ...) are
+accepted and have no effect, so that real Omni YAML loads; parameters that would change a
+result and that Assay does not implement yet are *refused by name* (never accepted and
+ignored: that would be a silent wrong answer); anything else is an error with a suggestion, as
+Omni's own validator does. docs/semantic-layer.md keeps the table of every parameter.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import json
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
+from pydantic_core import PydanticCustomError
 
+#: Omni values of aggregate_type and timeframes that Assay does not implement yet: refused by
+#: name (the loader says so) rather than as unknown words
+NOT_YET_VALUES = frozenset({
+    "sum_distinct_on", "average_distinct_on", "median_distinct_on", "percentile_distinct_on",
+    "fiscal_year", "fiscal_quarter", "day_of_quarter", "millisecond",
+})  # fmt: skip
 AggregateType = Literal[
     "sum", "count", "count_distinct", "average", "min", "max", "median", "percentile", "list"
 ]
@@ -22,8 +34,60 @@ Timeframe = Literal[
 
 
 def inert() -> Any:
-    """A parameter Omni files may carry that Assay accepts but does not act on (yet)."""
+    """A parameter that changes only how things look (in Omni's UI), never a result: accepted
+    so that Omni's files load, and without effect."""
     return Field(default=None, exclude=True)
+
+
+def _not_supported(value: Any, info: ValidationInfo) -> Any:
+    raise PydanticCustomError(
+        "not_supported",
+        "Assay does not support {name} yet: it changes query results, so the model is refused "
+        "rather than served without it (docs/semantic-layer.md lists every Omni parameter)",
+        {"name": info.field_name},
+    )
+
+
+#: a parameter that changes results and is not implemented yet: present, it refuses the model
+Refused = Annotated[Any, AfterValidator(_not_supported)]
+
+
+def _only(accepted: Any, what: str) -> Callable[[Any, ValidationInfo], Any]:
+    """A parameter whose one value Assay already honours (what it does without it); any
+    other value is refused by name."""
+
+    def check(value: Any, info: ValidationInfo) -> Any:
+        same = value.lower() == accepted if isinstance(value, str) else value == accepted
+        if not same and value is not None:
+            raise PydanticCustomError(
+                "not_supported",
+                "Assay does not support {name}: {value} yet: it changes query results, so the "
+                "model is refused rather than served without it ({what})",
+                {"name": info.field_name, "value": json.dumps(value, default=str), "what": what},
+            )
+        return value
+
+    return check
+
+
+# Assay converts no time zone (timestamps are read as the database holds them), starts weeks on
+# Monday (ISO) and has fiscal years equal to calendar years.
+NoTimezoneConversion = Annotated[
+    Any,
+    AfterValidator(
+        _only(
+            False,
+            "Assay converts no time zones: convert_tz: false is accepted, and is what it does",
+        )
+    ),
+]
+MondayWeeks = Annotated[
+    Any,
+    AfterValidator(_only("monday", "weeks start on Monday: week_start_day: monday is accepted")),
+]
+CalendarFiscalYear = Annotated[Any, AfterValidator(_only(
+    0, "fiscal years are calendar years: fiscal_month_offset: 0 is accepted"
+))]  # fmt: skip
 
 
 class _Strict(BaseModel):
@@ -56,12 +120,17 @@ class DimensionFile(_Strict):
     drill_fields: Any = inert()
     links: Any = inert()
     aliases: Any = inert()
-    convert_tz: Any = inert()
+    convert_tz: NoTimezoneConversion = None
     required_access_grants: list[str] | None = None
     mask_unless_access_grants: list[str] | None = None
-    ignore_from_extended: Any = inert()
-    custom_primary_key_sql_for_quick_aggs: Any = inert()
-    order_by_field: Any = inert()
+    ignore_from_extended: Refused = None
+    custom_primary_key_sql_for_quick_aggs: Any = inert()  # quick aggregates are Omni's UI
+    order_by_field: Refused = None
+    groups: Refused = None
+    bin_boundaries: Refused = None
+    duration: Refused = None
+    level_of_detail: Refused = None
+    dynamic_top_n: Refused = None
 
 
 class MeasureFile(_Strict):
@@ -80,7 +149,8 @@ class MeasureFile(_Strict):
     group_label: str | None = None
     tags: list[str] = Field(default_factory=list)
     ignored: bool = False
-    custom_primary_key_sql: Any = inert()
+    custom_primary_key_sql: Refused = None
+    level_of_detail: Refused = None
     display_order: Any = inert()
     view_label: Any = inert()
     colors: Any = inert()
@@ -109,6 +179,9 @@ class ViewFile(_Strict):
     group_label: Any = inert()
     display_order: Any = inert()
     required_access_grants: list[str] | None = None
+    query: Refused = None
+    extends: Refused = None
+    ignore_from_extended: Refused = None
 
 
 class SampleQueryFile(_Strict):
@@ -158,15 +231,17 @@ class TopicFile(_Strict):
     always_where_sql: str | None = None
     always_having_sql: str | None = None
     required_access_grants: list[str] | None = None
-    ai_fields: Any = inert()
+    ai_fields: Refused = None
     auto_run: Any = inert()
     base_view_label: Any = inert()
-    cache_policy: Any = inert()
+    cache_policy: Refused = None
     display_order: Any = inert()
-    extends: Any = inert()
+    extends: Refused = None
     owners: Any = inert()
-    template: Any = inert()
-    warehouse_override: Any = inert()
+    template: Refused = None
+    warehouse_override: Refused = None
+    relationships: Refused = None
+    views: Refused = None
 
 
 class RelationshipFile(_Strict):
@@ -179,8 +254,8 @@ class RelationshipFile(_Strict):
     join_type: Literal["always_left", "inner", "full_outer", "cross"] = "always_left"
     reversible: bool | None = None
     where_sql: str | None = None
-    join_to_view_as: Any = inert()
-    join_to_view_as_label: Any = inert()
+    join_to_view_as: Refused = None
+    join_to_view_as_label: Refused = None
 
 
 class ModelFile(_Strict):
@@ -191,13 +266,13 @@ class ModelFile(_Strict):
     dialect: str = "duckdb"
     connection: str | None = None
     default_row_limit: int | None = Field(default=None, gt=0)
-    ai_chat_topics: Any = inert()
-    query_all_views_and_fields: Any = inert()
-    cache_policies: Any = inert()
-    default_cache_policy: Any = inert()
+    ai_chat_topics: Refused = None
+    query_all_views_and_fields: Any = inert()  # views stay queryable through the API either way
+    cache_policies: Refused = None
+    default_cache_policy: Refused = None
     access_grants: dict[str, AccessGrantFile] = Field(default_factory=dict)
     default_topic_access_filters: list[AccessFilterFile] = Field(default_factory=list)
     default_topic_required_access_grants: list[str] | None = None
-    week_start_day: Any = inert()
-    fiscal_month_offset: Any = inert()
-    included_schemas: Any = inert()
+    week_start_day: MondayWeeks = None
+    fiscal_month_offset: CalendarFiscalYear = None
+    included_schemas: Any = inert()  # which schemas Omni's UI lists
