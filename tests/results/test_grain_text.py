@@ -9,22 +9,29 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-from assay.results.formats import GRAIN_PATTERNS, grain_text, grains_as_text
+from assay.results.formats import TEXT_GRAINS, grain_text, grains_as_text
 
 AT = dt.datetime(1995, 3, 8, 14, 5, 9, 250_000)
 TEXT = {
     "YEAR": "1995", "QUARTER": "1995-Q1", "MONTH": "1995-03", "WEEK": "1995-03-08",
     "DATE": "1995-03-08", "HOUR": "1995-03-08 14:05", "MINUTE": "1995-03-08 14:05",
-    "SECOND": "1995-03-08 14:05:09",
+    "SECOND": "1995-03-08 14:05:09", "MILLISECOND": "1995-03-08 14:05:09.250",
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+@pytest.mark.parametrize("unit", ["ms", "us", "ns"])
 @pytest.mark.parametrize("grain", sorted(TEXT))
 def test_timestamps_of_every_unit(grain: str, unit: str) -> None:
-    column = pa.array([AT, None], pa.timestamp("us")).cast(pa.timestamp(unit), safe=False)
+    column = pa.array([AT, None], pa.timestamp("us")).cast(pa.timestamp(unit))
     table = pa.table({"at": column})
     assert grains_as_text(table, [grain]).column("at").to_pylist() == [TEXT[grain], None]
+
+
+def test_whole_seconds_have_no_fraction_but_a_millisecond_shows_zeros() -> None:
+    column = pa.array([AT], pa.timestamp("us")).cast(pa.timestamp("s"), safe=False)
+    table = pa.table({"at": column, "ms": column})
+    row = grains_as_text(table, ["SECOND", "MILLISECOND"]).to_pylist()[0]
+    assert row == {"at": "1995-03-08 14:05:09", "ms": "1995-03-08 14:05:09.000"}
 
 
 @pytest.mark.parametrize("grain", sorted(TEXT))
@@ -50,7 +57,8 @@ def test_other_columns_are_left_alone() -> None:
     assert grains_as_text(table, [None, "MONTH_NUM", "MONTH_NAME"]) is table
 
 
-def test_every_truncating_grain_has_a_pattern() -> None:
+def test_every_truncating_grain_has_a_text() -> None:
     from assay.semantic.timeframes import TRUNCATED
 
-    assert {g.upper() for g in TRUNCATED} == set(GRAIN_PATTERNS) | {"QUARTER"}
+    assert {g.upper() for g in TRUNCATED} <= TEXT_GRAINS
+    assert set(TEXT) == TEXT_GRAINS

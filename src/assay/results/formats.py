@@ -57,7 +57,8 @@ def format_value(value: Any, fmt: str | None) -> Any:
 
 #: A truncating grain's bucket as text, by its field's ``date_type``. Year and month are as
 #: Omni shows them; the others are Assay's choice (docs/query-api.md, "Date grains as text").
-#: A quarter reads ``1995-Q1`` (built apart: strftime has no quarter).
+#: Built apart, as strftime has no directive for them: a quarter reads ``1995-Q1``, a
+#: millisecond ``1995-03-08 14:05:09.250``.
 GRAIN_PATTERNS: Final = {
     "YEAR": "%Y",
     "MONTH": "%Y-%m",
@@ -67,6 +68,7 @@ GRAIN_PATTERNS: Final = {
     "MINUTE": "%Y-%m-%d %H:%M",
     "SECOND": "%Y-%m-%d %H:%M:%S",
 }
+TEXT_GRAINS: Final = frozenset({*GRAIN_PATTERNS, "QUARTER", "MILLISECOND"})
 
 
 def grain_text(value: dt.date, date_type: str | None) -> str | None:
@@ -74,6 +76,9 @@ def grain_text(value: dt.date, date_type: str | None) -> str | None:
     grain = (date_type or "").upper()
     if grain == "QUARTER":
         return f"{value.year:04d}-Q{(value.month - 1) // 3 + 1}"
+    if grain == "MILLISECOND":
+        micros = value.microsecond if isinstance(value, dt.datetime) else 0
+        return f"{grain_text(value, 'SECOND')}.{micros // 1000:03d}"
     pattern = GRAIN_PATTERNS.get(grain)
     if pattern is None:
         return None
@@ -88,9 +93,7 @@ def grains_as_text(table: pa.Table, date_types: Sequence[str | None]) -> pa.Tabl
     for i, (column, date_type) in enumerate(zip(columns, date_types, strict=True)):
         grain = (date_type or "").upper()
         kind = column.type
-        if (grain == "QUARTER" or grain in GRAIN_PATTERNS) and (
-            pa.types.is_timestamp(kind) or pa.types.is_date(kind)
-        ):
+        if grain in TEXT_GRAINS and (pa.types.is_timestamp(kind) or pa.types.is_date(kind)):
             columns[i] = _column_text(column, grain)
             changed = True
     return pa.table(columns, names=table.column_names) if changed else table
@@ -123,8 +126,10 @@ def _column_text(column: pa.ChunkedArray, grain: str) -> pa.ChunkedArray:
     if grain in ("WEEK", "DATE"):
         return day
     clock = joined(padded(pc.hour(column), 2), padded(pc.minute(column), 2), ":")
-    if grain == "SECOND":
+    if grain in ("SECOND", "MILLISECOND"):
         clock = joined(clock, padded(pc.second(column), 2), ":")
+    if grain == "MILLISECOND":
+        clock = joined(clock, padded(pc.millisecond(column), 3), ".")
     return joined(day, clock, " ")
 
 
