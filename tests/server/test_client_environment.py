@@ -9,7 +9,10 @@ import csv
 import io
 import json
 import subprocess
+import time
 from pathlib import Path
+
+import httpx
 
 from tests.server.conftest import ASSAY, MODEL_ID, Server, free_port, make_home
 
@@ -88,3 +91,50 @@ def test_a_server_started_from_the_same_shell_accepts_the_client_names(
         assert SEGMENTS[0] in done.stdout
     finally:
         served.stop()
+
+
+def _printed_until_serving(proc: subprocess.Popen[str]) -> list[str]:
+    """The demo's lines up to "Serving on" (it prints its commands, then serves)."""
+    assert proc.stdout is not None
+    printed: list[str] = []
+    for line in proc.stdout:
+        printed.append(line)
+        if line.startswith("Serving on"):
+            break
+    return printed
+
+
+def _until_listening(url: str) -> None:
+    """The demo prints "Serving on" just before its server listens."""
+    for _ in range(100):
+        try:
+            httpx.get(f"{url}/health", timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+
+
+def test_the_ask_command_the_demo_prints_works_as_pasted(tmp_path: Path, tpch_path: Path) -> None:
+    """What a newcomer does: `assay demo`, then paste the `ASSAY_API_KEY=... assay ask ...`
+    line it prints into a shell (one that has no ASSAY_HOME or ASSAY_PORT of the demo's)."""
+    demo = Server(tmp_path / "home", tpch_path)
+    with subprocess.Popen(
+        [ASSAY, "demo", "--port", str(demo.port)],
+        env=demo._env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    ) as proc:  # fmt: skip
+        try:
+            printed = _printed_until_serving(proc)
+            pasted = next((ln.strip() for ln in printed if ln.strip().startswith("ASSAY_")), None)
+            assert pasted is not None, "".join(printed)
+            assert pasted.startswith(f"ASSAY_URL={demo.url} ASSAY_API_KEY=assay_org_"), pasted
+            assert " ask " in pasted
+            _until_listening(demo.url)
+            shell = {k: v for k, v in demo._env().items() if not k.startswith("ASSAY_")}
+            done = subprocess.run(
+                pasted, shell=True, env={**shell, "COLUMNS": "200"},
+                capture_output=True, text=True, timeout=120, check=False,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            assert "ASIA" in done.stdout and "EUROPE" in done.stdout
+        finally:
+            proc.terminate()  # leaving the block closes its output and waits for it

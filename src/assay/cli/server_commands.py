@@ -6,6 +6,7 @@ import dataclasses
 import json
 import shlex
 import shutil
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -169,6 +170,9 @@ def demo(
         f"  curl -s {url}/api/v1/query/run -H 'Authorization: Bearer {token}' "
         f"-H 'Content-Type: application/json' -d {shlex.quote(body)}\n"
     )
+    typer.echo("Or ask in plain words, with Assay's own client (from another terminal here):")
+    question = shlex.quote("revenue by region in 1995")
+    typer.echo(f"  ASSAY_URL={url} ASSAY_API_KEY={token} {_this_command()} ask {question}\n")
     if filter_is_on(models):
         typer.echo(
             "Row-level security: the customer topic shows each user only the customers "
@@ -179,6 +183,13 @@ def demo(
         typer.echo("")
     typer.echo(f"Serving on {url} (Ctrl-C to stop)")
     _serve(settings)
+
+
+def _this_command() -> str:
+    """How `assay` was started (scripts/demo: .venv/bin/assay), so that a printed command
+    can be pasted as it is; plain ``assay`` when started some other way."""
+    started = sys.argv[0]
+    return shlex.quote(started) if Path(started).name == "assay" else "assay"
 
 
 @keys.command("create")
