@@ -100,6 +100,18 @@ def test_a_large_answer_is_its_result_file_in_base64_with_an_exact_length(
     assert table.sort_by(keys).columns == expected.sort_by(keys).columns
 
 
+def test_a_single_json_document_is_streamed_the_same_way(server: Server, org_key: str) -> None:
+    """Clients that accept only application/json (omni-app-mcp) get one document, its result
+    spliced in from the file as it is sent."""
+    response = run(server, org_key, BIG, Accept="application/json")
+    assert response.headers["content-type"] == "application/json"
+    assert int(response.headers["content-length"]) == len(response.content)
+    doc = response.json()
+    assert doc["status"] == "COMPLETE" and doc["timed_out"] is False
+    assert list(doc["jobs_submitted"]) == [doc["job_id"]]
+    assert decoded(doc) == result_file(server, doc["job_id"]).read_bytes()
+
+
 @pytest.mark.parametrize("query", [BIG, MEDIUM], ids=["streamed", "one body"])
 def test_gzip_when_the_setting_and_the_client_allow_it(
     gzipping: Server, query: dict[str, Any]

@@ -7,13 +7,15 @@ from the result file chunk by chunk, so a large result never sits in memory as o
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from assay.jobs.model import Job
 from assay.results.arrow import base64_chunks, base64_size
@@ -98,15 +100,18 @@ def footer(remaining: Sequence[str], *, as_string: bool) -> dict[str, Any]:
     }
 
 
+#: A piece of an answer: text, or a result file and its size (sent as base64)
+Piece = bytes | tuple[Path, int]
+
+
 def _pieces(
     header: Mapping[str, Any] | None,
     done: Iterable[tuple[Job, Path | None]],
     extra_lines: Iterable[dict[str, Any]],
     remaining: Sequence[str],
-) -> list[bytes | tuple[Path, int]]:
-    """The answer in order: lines as bytes, and each result as (its file, the file's size),
-    to be encoded as it is sent. A job whose result file is gone gets its line alone."""
-    pieces: list[bytes | tuple[Path, int]] = []
+) -> list[Piece]:
+    """The NDJSON answer in order. A job whose result file is gone gets its line alone."""
+    pieces: list[Piece] = []
     if header is not None:
         pieces.append((_dumps(header) + "\n").encode())
     for job, path in done:
@@ -127,20 +132,24 @@ def ndjson_response(
     extra_lines: Iterable[dict[str, Any]],
     remaining: Sequence[str],
 ) -> Response:
-    """The NDJSON answer, its length known before it is made (a Content-Length, so no
-    chunked framing): results are encoded from their files as they are sent."""
-    pieces = _pieces(header, done, extra_lines, remaining)
+    return _answer(_pieces(header, done, extra_lines, remaining), NDJSON)
+
+
+def _answer(pieces: list[Piece], media_type: str) -> Response:
+    """An answer whose length is known before it is made (a Content-Length, so no chunked
+    framing): results are encoded from their files as they are sent, in a worker thread
+    when they are large."""
     length = sum(len(p) if isinstance(p, bytes) else base64_size(p[1]) for p in pieces)
     results = sum(p[1] for p in pieces if not isinstance(p, bytes))
 
-    def body() -> Generator[bytes, None, None]:  # in a worker thread when streamed
+    def body() -> Generator[bytes, None, None]:
         for piece in pieces:
             if isinstance(piece, bytes):
                 yield piece
             else:
                 yield from base64_chunks(*piece)
 
-    return PartsResponse(body, length, media_type=NDJSON, stream=results > STREAM_ABOVE_BYTES)
+    return PartsResponse(body, length, media_type=media_type, stream=results > STREAM_ABOVE_BYTES)
 
 
 def _size(path: Path | None) -> int | None:
@@ -158,14 +167,22 @@ def json_document(
     done: Sequence[tuple[Job, Path | None]],
     extra_lines: Sequence[dict[str, Any]],
     remaining: Sequence[str],
-) -> JSONResponse:
+) -> Response:
     """One document, as Omni's docs show it: the (first) finished job's fields at the top
-    level, ``remaining_job_ids``, boolean ``timed_out``, and ``jobs`` when several finished."""
+    level, ``remaining_job_ids``, boolean ``timed_out``, and ``jobs`` when several finished.
+
+    Each ``result`` is first a mark (a random one: no text a user sent can match it) that the
+    document's JSON text is cut at, so results are spliced in from their files as they are
+    sent, as in NDJSON answers, never held in memory as one string."""
+    files: dict[str, tuple[Path, int]] = {}
     lines = []
     for job, path in done:
         line = job_line(job)
-        if path is not None and path.exists():
-            line["result"] = b"".join(base64_chunks(path)).decode()
+        size = _size(path)
+        if path is not None and size is not None:
+            mark = f"result-{uuid.uuid4().hex}"
+            files[mark] = (path, size)
+            line["result"] = mark
         lines.append(line)
     lines.extend(extra_lines)
     doc: dict[str, Any] = dict(header or {})
@@ -174,4 +191,9 @@ def json_document(
     if len(lines) > 1:
         doc["jobs"] = lines
     doc.update(footer(remaining, as_string=False))
-    return JSONResponse(doc)
+    text = _dumps(doc)
+    if not files:
+        return _answer([text.encode()], "application/json")
+    cuts = re.split(f"({'|'.join(files)})", text)  # text, mark, text, mark ..., text
+    pieces: list[Piece] = [files[cut] if i % 2 else cut.encode() for i, cut in enumerate(cuts)]
+    return _answer(pieces, "application/json")
