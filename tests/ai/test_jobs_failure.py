@@ -17,6 +17,7 @@ from typing import Any, cast
 from assay.ai.jobs import AIJobRunner
 from assay.ai.planner import Plan, PlanStep
 from assay.ai.store import SQLiteAIStore
+from assay.counters import AI_JOBS_ENDED, Counters
 from assay.jobs.runner import JobRunner
 from assay.semantic.model import SemanticModel
 
@@ -45,11 +46,13 @@ def test_a_broken_planner_fails_the_job_and_signals_it(
 
     httpd = HTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    counters = Counters()
     queries = cast(
         JobRunner,
         SimpleNamespace(
             targets={tpch_model.id: SimpleNamespace(model=tpch_model)},
             viewer_for=lambda user_id, model_id: None,
+            counters=counters,
         ),
     )
     store = SQLiteAIStore(tmp_path / "jobs.sqlite")
@@ -78,6 +81,7 @@ def test_a_broken_planner_fails_the_job_and_signals_it(
     assert failed.error == {"code": "INTERNAL_ERROR", "message": "The answer could not be produced",
                             "detail": "the planner broke"}  # fmt: skip
     assert failed.result is None and failed.progress is None
+    assert counters.value(AI_JOBS_ENDED, "FAILED", "custom") == 1  # BrokenPlanner has no label
     ((headers, raw),) = received
     stamp = headers["X-Omni-Signature-Timestamp"]
     digest = hmac.new(b"k", f"{stamp}.".encode() + raw, hashlib.sha256).hexdigest()

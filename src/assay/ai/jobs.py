@@ -30,6 +30,7 @@ from assay.errors import AssayError, ModelNotFound, PermissionDenied
 from assay.jobs.runner import JobRequest, JobRunner
 from assay.results.arrow import read_table
 from assay.semantic.access import visible_model
+from assay.semantic.ai_view import as_seen_by_ai
 from assay.semantic.compiler import compile_query
 from assay.semantic.model import SemanticModel
 from assay.semantic.viewer import QUERY_TOPICS, Viewer
@@ -93,11 +94,13 @@ class AIJobRunner:
         return len(self._tasks)
 
     def model(self, model_id: str, viewer: Viewer | None = None) -> SemanticModel:
-        """The model as ``viewer`` sees it (compiling against it compiles as them)."""
+        """The model as the planner may see it for ``viewer``: what they may see, narrowed to
+        the model's ``ai_chat_topics`` and each topic's ``ai_fields`` (compiling against it
+        compiles against the whole model, as them)."""
         target = self.queries.targets.get(model_id)
         if target is None:
             raise ModelNotFound(f"Model {model_id} not found")
-        return visible_model(target.model, viewer)
+        return as_seen_by_ai(visible_model(target.model, viewer))
 
     def _viewer(self, job: AIJob) -> Viewer | None:
         """The job's user as they are now (a job resumed after a restart included)."""

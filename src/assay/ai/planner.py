@@ -24,7 +24,7 @@ from assay.ai.vocabulary import (
     main_date_dimension,
     singular,
 )
-from assay.semantic.model import SemanticModel
+from assay.semantic.model import SemanticModel, Topic
 
 
 @dataclass(frozen=True, slots=True)
@@ -407,12 +407,20 @@ def _pick_topic(
             continue
         if (topic.hidden and name != only) or not all(opts & tv for opts in views):
             continue
+        if not all(_offers(model, topic, m) for m in measures):  # `fields`, `ai_fields`
+            continue
         base_hit = 0 if measures and measures[0].split(".")[0] == topic.base_view else 1
         depth = sum(len(topic.path_to(next(iter(opts & tv)))) for opts in views)
         cand = (base_hit, depth, name)
         if best is None or cand < best:
             best = cand
     return best[2] if best else None
+
+
+def _offers(model: SemanticModel, topic: Topic, key: str) -> bool:
+    view, _, name = key.partition(".")
+    measure = model.views[view].measures.get(name) if view in model.views else None
+    return topic.exposes(view, name, measure.tags if measure else ())
 
 
 def _nearest_numeric(voc: Vocabulary, spans: list[_Span], pos: int, views: set[str]) -> str | None:

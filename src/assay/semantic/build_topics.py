@@ -209,6 +209,7 @@ class TopicBuilder(RuleBuilder):
             hidden=spec.hidden,
             group_label=spec.group_label,
             field_patterns=tuple(spec.fields) if spec.fields is not None else None,
+            ai_field_patterns=tuple(spec.ai_fields) if spec.ai_fields is not None else None,
             default_filters=tuple(filters["default_filters"]),
             always_where_filters=tuple(filters["always_where_filters"]),
             always_having_filters=tuple(filters["always_having_filters"]),
@@ -278,17 +279,21 @@ class TopicBuilder(RuleBuilder):
         return True
 
     def _check_topic_fields(self, file: str, spec: TopicFile, in_topic: set[str]) -> bool:
+        """``fields`` and ``ai_fields`` name views the topic joins (a typo would silently
+        expose or hide a field)."""
         ok = True
-        for i, pattern in enumerate(spec.fields or ()):
+        listed = [("fields", p) for p in spec.fields or ()]
+        listed += [("ai_fields", p) for p in spec.ai_fields or ()]
+        counts: dict[str, int] = {}
+        for key, pattern in listed:
+            i = counts[key] = counts.get(key, -1) + 1
             body = pattern.lstrip("-")
             if body.startswith("tag:") or body.startswith("all_views."):
                 continue
             view = body.partition(".")[0]
             if view not in in_topic:
                 hint = did_you_mean(view, in_topic)
-                self.issue(
-                    file, f"fields[{i}]", f"view {view!r} is not joined in this topic.{hint}"
-                )
+                self.issue(file, f"{key}[{i}]", f"view {view!r} is not joined in this topic.{hint}")
                 ok = False
         return ok
 

@@ -231,7 +231,7 @@ class TopicFile(_Strict):
     always_where_sql: str | None = None
     always_having_sql: str | None = None
     required_access_grants: list[str] | None = None
-    ai_fields: Refused = None
+    ai_fields: list[str] | None = None
     auto_run: Any = inert()
     base_view_label: Any = inert()
     cache_policy: Refused = None
@@ -266,7 +266,7 @@ class ModelFile(_Strict):
     dialect: str = "duckdb"
     connection: str | None = None
     default_row_limit: int | None = Field(default=None, gt=0)
-    ai_chat_topics: Refused = None
+    ai_chat_topics: list[str] | None = None
     query_all_views_and_fields: Any = inert()  # views stay queryable through the API either way
     cache_policies: Refused = None
     default_cache_policy: Refused = None

@@ -18,7 +18,7 @@ from assay.semantic.build_topics import TopicBuilder, reads_clock
 from assay.semantic.catalog import Catalog
 from assay.semantic.compiler import DIALECTS
 from assay.semantic.files import ModelFile
-from assay.semantic.model import SemanticModel
+from assay.semantic.model import SemanticModel, Topic
 
 _SUFFIXES = (".view", ".topic")
 
@@ -74,6 +74,21 @@ def build_model(
 class _Builder(TopicBuilder):
     """All passes together: structure, fields, then joins and topics."""
 
+    def _ai_chat_topics(
+        self, names: list[str] | None, topics: Mapping[str, Topic]
+    ) -> tuple[str, ...] | None:
+        """The topics the AI may answer from; a name that is no topic is an error (a typo
+        would otherwise hide a topic from the AI, or, if all were typos, every topic)."""
+        if names is None:
+            return None
+        files = {f.rsplit("/", 1)[-1].removesuffix(".topic") for f in self.files
+                 if f.endswith(".topic")}  # fmt: skip
+        for i, name in enumerate(names):
+            if name not in topics and name not in files:  # a broken topic is reported already
+                hint = did_you_mean(name, files)
+                self.issue("model", f"ai_chat_topics[{i}]", f"no topic {name!r}.{hint}")
+        return tuple(names)
+
     def build(self) -> SemanticModel | None:
         model_file = ModelFile()
         if "model" in self.files:
@@ -95,6 +110,7 @@ class _Builder(TopicBuilder):
         views = self._build_views()
         relationships = self._build_relationships(views)
         topics = self._build_topics(views, relationships)
+        ai_topics = self._ai_chat_topics(model_file.ai_chat_topics, topics)
         if not views and not self.quiet:
             self.issue("model", "", "the model has no views (expected <name>.view files)")
         if any(not i.is_warning for i in self.issues):
@@ -113,6 +129,7 @@ class _Builder(TopicBuilder):
             ai_context=model_file.ai_context,
             connection=model_file.connection,
             default_row_limit=model_file.default_row_limit,
+            ai_chat_topics=ai_topics,
             version=digest.hexdigest()[:16],
             files=dict(self.files),
             clock_filters=reads_clock(views, topics),

@@ -257,6 +257,10 @@ class Topic:
     hidden: bool = False
     group_label: str | None = None
     field_patterns: tuple[str, ...] | None = None
+    #: ``ai_fields``: what the AI planner is told of (not what it may query: see ``for_ai``)
+    ai_field_patterns: tuple[str, ...] | None = None
+    #: set on the topic as the AI planner sees it: ``ai_fields`` then narrows ``fields``
+    narrowed_by: tuple[str, ...] | None = None
     default_filters: tuple[tuple[str, Filter], ...] = ()
     always_where_filters: tuple[tuple[str, Filter], ...] = ()
     always_having_filters: tuple[tuple[str, Filter], ...] = ()
@@ -273,6 +277,8 @@ class Topic:
         return [self.base_view, *self.joins]
 
     def exposes(self, view: str, name: str, tags: Iterable[str] = ()) -> bool:
+        if self.narrowed_by is not None and not exposed(self.narrowed_by, view, name, tags):
+            return False
         return exposed(self.field_patterns, view, name, tags)
 
     def path_to(self, view: str) -> list[JoinStep]:
@@ -297,6 +303,8 @@ class SemanticModel:
     ai_context: str | None = None
     connection: str | None = None
     default_row_limit: int | None = None
+    #: ``ai_chat_topics``: the topics the AI planner may answer from (None: all)
+    ai_chat_topics: tuple[str, ...] | None = None
     version: str = ""
     files: Mapping[str, str] = field(default_factory=dict)
     # Problems that do not stop the model loading (e.g. a column the database lacks).

@@ -13,7 +13,6 @@ from fastapi.responses import JSONResponse, Response
 from assay.ai.store import AIJob
 from assay.jobs.summaries import iso
 from assay.outbound import OutboundRefused, check_destination
-from assay.semantic.access import visible_model
 from assay.server.errors import ApiError
 from assay.server.observe import note
 from assay.server.requests import canonical_uuid, json_body, prompt_of
@@ -55,7 +54,7 @@ async def create_job(request: Request, userId: str | None = None) -> JSONRespons
     if conversation is not None and canonical_uuid(conversation) is None:
         raise ApiError(400, "Bad Request: conversationId: Invalid uuid")
     viewer = principal.viewer(model_id)
-    model = visible_model(state.registry.model(model_id), viewer)
+    model = state.ai.model(model_id, viewer)  # ai_chat_topics: the others are not the AI's
     topic = body.get("topicName")
     if topic is not None and (not isinstance(topic, str) or topic not in model.topics):
         raise ApiError(404, f"Topic {topic} not found")
