@@ -16,11 +16,14 @@ import ipaddress
 import logging
 import zlib
 from collections.abc import AsyncGenerator, Callable, Generator, Iterator
+from dataclasses import dataclass
 
 import anyio
 from starlette.datastructures import Headers
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
+
+from assay.server.observe import REQUEST_ID
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +122,8 @@ class PartsResponse(Response):
             chunks = gzipped(chunks)
             del self.headers["content-length"]  # unknown ahead: sent chunked
             self.headers["content-encoding"] = "gzip"
-        parts = released(chunks)
+        progress = Progress()
+        parts = released(chunks, progress)
         streaming = StreamingResponse(parts, self.status_code, media_type=self.media_type)
         streaming.raw_headers = self.raw_headers
         try:
@@ -129,6 +133,12 @@ class PartsResponse(Response):
             # result file: at once, not whenever the collector finds the generator.
             with anyio.CancelScope(shield=True):
                 await parts.aclose()
+        # (an error while sending raised above, and uvicorn logs it: this is a departure)
+        if not progress.finished:
+            fields = {"event": "client_left", "request_id": scope.get(REQUEST_ID),
+                      "sent_bytes": progress.sent}  # fmt: skip
+            logger.info("the client left after %d bytes of the answer to %s", progress.sent,
+                        scope.get("path"), extra={"fields": fields})  # fmt: skip
 
 
 def gzipped(chunks: Generator[bytes, None, None]) -> Generator[bytes, None, None]:
@@ -143,24 +153,32 @@ def gzipped(chunks: Generator[bytes, None, None]) -> Generator[bytes, None, None
         chunks.close()
 
 
-async def released(chunks: Generator[bytes, None, None]) -> AsyncGenerator[bytes, None]:
+@dataclass
+class Progress:
+    """How far ``released`` got: bytes handed out, and whether its chunks ran out."""
+
+    sent: int = 0
+    finished: bool = False
+
+
+async def released(
+    chunks: Generator[bytes, None, None], progress: Progress | None = None
+) -> AsyncGenerator[bytes, None]:
     """``chunks``, read in a worker thread about ``SEND_BYTES`` at a time, and closed the
     moment the response stops, finished or not: a client that leaves mid-result releases the
     result file and its buffers at once, not whenever the garbage collector gets to a dropped
-    generator. A stop before the end is logged, with the bytes that went out."""
-    sent = 0
+    generator."""
+    progress = progress or Progress()
     try:
         while True:
             # Not abandoned on cancel: when the client leaves, the part being read finishes
             # first, so the generator is idle when it is closed below.
             part = await anyio.to_thread.run_sync(_take, chunks, SEND_BYTES)
             if not part:
+                progress.finished = True
                 return
             yield part
-            sent += len(part)
-    except (GeneratorExit, anyio.get_cancelled_exc_class()):
-        logger.info("an answer stopped after %d bytes: the client left", sent)
-        raise
+            progress.sent += len(part)
     finally:
         chunks.close()
 
