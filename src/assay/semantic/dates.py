@@ -2,7 +2,8 @@
 
 Relative expressions ("last quarter", "30 days ago") are resolved in Python against ``now`` so
 the SQL holds plain literals: the same text on every dialect, and testable with a fixed clock.
-Weeks start on Monday; fiscal years equal calendar years (no offset is configured yet).
+Weeks start on the calendar's first day (Monday unless the model says otherwise); fiscal
+years and quarters follow its ``fiscal_month_offset`` (none: they are calendar years).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import ParamSpec, TypeVar
 
+from assay.semantic.calendar import ISO, Calendar
+
 UNITS = ("second", "minute", "hour", "day", "week", "month", "quarter", "year")
 _UNIT_RE = r"(second|minute|hour|day|week|month|quarter|year|fiscal year|fiscal quarter)s?"
 _ABSOLUTE = re.compile(  # matched against lowercased text, hence the 't' separator
@@ -22,7 +25,7 @@ _ABSOLUTE = re.compile(  # matched against lowercased text, hence the 't' separa
     r"(?:[ t](\d{1,2})(?::(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?)?)?)?$"
 )
 _QUARTER = re.compile(r"^(\d{4})[ -]?q([1-4])$")
-_FISCAL_YEAR = re.compile(r"^fy ?(\d{4})$")
+_FISCAL_YEAR = re.compile(r"^fy ?(\d{4})(?:[ -]?q([1-4]))?$")
 _AGO = re.compile(rf"^(\d+) (complete )?{_UNIT_RE} (ago|from now)$")
 _THIS = re.compile(rf"^(this|last|next|current|previous) {_UNIT_RE}$")
 _DURATION = re.compile(rf"^(\d+) (complete )?{_UNIT_RE}$")
@@ -62,11 +65,19 @@ class Span:
 
 
 def _unit(word: str) -> str:
-    return word.removeprefix("fiscal ").rstrip("s") if word != "fiscal quarter" else "quarter"
+    """``'fiscal quarters'`` -> ``'fiscal_quarter'``, ``'days'`` -> ``'day'``."""
+    return word.removesuffix("s").replace(" ", "_")
 
 
-def truncate(moment: datetime, unit: str) -> datetime:
-    """Start of the ``unit`` containing ``moment``."""
+def truncate(moment: datetime, unit: str, calendar: Calendar = ISO) -> datetime:
+    """Start of the ``unit`` containing ``moment`` (weeks and fiscal periods as ``calendar``
+    counts them)."""
+    if unit in ("fiscal_year", "fiscal_quarter"):
+        # The period of the month moved ahead by the offset, moved back: whole months move
+        # exactly from a first of the month.
+        offset = calendar.fiscal_month_offset
+        ahead = shift(truncate(moment, "month"), "month", offset)
+        return shift(truncate(ahead, unit.removeprefix("fiscal_")), "month", -offset)
     if unit == "second":
         return moment.replace(microsecond=0)
     if unit == "minute":
@@ -77,7 +88,7 @@ def truncate(moment: datetime, unit: str) -> datetime:
     if unit == "day":
         return day
     if unit == "week":
-        return day - timedelta(days=day.weekday())
+        return day - timedelta(days=(day.weekday() - calendar.week_start) % 7)
     if unit == "month":
         return day.replace(day=1)
     if unit == "quarter":
@@ -87,6 +98,7 @@ def truncate(moment: datetime, unit: str) -> datetime:
 
 def shift(moment: datetime, unit: str, n: int) -> datetime:
     """``moment`` moved by ``n`` units (months clamp to the month's last day)."""
+    unit = unit.removeprefix("fiscal_")  # a fiscal year is twelve months long, as any other
     if unit in ("month", "quarter", "year"):
         months = n * {"month": 1, "quarter": 3, "year": 12}[unit]
         total = moment.year * 12 + moment.month - 1 + months
@@ -98,9 +110,10 @@ def shift(moment: datetime, unit: str, n: int) -> datetime:
 
 
 @_in_range
-def parse_span(text: str, now: datetime) -> Span:
+def parse_span(text: str, now: datetime, calendar: Calendar = ISO) -> Span:
     """The span an expression names: ``2024-03`` is March 2024, ``last quarter`` the previous
-    quarter, ``30 days ago`` the day thirty days back."""
+    quarter, ``30 days ago`` the day thirty days back, ``FY2025`` the fiscal year 2025 (the
+    dates whose year, moved ahead by the fiscal offset, is 2025)."""
     t = " ".join(str(text).strip().lower().split())
     if m := _ABSOLUTE.match(t):
         *parts, fraction = m.groups()
@@ -126,8 +139,10 @@ def parse_span(text: str, now: datetime) -> Span:
         start = datetime(int(m.group(1)), (int(m.group(2)) - 1) * 3 + 1, 1)
         return Span(start, shift(start, "quarter", 1))
     if m := _FISCAL_YEAR.match(t):
-        start = datetime(int(m.group(1)), 1, 1)
-        return Span(start, shift(start, "year", 1))
+        unit = "quarter" if m.group(2) else "year"
+        month = (int(m.group(2)) - 1) * 3 + 1 if m.group(2) else 1
+        start = shift(datetime(int(m.group(1)), month, 1), "month", -calendar.fiscal_month_offset)
+        return Span(start, shift(start, unit, 1))
     if t in ("today", "yesterday", "tomorrow"):
         offset = {"today": 0, "yesterday": -1, "tomorrow": 1}[t]
         start = truncate(now, "day") + timedelta(days=offset)
@@ -138,18 +153,18 @@ def parse_span(text: str, now: datetime) -> Span:
     if m := _THIS.match(t):
         unit = _unit(m.group(2))
         offset = {"this": 0, "current": 0, "last": -1, "previous": -1, "next": 1}[m.group(1)]
-        start = shift(truncate(now, unit), unit, offset)
+        start = shift(truncate(now, unit, calendar), unit, offset)
         return Span(start, shift(start, unit, 1), has_time=unit in ("hour", "minute", "second"))
     if m := _AGO.match(t):
         n, complete, word, direction = m.groups()
         unit = _unit(word)
         sign = -1 if direction == "ago" else 1
         fine = unit if complete or unit in ("hour", "minute", "second") else "day"
-        start = truncate(shift(now, unit, sign * int(n)), fine)
+        start = truncate(shift(now, unit, sign * int(n)), fine, calendar)
         return Span(start, shift(start, fine, 1), has_time=fine in ("hour", "minute", "second"))
     raise DateGrammarError(
         f"cannot read the date {text!r}: expected e.g. '2024-03-01', '2024-03', '2024 Q1', "
-        "'FY2024', 'today', 'last month', 'this year', '30 days ago'"
+        "'FY2024', 'FY2024-Q1', 'today', 'last month', 'this fiscal year', '30 days ago'"
     )
 
 
@@ -158,7 +173,8 @@ def parse_duration(text: str) -> tuple[int, str]:
     """``'30 days'`` -> ``(30, 'day')``."""
     t = " ".join(str(text).strip().lower().split())
     if m := _DURATION.match(t):
-        return int(m.group(1)), _unit(m.group(3))
+        # a fiscal quarter lasts as long as any other: a duration has no calendar
+        return int(m.group(1)), _unit(m.group(3)).removeprefix("fiscal_")
     raise DateGrammarError(
         f"cannot read the duration {text!r}: expected e.g. '30 days', '12 months'"
     )
@@ -171,14 +187,14 @@ def span_after(start: Span, duration: str) -> Span:
 
 
 @_in_range
-def interval_span(left: str, duration: str, now: datetime) -> Span:
+def interval_span(left: str, duration: str, now: datetime, calendar: Calendar = ISO) -> Span:
     """``left`` plus ``duration``: Omni's TIME_FOR_INTERVAL_DURATION.
 
     "last N units" is written ``N units ago`` + ``N units``: that window ends now (at the
     current day, or hour), never short of it because a month end was clamped on the way back
     (on 31 March, one month ago is 29 February, and a month after that is 29 March).
     """
-    start = parse_span(left, now)
+    start = parse_span(left, now, calendar)
     n, unit = parse_duration(duration)
     t = " ".join(str(left).strip().lower().split())
     m = _AGO.match(t)
@@ -186,7 +202,7 @@ def interval_span(left: str, duration: str, now: datetime) -> Span:
         m
         and m.group(4) == "ago"
         and not m.group(2)
-        and _unit(m.group(3)) == unit
+        and _unit(m.group(3)).removeprefix("fiscal_") == unit
         and int(m.group(1)) == n
     ):
         fine = unit if unit in ("hour", "minute", "second") else "day"
