@@ -80,6 +80,10 @@ class Settings:
     metrics_token: str | None = None
     #: log lines as text for a person, or as JSON (one object a line) for a collector
     log_format: str = "text"
+    #: OpenTelemetry traces: the OTLP/HTTP collector's base URL (empty: no traces) and the
+    #: service name they carry
+    otel_endpoint: str = ""
+    otel_service_name: str = "assay"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -164,6 +168,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("metrics_token", "Bearer token a /metrics scrape must send (prefer the env)."),
     Setting("log_format", "Log lines as text (for a person) or json (one object a line)."),
+    Setting(
+        "otel_endpoint",
+        "OTLP/HTTP collector for OpenTelemetry traces (http://host:4318); empty: no traces. "
+        "Needs the otel extra.",
+    ),
+    Setting("otel_service_name", "The service.name traces carry."),
 )
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}

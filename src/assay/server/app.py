@@ -51,6 +51,7 @@ from assay.server.observe import Observe
 from assay.server.quotas import KeyQuotas
 from assay.server.registry import ModelRegistry
 from assay.server.state import ServerState
+from assay.server.traces import open_traces
 
 logger = logging.getLogger(__name__)
 PRUNE_EVERY_SECONDS = 60.0
@@ -109,6 +110,7 @@ def create_app(
     # Opened here, not in the lifespan: a damaged store or an unusable results folder stops
     # `assay serve` with its message (a lifespan error is printed by uvicorn as a traceback).
     scrapes = ScrapePolicy(settings)  # a bad metrics setting stops start-up, before the store
+    traces = open_traces(settings)  # so does tracing without its extra (None when off)
     job_store = store or open_job_store(
         settings, pool_size=settings.workers + 4, counters=Counters()
     )
@@ -171,6 +173,8 @@ def create_app(
                 target.engine.close()
             if store is None:
                 job_store.close()
+            if traces is not None:
+                traces.shutdown()  # the last requests' spans leave before the process does
 
     app = FastAPI(
         title="Assay",
@@ -182,7 +186,7 @@ def create_app(
     app.add_middleware(
         BodyLimits, max_bytes=settings.max_body_bytes, timeout=settings.client_timeout_seconds
     )
-    app.add_middleware(Observe, metrics=metrics)  # added last: the outermost
+    app.add_middleware(Observe, metrics=metrics, traces=traces)  # added last: the outermost
     app.include_router(query_routes.router)
     app.include_router(model_routes.router)
     app.include_router(ai_routes.router)

@@ -4,7 +4,8 @@ the request makes; the request's count and latency in the metrics; and one log l
 asked what, how it ended and how long it took.
 
 Routes add what only they know (the user, the jobs, the model) with ``note``. Nothing a
-request carries that could be a secret is logged: no headers, no query string, no body."""
+request carries that could be a secret is logged: no headers, no query string, no body. When
+tracing is on, the finished request also becomes a trace (server/traces.py)."""
 
 from __future__ import annotations
 
@@ -12,17 +13,22 @@ import logging
 import re
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assay.server.metrics import Metrics
 
+if TYPE_CHECKING:
+    from assay.server.traces import Traces
+
 logger = logging.getLogger("assay.requests")
 #: the ASGI scope keys of a request's id and of what routes noted about it
 REQUEST_ID = "assay.request_id"
 NOTES = "assay.notes"
+#: the ASGI scope key of the request's Stopwatch, when its route keeps one (for its trace)
+STOPWATCH = "assay.stopwatch"
 # An id from the client is kept only when it cannot forge a log line or a header.
 _SANE_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 
@@ -46,9 +52,10 @@ def note(request: Request, **fields: Any) -> None:
 class Observe:
     """ASGI middleware, outermost: it sees every request, those the bounds below refuse too."""
 
-    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, traces: Traces | None = None) -> None:
         self.app = app
         self.metrics = metrics
+        self.traces = traces
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,9 +76,12 @@ class Observe:
                 return
             done = True
             route = _route_of(scope)
-            seconds = time.perf_counter() - started
+            ended = time.perf_counter()
+            seconds = ended - started
             self.metrics.observe_request(scope["method"], route, code, seconds, sent)
             _log(scope, request_id, route, code, seconds, sent, notes)
+            if self.traces is not None:
+                self.traces.record(scope, started, ended, code, route, request_id, notes)
 
         async def observed_send(message: Message) -> None:
             nonlocal status, sent

@@ -32,7 +32,7 @@ from assay.server.lines import (
     wants_single_json,
     withhold_sql,
 )
-from assay.server.observe import note, request_id_of
+from assay.server.observe import STOPWATCH, note, request_id_of
 from assay.server.quotas import unless_gone
 from assay.server.requests import json_body, parse_cancel_ids, parse_job_ids, parse_run_body
 from assay.server.schemas import CancelRequest, RunRequest, request_body
@@ -101,6 +101,7 @@ async def run_query(request: Request, userId: str | None = None) -> Response:  #
     """Run a semantic query as a job; wait up to the run window; hand back what is not done."""
     state: ServerState = request.app.state.assay
     watch = Stopwatch(request.scope.get(ARRIVED))
+    request.scope[STOPWATCH] = watch
     key = authorized(request)
     watch.mark("auth")
     body = parse_run_body(await json_body(request), userId)
