@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from assay import __version__
 from assay.server.limits import MAX_HEADER_BYTES
 from assay.server.requests import (
     MAX_FIELDS,
@@ -330,15 +332,16 @@ def test_a_client_that_leaves_mid_result_frees_the_result_file(server: Server,
     assert up(server)
 
 
-def test_pages_carry_security_headers_and_run_no_script(server: Server) -> None:
+def test_pages_carry_security_headers_and_run_only_their_own_script(server: Server) -> None:
     page = httpx.get(f"{server.url}/chat/00000000-0000-4000-8000-000000000000")
     assert page.status_code == 401 and page.headers["content-type"].startswith("text/html")
     csp = page.headers["content-security-policy"]
     assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
-    assert "script-src" not in csp  # falls back to default-src 'none': no script at all
+    assert "script-src 'self';" in csp and "unsafe-inline" not in csp  # no inline script
     assert page.headers["x-frame-options"] == "DENY"
     assert page.headers["referrer-policy"] == "no-referrer"
-    assert "<script" not in page.text.lower()
+    scripts = re.findall(r"<script[^>]*>", page.text.lower())
+    assert scripts == ['<script src="/chat/static/chat.js?v=' + __version__ + '" defer>']
     api = httpx.get(f"{server.url}/health")
     assert api.headers["x-content-type-options"] == "nosniff"
     assert "content-security-policy" not in api.headers

@@ -19,6 +19,13 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from assay.errors import did_you_mean
+from assay.jobs.chat_sessions import (
+    ChatSession,
+    end_session,
+    find_session,
+    open_session,
+    session_statements,
+)
 from assay.jobs.keys import user_id_for
 from assay.jobs.model import ApiKey
 from assay.jobs.rows import (
@@ -97,6 +104,7 @@ def schema_statements() -> Iterator[str]:
     for statement in SCHEMA.split(";"):
         if statement.strip():
             yield statement
+    yield from session_statements()  # the chat page's sessions: they hang off the keys
 
 
 class SqlDirectory:
@@ -145,6 +153,24 @@ class SqlDirectory:
                 return None
             key = key_from_row(rows[0])
             return key, _profile(sql, key.user_id) if key.user_id else None
+
+    def open_chat_session(self, session: ChatSession) -> None:
+        with self._write() as sql:
+            open_session(sql, session)
+
+    def chat_session(
+        self, id_hash: str, now: float
+    ) -> tuple[ChatSession, ApiKey, Profile | None] | None:
+        with self._snapshot() as sql:
+            found = find_session(sql, id_hash, now)
+            if found is None:
+                return None
+            session, key = found
+            return session, key, _profile(sql, key.user_id) if key.user_id else None
+
+    def end_chat_session(self, id_hash: str) -> bool:
+        with self._write() as sql:
+            return end_session(sql, id_hash)
 
     def user_named(self, user_name: str) -> User | None:
         with self._read() as sql:

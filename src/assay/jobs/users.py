@@ -13,12 +13,15 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from assay.errors import AssayError, Forbidden, did_you_mean
 from assay.jobs.model import ApiKey
 from assay.semantic.viewer import DEFAULT_ROLE, ROLES, Viewer
 from assay.semantic.viewer import SYSTEM_ATTRIBUTES as SYSTEM_ATTRIBUTES  # noqa: PLC0414
+
+if TYPE_CHECKING:  # it reads keys' rows, which name users: only its name is needed here
+    from assay.jobs.chat_sessions import ChatSession
 
 AttributeType = Literal["String", "Number"]
 _SYSTEM_LABELS = {
@@ -137,6 +140,21 @@ class Directory(Protocol):
     def sign_in(self, token_hash: str) -> tuple[ApiKey, Profile | None] | None:
         """The key with this token hash and its user's profile (None when the user is gone),
         together: a request's first read, one round trip on a shared store."""
+        ...
+
+    def open_chat_session(self, session: ChatSession) -> None:
+        """Store a chat page session (its id only as a hash)."""
+        ...
+
+    def chat_session(
+        self, id_hash: str, now: float
+    ) -> tuple[ChatSession, ApiKey, Profile | None] | None:
+        """The live session with this hash, its key as stored now and the key's user's
+        profile, read together: every chat page request's first read."""
+        ...
+
+    def end_chat_session(self, id_hash: str) -> bool:
+        """Forget a session (sign-out); False when it was not there."""
         ...
 
     def user_named(self, user_name: str) -> User | None:

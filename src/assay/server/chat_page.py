@@ -1,162 +1,321 @@
-"""``/chat/{conversationId}``: the page behind ``omniChatUrl``. Server-rendered, no script and
-no CDN (it works offline): each prompt, the queries the answer ran with their rows and a
-chart, and the markdown answer.
+"""``/chat``: the interactive chat behind ``omniChatUrl``, served by Assay itself and working
+offline (its stylesheet and script come from the package, nothing from a CDN).
 
-A browser has no bearer header, so ``POST /chat/login`` trades a key for an HttpOnly,
-SameSite=Strict cookie holding it; every request is still checked against the key store, so a
-revoked key stops working at once. API clients may send the usual header instead.
+``/chat`` lists the person's conversations and starts one; ``/chat/{id}`` shows one, asks
+follow-ups, follows a running question and cancels it. Questions go through the same AI job
+runner as ``POST /api/v1/ai/jobs``, as the signed-in user: one open question per
+conversation (a second is 409), and every query runs under that user's access rules.
+
+A browser signs in with an API key for a server-side session (``chat_sessions``); every POST
+carries the session's CSRF token. A conversation of someone else reads as one that does not
+exist (404), whoever asks, an organization key's holder included: the page is a person's.
 """
 
 from __future__ import annotations
 
-import base64
-import csv
-import io
-import json
-from html import escape
-from typing import Any
-from urllib.parse import parse_qs
+from importlib import resources
+from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from markdown_it import MarkdownIt
 
-from assay.ai.store import AIJob
+from assay.ai.jobs import UnknownConversation
+from assay.ai.store import AIJob, ConversationBusy
 from assay.errors import AssayError
-from assay.server.auth import act_as, authenticate, signed_in
-from assay.server.requests import canonical_uuid
-from assay.server.state import ServerState
+from assay.server import chat_views as views
+from assay.server.auth import authenticate
+from assay.server.chat_answers import download as download_rows
+from assay.server.chat_answers import queries_of, render_turn, rerun, rows_of
+from assay.server.chat_conversations import conversations_of
+from assay.server.chat_sessions import (
+    CSRF_FIELD,
+    ChatUser,
+    SignInNeeded,
+    check_post,
+    clear_session_cookie,
+    current_user,
+    end_session,
+    open_session,
+    set_session_cookie,
+)
+from assay.server.errors import ApiError
+from assay.server.observe import note
+from assay.server.requests import MAX_PROMPT_CHARS, canonical_uuid
+from assay.server.state import ServerState, unfinished
 
 router = APIRouter(include_in_schema=False)
-COOKIE = "assay_key"
-_MARKDOWN = MarkdownIt("js-default")  # no raw HTML: an answer can never inject markup
-
-STYLE = """
-body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;
-color:#1d232a;background:#fafbfc}
-h1{font-size:1.3rem}.turn{background:#fff;border:1px solid #dde2e8;border-radius:8px;
-padding:1rem 1.25rem;margin:1rem 0}.prompt{font-weight:600;font-size:1.05rem}
-.state{font-size:.8rem;color:#5b6673;margin-left:.5rem}
-table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}
-td,th{border:1px solid #dde2e8;padding:.25rem .6rem;text-align:left}th{background:#f1f4f7}
-details{margin:.5rem 0}pre{background:#f1f4f7;padding:.6rem;overflow:auto;font-size:.8rem}
-.action{color:#5b6673}.error{color:#b42318}img{max-width:100%}
-form{display:flex;gap:.5rem}input{flex:1;padding:.4rem}
-"""
+_STATIC = {"chat.js": "text/javascript; charset=utf-8", "chat.css": "text/css; charset=utf-8"}
+_FILES = {name: (resources.files("assay.server") / "static" / name).read_bytes()
+          for name in _STATIC}  # fmt: skip
 
 
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    html = (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}'
-        f'</title><meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<style>{STYLE}</style></head><body>{body}</body></html>"
-    )
-    return HTMLResponse(html, status_code=status)
-
-
-def _login_form(target: str, message: str, status: int) -> HTMLResponse:
-    return _page(
-        "Sign in · Assay",
-        f"<h1>Assay</h1><p>{escape(message)}</p>"
-        '<form method="post" action="/chat/login">'
-        f'<input type="hidden" name="next" value="{escape(target)}">'
-        '<input type="password" name="key" placeholder="API key" aria-label="API key" required>'
-        '<button type="submit">Open</button></form>',
-        status,
-    )
-
-
-def _csv_table(text: str) -> str:
-    rows = list(csv.reader(io.StringIO(text)))
-    if not rows:
-        return ""
-    head = "".join(f"<th>{escape(c)}</th>" for c in rows[0])
-    body = "".join(
-        "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows[1:]
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-async def _action(state: ServerState, action: dict[str, Any], job: AIJob) -> str:
-    kind, message = action.get("type"), str(action.get("message", ""))
-    if kind != "generate_query":
-        return ""  # the summarize action is the answer, shown below
-    result = action.get("result") or {}
-    parts = [f'<p class="action">{escape(message)}</p>']
-    if result.get("status") != "success":
-        parts.append(f'<p class="error">The query failed: {escape(str(result.get("error")))}</p>')
-    else:
-        png = await state.ai.chart(result, job)
-        if png is not None:
-            data = base64.b64encode(png).decode()
-            parts.append(f'<img alt="Chart of the result" src="data:image/png;base64,{data}">')
-        total = result.get("totalRowCount")
-        shown = "first rows of " if result.get("csvResultWasTruncated") else ""
-        parts.append(  # the answer shows them formatted; these are the raw values
-            f"<details><summary>Rows ({shown}{total})</summary>"
-            f"{_csv_table(str(result.get('csvResult', '')))}</details>"
-        )
-    query = json.dumps(result.get("query"), indent=2)
-    parts.append(f"<details><summary>Semantic query</summary><pre>{escape(query)}</pre></details>")
-    return "".join(parts)
-
-
-async def _turn(state: ServerState, job: AIJob) -> str:
-    head = (
-        f'<div class="turn" id="job-{job.id}"><p class="prompt">{escape(job.prompt)}'
-        f'<span class="state">{escape(job.state)}</span></p>'
-    )
-    if job.state != "COMPLETE":
-        note = {
-            "FAILED": f"This question could not be answered: {(job.error or {}).get('detail', '')}",
-            "CANCELLED": "This question was cancelled.",
-        }.get(job.state, "Working on it; reload the page to see the answer.")
-        return f"{head}<p class=action>{escape(note)}</p></div>"
-    if job.result is None:
-        return f"{head}<p class=action>This answer is no longer available.</p></div>"
-    actions = [await _action(state, a, job) for a in job.result.get("actions", [])]
-    answer = _MARKDOWN.render(str(job.result.get("message", "")))
-    return f"{head}{''.join(actions)}<div class='answer'>{answer}</div></div>"
-
-
-@router.get("/chat/{conversation_id}")
-async def chat(request: Request, conversation_id: str) -> Response:
+def _state(request: Request) -> ServerState:
     state: ServerState = request.app.state.assay
-    target = f"/chat/{conversation_id}"
-    header = request.headers.get("authorization")
-    cookie = request.cookies.get(COOKIE)
-    if header is None and cookie is None:
-        return _login_form(target, "Enter an API key to open this conversation.", 401)
-    try:
-        key, own = signed_in(state.store, header or f"Bearer {cookie}")
-        state.limiter.check(key.id)
-        principal = act_as(state.store, key, None, own)
-    except AssayError as exc:
-        return _login_form(target, f"{exc} Enter a valid API key.", exc.status)
+    return state
+
+
+def _wants_fragment(request: Request) -> bool:
+    return request.headers.get("x-fragment") == "1"
+
+
+def _sign_in_again(request: Request, exc: AssayError, target: str) -> Response:
+    """Back to sign-in, remembering where the person was (a script's request gets the bare
+    401: it reloads the page, which lands here)."""
+    if _wants_fragment(request):
+        return Response(exc.message, status_code=401, media_type="text/plain")
+    response = views.sign_in(target, exc.message, 401)
+    if isinstance(exc, SignInNeeded):
+        clear_session_cookie(response)
+    return response
+
+
+async def _form(request: Request) -> dict[str, str]:
+    fields = parse_qs((await request.body()).decode("utf-8", "replace"))
+    return {name: values[0] for name, values in fields.items()}
+
+
+def _conversation(state: ServerState, user: ChatUser, conversation_id: str) -> list[AIJob]:
+    """The person's conversation; [] when it is not there or not theirs (the same answer)."""
     canonical = canonical_uuid(conversation_id)
     jobs = state.ai.store.conversation(canonical) if canonical else []
-    if not all(principal.owns(job.user_id) for job in jobs):
-        jobs = []  # another user's conversation reads as one that does not exist
-    if not jobs:
-        return _page("Not found · Assay", "<h1>Conversation not found</h1>", 404)
-    turns = [await _turn(state, job) for job in jobs]
-    return _page(f"{jobs[0].prompt} · Assay", f"<h1>Conversation</h1>{''.join(turns)}")
+    if not jobs or any(job.user_id != user.principal.user.id for job in jobs):
+        return []
+    return jobs
+
+
+def _turn_job(state: ServerState, user: ChatUser, conversation_id: str, job_id: str) -> AIJob:
+    job = next((j for j in _conversation(state, user, conversation_id) if j.id == job_id), None)
+    if job is None:
+        raise ApiError(404, "Question not found")
+    return job
+
+
+def _models(state: ServerState, user: ChatUser) -> list[views.ModelChoice]:
+    """The models this person may ask about, with the topics the AI answers from."""
+    choices = []
+    for model_id in state.runner.targets:
+        viewer = user.principal.viewer(model_id)
+        try:
+            model = state.ai.model(model_id, viewer)
+        except AssayError:
+            continue
+        if not viewer.may("QUERY_TOPICS"):
+            continue
+        topics = tuple((t.name, t.label) for t in model.topics.values() if not t.hidden)
+        choices.append(views.ModelChoice(model_id, model.label or model.name, topics))
+    return choices
+
+
+@router.get("/chat/static/{name}")
+async def static(name: str) -> Response:
+    if name not in _FILES:
+        raise ApiError(404, "Not Found")
+    return Response(_FILES[name], media_type=_STATIC[name],
+                    headers={"Cache-Control": "public, max-age=86400"})  # fmt: skip
+
+
+@router.get("/chat/login")
+async def login_page(next: str = "/chat") -> Response:
+    return views.sign_in(_safe_target(next), "Sign in with an API key.", 200)
 
 
 @router.post("/chat/login")
 async def login(request: Request) -> Response:
-    """Trade a key for the session cookie, then go back to the conversation."""
-    state: ServerState = request.app.state.assay
-    form = parse_qs((await request.body()).decode("utf-8", "replace"))
-    token, target = form.get("key", [""])[0].strip(), form.get("next", ["/"])[0]
-    if not target.startswith("/chat/") or "//" in target:
-        target = "/"  # only ever back to a chat page on this server
+    """Trade a key for a session, then go back where the person was going."""
+    state = _state(request)
+    form = await _form(request)
+    token, target = form.get("key", "").strip(), _safe_target(form.get("next", "/chat"))
     try:
-        authenticate(state.store, f"Bearer {token}")
+        key = authenticate(state.store, f"Bearer {token}")
+        state.limiter.check(key.id)
     except AssayError as exc:
-        return _login_form(target, f"{exc} Enter a valid API key.", exc.status)
+        return views.sign_in(target, f"{exc} Enter a valid API key.", exc.status)
     response = RedirectResponse(target, status_code=303)
-    secure = (state.settings.public_url or "").startswith("https://")
-    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure,
-                        path="/chat", max_age=8 * 3600)  # fmt: skip
+    set_session_cookie(state, response, open_session(state, key))
     return response
+
+
+@router.post("/chat/logout")
+async def logout(request: Request) -> Response:
+    state = _state(request)
+    form = await _form(request)
+    try:
+        user = current_user(request)
+        check_post(request, user, form.get(CSRF_FIELD))
+    except SignInNeeded:
+        user = None  # nothing to end; still clear the cookie
+    except AssayError as exc:
+        return views.message_page(None, "Not signed out", exc.message, exc.status)
+    if user is not None:
+        end_session(state, request)
+    response = views.sign_in("/chat", "You are signed out.", 200)
+    clear_session_cookie(response)
+    return response
+
+
+@router.get("/chat")
+async def conversations(request: Request) -> Response:
+    state = _state(request)
+    try:
+        user = current_user(request)
+    except AssayError as exc:
+        return _sign_in_again(request, exc, "/chat")
+    items = conversations_of(state.ai.store, user.principal.user.id)
+    return views.conversations(user, items, _models(state, user))
+
+
+@router.post("/chat/ask")
+async def ask(request: Request) -> Response:
+    """Ask a question (a new conversation, or a follow-up), as the signed-in person."""
+    state = _state(request)
+    form = await _form(request)
+    conversation = form.get("conversation") or None
+    back = f"/chat/{quote(conversation)}" if conversation else "/chat"
+    try:
+        user = current_user(request)
+        check_post(request, user, form.get(CSRF_FIELD))
+    except AssayError as exc:
+        return _sign_in_again(request, exc, back) if exc.status == 401 else (
+            views.message_page(None, "Refused", exc.message, exc.status, back))  # fmt: skip
+    try:
+        job = _submit(state, user, form, conversation)
+    except ConversationBusy as exc:
+        return views.message_page(user, "Still answering", f"{exc.message}: wait for the "
+                                  "answer or cancel it, then ask again.", 409, back)  # fmt: skip
+    except AssayError as exc:
+        return views.message_page(user, "Not asked", exc.message, exc.status, back)
+    note(request, job_ids=[job.id], model_id=job.model_id)
+    return RedirectResponse(f"/chat/{job.conversation_id}#turn-{job.id}", status_code=303)
+
+
+def _submit(state: ServerState, user: ChatUser, form: dict[str, str],
+            conversation: str | None) -> AIJob:  # fmt: skip
+    prompt = form.get("prompt", "").strip()
+    if not prompt:
+        raise ApiError(400, "Write a question first.")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise ApiError(400, f"The question is {len(prompt):,} characters long; the limit is "
+                       f"{MAX_PROMPT_CHARS:,}.")  # fmt: skip
+    model_id = canonical_uuid(form.get("model"))
+    if model_id is None or model_id not in state.runner.targets:
+        raise ApiError(404, "Choose a model to ask about.")
+    conversation_id = canonical_uuid(conversation) if conversation else None
+    if conversation and conversation_id is None:
+        raise ApiError(404, "Conversation not found")
+    principal = user.principal
+    viewer = principal.viewer(model_id)
+    topic = form.get("topic") or None
+    if topic is not None and topic not in state.ai.model(model_id, viewer).topics:
+        raise ApiError(404, f"Topic {topic} not found in this model")
+    state.quotas.admit_job(user.key.id, lambda ids: unfinished(state, ids))
+    try:
+        job = state.ai.submit(prompt, model_id, conversation_id=conversation_id,
+                              topic_name=topic, key_id=user.key.id, user_id=principal.user.id,
+                              viewer=viewer)  # fmt: skip
+    except UnknownConversation as exc:
+        raise ApiError(404, exc.message) from None
+    state.quotas.track_job(user.key.id, job.id)
+    return job
+
+
+@router.get("/chat/{conversation_id}")
+async def chat(request: Request, conversation_id: str) -> Response:
+    state = _state(request)
+    target = f"/chat/{quote(conversation_id)}"
+    try:
+        user = current_user(request)
+    except AssayError as exc:
+        return _sign_in_again(request, exc, target)
+    jobs = _conversation(state, user, conversation_id)
+    if not jobs:
+        return views.message_page(user, "Conversation not found", "There is no conversation "
+                                  "of yours at this address.", 404)  # fmt: skip
+    turns = [await render_turn(state, user, job) for job in jobs]
+    return views.conversation(user, jobs, turns, _models(state, user))
+
+
+@router.get("/chat/{conversation_id}/turns/{job_id}")
+async def turn(request: Request, conversation_id: str, job_id: str) -> Response:
+    """One question: the fragment a script polls (its state in ``X-Assay-State``)."""
+    state = _state(request)
+    try:
+        user = current_user(request)
+    except AssayError as exc:
+        return _sign_in_again(request, exc, f"/chat/{quote(conversation_id)}")
+    try:
+        job = _turn_job(state, user, conversation_id, job_id)
+    except ApiError as exc:
+        return views.message_page(user, "Not found", exc.message, 404)
+    html = await render_turn(state, user, job)
+    if not _wants_fragment(request):
+        return RedirectResponse(f"/chat/{job.conversation_id}#turn-{job.id}", status_code=303)
+    return HTMLResponse(html, headers={"X-Assay-State": job.state, "Cache-Control": "no-store"})
+
+
+@router.post("/chat/{conversation_id}/turns/{job_id}/cancel")
+async def cancel(request: Request, conversation_id: str, job_id: str) -> Response:
+    state = _state(request)
+    form = await _form(request)
+    back = f"/chat/{quote(conversation_id)}"
+    try:
+        user = current_user(request)
+        check_post(request, user, form.get(CSRF_FIELD))
+        job = _turn_job(state, user, conversation_id, job_id)
+    except AssayError as exc:
+        return _sign_in_again(request, exc, back) if exc.status == 401 else (
+            views.message_page(None, "Refused", exc.message, exc.status, back))  # fmt: skip
+    after = state.ai.cancel(job.id) or job
+    if _wants_fragment(request):
+        return HTMLResponse("", headers={"X-Assay-State": after.state})
+    return RedirectResponse(f"/chat/{job.conversation_id}#turn-{job.id}", status_code=303)
+
+
+@router.get("/chat/{conversation_id}/turns/{job_id}/queries/{index}/rows")
+async def rows(request: Request, conversation_id: str, job_id: str, index: int,
+               page: int = 1) -> Response:  # fmt: skip
+    """A page of a query's rows, run again as the person looking (a fragment for the
+    script; a page of its own for the 'Run it again' link)."""
+    state = _state(request)
+    back = f"/chat/{quote(conversation_id)}"
+    try:
+        user = current_user(request)
+    except AssayError as exc:
+        return _sign_in_again(request, exc, back)
+    try:
+        job = _turn_job(state, user, conversation_id, job_id)
+        found = rows_of(state, await rerun(state, user, job, index), page)
+    except AssayError as exc:
+        return views.message_page(user, "No rows", exc.message, exc.status, back)
+    at = f"/chat/{job.conversation_id}/turns/{job.id}/queries/{index}"
+    if _wants_fragment(request):
+        return HTMLResponse(views.rows_fragment(at, found), headers={"Cache-Control": "no-store"})
+    title = str(queries_of(job)[index].get("message") or "Rows")
+    return views.rows_page(user, f"{back}#turn-{job.id}", title, at, found)
+
+
+@router.get("/chat/{conversation_id}/turns/{job_id}/queries/{name}")
+async def download(request: Request, conversation_id: str, job_id: str, name: str) -> Response:
+    """``{index}.csv`` or ``{index}.xlsx``: every row, through the API's result formats."""
+    state = _state(request)
+    back = f"/chat/{quote(conversation_id)}"
+    index, _, kind = name.partition(".")
+    try:
+        user = current_user(request)
+    except AssayError as exc:
+        return _sign_in_again(request, exc, back)
+    try:
+        if kind not in ("csv", "xlsx") or not index.isdigit():
+            raise ApiError(404, "Not Found")
+        job = _turn_job(state, user, conversation_id, job_id)
+        finished = await rerun(state, user, job, int(index))
+        return download_rows(state, finished, kind, f"assay-{job.id[:8]}-{index}")
+    except AssayError as exc:
+        return views.message_page(user, "No download", exc.message, exc.status, back)
+
+
+def _safe_target(target: str) -> str:
+    """Only ever back to a chat page on this server."""
+    if target == "/chat" or (target.startswith("/chat/") and "//" not in target
+                             and "\\" not in target):  # fmt: skip
+        return target
+    return "/chat"
