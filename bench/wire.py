@@ -82,6 +82,7 @@ class Run:
     client_cpu: float  # this process's CPU seconds over the request
     growth: int  # the server's peak RSS above its RSS when the request began
     body: float = 0.0  # (httpx) request sent -> the whole body held
+    client_cpu_body: float = 0.0  # (httpx) the client's CPU seconds until then
     encoding: str = ""  # (httpx) the answer's Content-Encoding
     wire_bytes: int = 0  # (httpx) bytes on the wire
     execution_ms: float = 0.0  # (httpx) the server's execution_time_ms (engine + file)
@@ -104,6 +105,7 @@ def watched(server: Server) -> Iterator[dict[str, float]]:
     yield figures
     figures["server_cpu"] = cpu_seconds(pid) - server_cpu
     figures["client_cpu"] = time.process_time() - client_cpu
+    figures["client_start"] = client_cpu
     figures["growth"] = proc_status(pid, "VmHWM") - rss
 
 
@@ -125,14 +127,14 @@ def run_httpx(api: httpx.Client, server: Server, cache: str = "SkipCache") -> Ru
             response.raise_for_status()
             bodies.append(response.content)
             wire += response.num_bytes_downloaded
-        body = time.perf_counter()
+        body, body_cpu = time.perf_counter(), time.process_time()
         line = next(line for b in bodies for line in job_lines(b) if "result" in line)
         with pa.ipc.open_stream(base64.b64decode(line["result"])) as reader:
             table = reader.read_all()
         seconds = time.perf_counter() - start
     return Run(seconds, table, figures["server_cpu"], figures["client_cpu"],
-               int(figures["growth"]), body - start, encoding, wire,
-               float(line["summary"]["execution_time_ms"]))  # fmt: skip
+               int(figures["growth"]), body - start, body_cpu - figures["client_start"],
+               encoding, wire, float(line["summary"]["execution_time_ms"]))  # fmt: skip
 
 
 def run_sdk(sdk: OmniAPI, server: Server) -> Run:
@@ -144,6 +146,19 @@ def run_sdk(sdk: OmniAPI, server: Server) -> Run:
         raise RuntimeError("omni-python-sdk found no result (see the server log)")
     return Run(seconds, table, figures["server_cpu"], figures["client_cpu"],
                int(figures["growth"]))  # fmt: skip
+
+
+def baseline_once(con: Any, sql: str) -> tuple[float, float]:
+    """query_api's in-process baseline (DuckDB -> Arrow table -> IPC stream -> base64), with
+    the engine's share: (seconds, of which DuckDB -> Arrow table)."""
+    start = time.perf_counter()
+    table = con.sql(sql).to_arrow_table()
+    engine = time.perf_counter() - start
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    base64.b64encode(sink.getvalue())
+    return time.perf_counter() - start, engine
 
 
 # ---------------------------------------------------------------------- the engine's memory
@@ -214,7 +229,9 @@ def report(side: Side, base: float, ipc_bytes: int, engine_growth: int) -> None:
     print(f"{side.label}: httpx's answer {mb(last.wire_bytes)} on the wire, Content-Encoding "
           f"{last.encoding or 'none'}; the server's execution_time_ms (engine + result file) "
           f"{median([r.execution_ms for r in side.httpx_runs]):.0f} ms")  # fmt: skip
+    receive = median([r.client_cpu_body for r in side.httpx_runs])
     print(row("httpx: whole body held", side.httpx_runs, base, lambda r: r.body))
+    print(f"    (of the client's CPU, {receive * 1e3:.0f} ms went to receiving the body)")
     print(row("httpx: ... decoded to Arrow", side.httpx_runs, base, lambda r: r.seconds))
     print(row("omni-python-sdk: table in hand", side.sdk_runs, base, lambda r: r.seconds))
     print(row("cache hit, httpx: decoded", side.cached, base, lambda r: r.seconds))
@@ -263,11 +280,11 @@ def main() -> None:
         for side in sides:  # the first run after start-up; fills the page cache
             side.first = run_httpx(side.api, side.server)
         con = quiet_duckdb(str(database))
-        baseline: list[float] = []
+        baseline: list[tuple[float, float]] = []
         try:
             _, reference, ipc_bytes, b64_bytes = in_process(con, sql)
             for _ in range(args.rounds):  # interleaved, so that drift affects each alike
-                baseline.append(in_process(con, sql)[0])
+                baseline.append(baseline_once(con, sql))
                 for side in sides:
                     side.httpx_runs.append(run_httpx(side.api, side.server))
                     side.sdk_runs.append(run_sdk(side.sdk, side.server))
@@ -284,11 +301,15 @@ def main() -> None:
             raise RuntimeError(f"{side.label}: a served result differs from the in-process one")
     engine_growth = engine_alone(database, sql)
 
-    base = median(baseline)
+    base = median([total for total, _ in baseline])
     print(f"SQL: {sql}")
     print(f"rows {reference.num_rows:,}; Arrow IPC {mb(ipc_bytes)}; base64 {mb(b64_bytes)}")
-    runs = ", ".join(f"{s * 1e3:.0f}" for s in baseline)
-    print(f"  baseline: DuckDB -> IPC -> base64 {base * 1e3:7.0f} ms   runs: {runs}\n")
+    runs = ", ".join(f"{total * 1e3:.0f}" for total, _ in baseline)
+    engine = median([e for _, e in baseline])
+    print(
+        f"  baseline: DuckDB -> IPC -> base64 {base * 1e3:7.0f} ms   (DuckDB -> Arrow "
+        f"{engine * 1e3:.0f} ms, IPC + base64 {(base - engine) * 1e3:.0f} ms)   runs: {runs}\n"
+    )
     for side in sides:
         report(side, base, ipc_bytes, engine_growth)
         print()
