@@ -1,16 +1,20 @@
 """AI jobs, stored durably beside the query jobs (the same SQLite file, its own connection:
 WAL lets both in). A job's result is kept until its expiry; after that the row stays, so the
-API can still say the job existed."""
+API can still say the job existed. The jobs of one ``conversation_id`` are a conversation
+(``assay.ai.conversations``)."""
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from assay.ai import conversations as talk
+from assay.ai.conversations import Conversation, ConversationCursor
 from assay.errors import AssayError
 from assay.jobs.sqlite import open_checked, opening
 
@@ -40,7 +44,7 @@ CREATE TABLE IF NOT EXISTS ai_jobs (
     result_expires_at REAL
 );
 CREATE INDEX IF NOT EXISTS ai_jobs_conversation ON ai_jobs (conversation_id, created_at);
-"""
+""" + talk.NAMES_SCHEMA.format(real="REAL")  # added later: opening an older store adds them
 COLUMNS = (
     "id", "conversation_id", "state", "prompt", "model_id", "topic_name", "key_id", "user_id",
     "webhook", "progress", "result", "result_summary", "error", "created_at", "updated_at",
@@ -99,6 +103,33 @@ class AIStore(Protocol):
     def unfinished(self) -> list[AIJob]: ...
 
     def expire_results(self, now: float) -> int: ...
+
+    def conversations(
+        self, user_id: str | None, *, limit: int, after: ConversationCursor | None
+    ) -> list[Conversation]:
+        """Up to ``limit`` of ``user_id``'s conversations, latest activity first, starting
+        after the cursor (a conversation's ``.cursor``). ``user_id=None``: every user's."""
+        ...
+
+    def conversation_count(self, user_id: str | None) -> int: ...
+
+    def read_conversation(
+        self, conversation_id: str, *, user_id: str | None
+    ) -> tuple[Conversation, list[AIJob]] | None:
+        """The conversation and its jobs in the order they were asked; None when it does not
+        exist or (``user_id`` given) is not that user's: the same answer, so nothing tells
+        another user it exists."""
+        ...
+
+    def rename_conversation(self, conversation_id: str, name: str, *, user_id: str | None) -> bool:
+        """False, and nothing stored, when the conversation does not exist or is not the
+        user's."""
+        ...
+
+    def delete_conversation(self, conversation_id: str, *, user_id: str | None) -> bool:
+        """Delete its jobs, their answers and its name; False when it does not exist or is not
+        the user's. (Cancel its open job first: a running job would write to nothing.)"""
+        ...
 
     def close(self) -> None: ...
 
@@ -165,9 +196,57 @@ class SQLiteAIStore:
             )
         return cur.rowcount
 
+    def conversations(
+        self, user_id: str | None, *, limit: int, after: ConversationCursor | None
+    ) -> list[Conversation]:
+        sql, params = talk.list_sql(_named, user_id, after)
+        with self._lock:
+            rows = self._db.execute(sql, {**params, "limit": limit}).fetchall()
+        return [talk.from_row(r) for r in rows]
+
+    def conversation_count(self, user_id: str | None) -> int:
+        with self._lock:
+            (count,) = self._db.execute(*talk.count_sql(_named, user_id)).fetchone()
+        return int(count)
+
+    def read_conversation(
+        self, conversation_id: str, *, user_id: str | None
+    ) -> tuple[Conversation, list[AIJob]] | None:
+        jobs_sql = talk.jobs_sql(_named, ", ".join(COLUMNS), conversation_id, user_id)
+        with self._lock:
+            rows = self._db.execute(*jobs_sql).fetchall()
+            named = self._db.execute(*talk.name_sql(_named, conversation_id)).fetchone()
+        if not rows:
+            return None
+        jobs = [job_from_row(r) for r in rows]
+        return talk.from_jobs(jobs, named[0] if named else None), jobs
+
+    def rename_conversation(self, conversation_id: str, name: str, *, user_id: str | None) -> bool:
+        sql, params = talk.rename_sql(_named, conversation_id, name, user_id, time.time())
+        with self._lock:
+            return self._db.execute(sql, params).rowcount == 1
+
+    def delete_conversation(self, conversation_id: str, *, user_id: str | None) -> bool:
+        (jobs, job_params), (name, name_params) = talk.delete_sql(_named, conversation_id, user_id)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                deleted = self._db.execute(jobs, job_params).rowcount
+                if deleted:
+                    self._db.execute(name, name_params)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return deleted > 0
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _named(parameter: str) -> str:
+    return f":{parameter}"
 
 
 def column_value(column: str, value: Any) -> Any:

@@ -4,6 +4,7 @@ A partial unique index keeps one open job per conversation across replicas (the 
 SQLite store does in one process). A job runs on the replica that accepted it; if that
 replica stops, a replica starting later re-runs the jobs left open and untouched for
 ``STALE_AFTER_S`` (AI jobs update their progress as they go, so a live one is never stale).
+Conversations are queried as in the SQLite store (``assay.ai.conversations``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import psycopg
 from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool
 
+from assay.ai import conversations as talk
+from assay.ai.conversations import Conversation, ConversationCursor
 from assay.ai.store import COLUMNS, AIJob, ConversationBusy, column_value, job_from_row
 
 STALE_AFTER_S = 300.0
@@ -43,7 +46,7 @@ CREATE TABLE IF NOT EXISTS ai_jobs (
 CREATE INDEX IF NOT EXISTS ai_jobs_conversation ON ai_jobs (conversation_id, created_at);
 CREATE UNIQUE INDEX IF NOT EXISTS ai_jobs_one_open_per_conversation ON ai_jobs (conversation_id)
     WHERE state IN ('QUEUED', 'EXECUTING', 'DELIVERING');
-"""
+""" + talk.NAMES_SCHEMA.format(real="DOUBLE PRECISION")  # added later: an older store gains them
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM ai_jobs"
 
 
@@ -108,5 +111,43 @@ class PostgresAIStore:
                 (now,),
             ).rowcount
 
+    def conversations(
+        self, user_id: str | None, *, limit: int, after: ConversationCursor | None
+    ) -> list[Conversation]:
+        sql, params = talk.list_sql(_named, user_id, after)
+        return [talk.from_row(r) for r in self._rows(sql, {**params, "limit": limit})]
+
+    def conversation_count(self, user_id: str | None) -> int:
+        return int(self._rows(*talk.count_sql(_named, user_id))[0][0])
+
+    def read_conversation(
+        self, conversation_id: str, *, user_id: str | None
+    ) -> tuple[Conversation, list[AIJob]] | None:
+        jobs_sql = talk.jobs_sql(_named, ", ".join(COLUMNS), conversation_id, user_id)
+        with self._pool.connection() as conn:
+            rows = conn.execute(*jobs_sql).fetchall()
+            named = conn.execute(*talk.name_sql(_named, conversation_id)).fetchone()
+        if not rows:
+            return None
+        jobs = [job_from_row(r) for r in rows]
+        return talk.from_jobs(jobs, named[0] if named else None), jobs
+
+    def rename_conversation(self, conversation_id: str, name: str, *, user_id: str | None) -> bool:
+        sql, params = talk.rename_sql(_named, conversation_id, name, user_id, time.time())
+        with self._pool.connection() as conn:
+            return conn.execute(sql, params).rowcount == 1
+
+    def delete_conversation(self, conversation_id: str, *, user_id: str | None) -> bool:
+        (jobs, job_params), (name, name_params) = talk.delete_sql(_named, conversation_id, user_id)
+        with self._pool.connection() as conn, conn.transaction():
+            deleted = conn.execute(jobs, job_params).rowcount
+            if deleted:
+                conn.execute(name, name_params)
+        return deleted > 0
+
     def close(self) -> None:
         self._pool.close()
+
+
+def _named(parameter: str) -> str:
+    return f"%({parameter})s"

@@ -36,6 +36,7 @@ from assay.server import (
     ai_routes,
     ai_tool_routes,
     chat_page,
+    conversation_routes,
     errors,
     model_routes,
     query_routes,
@@ -190,6 +191,7 @@ def create_app(
     app.include_router(query_routes.router)
     app.include_router(model_routes.router)
     app.include_router(ai_routes.router)
+    app.include_router(conversation_routes.router)
     app.include_router(ai_tool_routes.router)
     app.include_router(chat_page.router)
     app.include_router(user_routes.router)

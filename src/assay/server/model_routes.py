@@ -4,8 +4,6 @@ Omni's clients and agents read before they ask a question."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +19,7 @@ from assay.semantic.model import SemanticModel
 from assay.semantic.starter import starter_files
 from assay.semantic.viewer import Viewer
 from assay.server.errors import ApiError
+from assay.server.pages import invalid_cursor, make_cursor, page_info, page_size, read_cursor
 from assay.server.requests import canonical_uuid, json_body
 from assay.server.state import ServerState, authorized, caller, state_of
 
@@ -78,15 +77,13 @@ def _record(state: ServerState, model: SemanticModel) -> dict[str, Any]:
 
 
 def _cursor_offset(cursor: str | None) -> int:
-    if not cursor:
+    position = read_cursor(cursor)
+    if position is None:
         return 0
-    try:
-        offset = json.loads(base64.urlsafe_b64decode(cursor.encode()))["offset"]
-        if isinstance(offset, int) and offset >= 0:
-            return offset
-    except (ValueError, KeyError, TypeError, RecursionError):
-        pass
-    raise ApiError(400, "Invalid cursor", extra={"error": "Invalid cursor", "success": False})
+    offset = position.get("offset")
+    if isinstance(offset, int) and not isinstance(offset, bool) and offset >= 0:
+        return offset
+    raise invalid_cursor()
 
 
 @router.get("/api/v1/models")
@@ -99,12 +96,7 @@ async def list_models(request: Request) -> JSONResponse:
     if unknown:
         keys = ", ".join(f"'{k}'" for k in unknown)
         raise ApiError(400, f"Unrecognized key(s) in object: {keys}")
-    try:
-        page_size = int(params.get("pageSize") or 20)
-    except ValueError:
-        raise ApiError(400, "pageSize: expected a number from 1 to 100") from None
-    if not 1 <= page_size <= 100:
-        raise ApiError(400, "pageSize: expected a number from 1 to 100")
+    size = page_size(params)
     records = [_record(state, state.registry.model(i)) for i in state.registry.ids()]
     if params.get("modelId"):
         wanted = canonical_uuid(params["modelId"])
@@ -124,12 +116,11 @@ async def list_models(request: Request) -> JSONResponse:
         raise ApiError(400, "sortDirection: expected asc or desc")
     records.sort(key=lambda r: str(r[sort_field] or ""), reverse=direction == "desc")
     offset = _cursor_offset(params.get("cursor"))
-    page = records[offset : offset + page_size]
-    more = offset + page_size < len(records)
-    token = base64.urlsafe_b64encode(json.dumps({"offset": offset + page_size}).encode()).decode()
-    page_info = {"hasNextPage": more, "nextCursor": token if more else None,
-                 "pageSize": page_size, "totalRecords": len(records)}  # fmt: skip
-    return JSONResponse({"pageInfo": page_info, "records": page})
+    page = records[offset : offset + size]
+    more = offset + size < len(records)
+    token = make_cursor({"offset": offset + size}) if more else None
+    info = page_info(next_cursor=token, size=size, total=len(records))
+    return JSONResponse({"pageInfo": info, "records": page})
 
 
 @router.get("/api/v1/models/{model_id}/topic")
