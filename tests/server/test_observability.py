@@ -83,15 +83,16 @@ def test_metrics_move_by_exactly_what_was_asked(observed: Server) -> None:
     query = {"modelId": MODEL_ID, "join_paths_from_topic_name": "orders",
              "fields": ["orders.o_orderpriority", "orders.count"], "limit": 4321}  # fmt: skip
     before = scrape(observed)
-    answers = [client.post("/api/v1/query/run", json={"query": query, "cache": "SkipCache"})]
-    # then twice from the cache the first one filled
-    answers += [client.post("/api/v1/query/run", json={"query": query}) for _ in range(2)]
-    assert [a.status_code for a in answers] == [200, 200, 200]
-    unknown = client.post(
-        "/api/v1/query/run", json={"query": {**query, "modelId": str(uuid.uuid4())}}
-    )
-    assert unknown.status_code == 404
+    with client:
+        answers = [client.post("/api/v1/query/run", json={"query": query, "cache": "SkipCache"})]
+        # then twice from the cache the first one filled
+        answers += [client.post("/api/v1/query/run", json={"query": query}) for _ in range(2)]
+        unknown = client.post(
+            "/api/v1/query/run", json={"query": {**query, "modelId": str(uuid.uuid4())}}
+        )
     after = scrape(observed)
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert unknown.status_code == 404
 
     run = "/api/v1/query/run"
     assert moved(before, after, "assay_http_requests_total", method="POST", route=run,
