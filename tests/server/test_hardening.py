@@ -339,7 +339,7 @@ def test_pages_carry_security_headers_and_run_only_their_own_script(server: Serv
     assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
     assert "script-src 'self';" in csp and "unsafe-inline" not in csp  # no inline script
     assert page.headers["x-frame-options"] == "DENY"
-    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["referrer-policy"] == "same-origin"
     scripts = re.findall(r"<script[^>]*>", page.text.lower())
     assert scripts == ['<script src="/chat/static/chat.js?v=' + __version__ + '" defer>']
     api = httpx.get(f"{server.url}/health")

@@ -75,7 +75,18 @@ def _first_rows(action: dict[str, Any]) -> views.RowsPage | None:
     total = int(result.get("totalRowCount") or len(rows))
     numeric = [all(_looks_numeric(r[i]) for r in rows if i < len(r)) and bool(rows)
                for i in range(len(labels))]  # fmt: skip
-    return views.RowsPage(labels, rows[:ROWS], numeric, 1, max(1, math.ceil(total / ROWS)), total)
+    shown = [[_grouped(v) if i < len(numeric) and numeric[i] else v for i, v in enumerate(r)]
+             for r in rows[:ROWS]]  # fmt: skip
+    return views.RowsPage(labels, shown, numeric, 1, max(1, math.ceil(total / ROWS)), total)
+
+
+def _grouped(text: str) -> str:
+    """A raw number as the rows run again show it (thousands separators, every digit)."""
+    try:
+        number: int | float = int(text) if text.lstrip("-").isdigit() else float(text)
+    except ValueError:
+        return text
+    return str(format_value(number, None))
 
 
 def _looks_numeric(text: str) -> bool:

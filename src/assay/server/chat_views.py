@@ -20,14 +20,18 @@ from fastapi.responses import HTMLResponse
 from markdown_it import MarkdownIt
 
 from assay import __version__
+from assay.ai.conversations import Conversation
 from assay.ai.store import AI_TERMINAL, AIJob
-from assay.server.chat_conversations import ConversationItem
 from assay.server.chat_sessions import CSRF_FIELD, ChatUser
 
 _MARKDOWN = MarkdownIt("js-default")  # no raw HTML: an answer can never inject markup
 ASSUMED = "_Assumed: "
 ROWS_PER_PAGE = 25
 _STATIC = f"/chat/static/{{name}}?v={escape(__version__)}"
+# markdown-it aligns table columns with style attributes, which the page's CSP (no inline
+# style) would block: the stylesheet aligns these classes instead
+_ALIGN = {f' style="text-align:{side}"': f' class="align-{side}"'
+          for side in ("left", "center", "right")}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ def page(title: str, body: str, user: ChatUser | None, status: int = 200) -> HTM
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title>"
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        '<meta name="color-scheme" content="light dark">'
+        '<meta name="color-scheme" content="light dark"><link rel="icon" href="data:,">'
         f'{csrf}<link rel="stylesheet" href="{_STATIC.format(name="chat.css")}">'
         f'<script src="{_STATIC.format(name="chat.js")}" defer></script></head><body>'
         '<a class="skip" href="#main">Skip to content</a>'
@@ -142,7 +146,7 @@ def ask_form(
     )
 
 
-def conversations(user: ChatUser, items: Sequence[ConversationItem],
+def conversations(user: ChatUser, items: Sequence[Conversation],
                   models: Sequence[ModelChoice]) -> HTMLResponse:  # fmt: skip
     listed = "".join(
         f'<li><a href="/chat/{escape(c.id)}">{escape(_short(c.name, 120))}</a>'
@@ -234,18 +238,17 @@ def answer_markdown(markdown: str) -> tuple[str, str]:
             assumed.append(stripped[len(ASSUMED) : -1])
         else:
             said.append(part)
-    answer = (
-        f'<div class="answer">{_MARKDOWN.render(chr(10).join(p + chr(10) for p in said))}</div>'
-    )
+    rendered = _markdown("\n\n".join(said))
+    answer = f'<div class="answer">{rendered}</div>'
     if not assumed:
         return answer, ""
-    items = "".join(f"<li>{_MARKDOWN.renderInline(a)}</li>" for a in assumed)
+    items = "".join(f"<li>{_inline(a)}</li>" for a in assumed)
     return answer, (f'<aside class="assumptions" aria-label="Assumptions"><strong>Assumed'
                     f"</strong><ul>{items}</ul></aside>")  # fmt: skip
 
 
 def refusal(markdown: str) -> str:
-    return f'<div class="answer refused" role="note">{_MARKDOWN.render(markdown)}</div>'
+    return f'<div class="answer refused" role="note">{_markdown(markdown)}</div>'
 
 
 def query(base: str, index: int, action: dict[str, Any], chart: bytes | None,
@@ -310,6 +313,17 @@ def rows_page(user: ChatUser, back: str, title: str, at: str, rows: RowsPage) ->
         f'<a class="button quiet" href="{at}.xlsx" download>Download XLSX</a></p></div>'
     )
     return page(f"{title} · Assay", body, user)
+
+
+def _markdown(text: str) -> str:
+    html = str(_MARKDOWN.render(text))
+    for attribute, css in _ALIGN.items():
+        html = html.replace(attribute, css)
+    return html
+
+
+def _inline(text: str) -> str:
+    return str(_MARKDOWN.renderInline(text))
 
 
 def _samples(user: ChatUser, job: AIJob, samples: Sequence[tuple[str, str, str]]) -> str:

@@ -28,13 +28,14 @@ MAX_HEADER_BYTES = 16 * 1024
 
 # Pages are server-rendered; their one stylesheet and one script come from Assay itself (no
 # inline script, no inline style): nothing may load from elsewhere, nothing may frame them,
-# and no address leaks through a Referer.
+# and no address leaks to another site through a Referer. (same-origin, not no-referrer: with
+# no-referrer a browser sends its forms' Origin as "null", and the chat page checks it.)
 PAGE_HEADERS = [
     (b"content-security-policy",
      b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
      b"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
     (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),
 ]  # fmt: skip
 EVERY_ANSWER = [(b"x-content-type-options", b"nosniff")]
 
