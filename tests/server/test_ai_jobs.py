@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import struct
 import threading
 import time
 import uuid
@@ -203,12 +204,30 @@ def test_an_unanswerable_question_completes_with_a_refusal_and_runs_nothing(
     assert chart.status_code == 422
 
 
-def test_a_single_number_has_no_chart(api: httpx.Client) -> None:
+def _png_size(png: bytes) -> tuple[int, int]:
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and png[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", png[16:24])
+    return width, height
+
+
+def test_a_single_number_is_a_card(api: httpx.Client) -> None:
     created = submit(api, "What is total revenue?")
-    wait_state(api, created["jobId"], TERMINAL)
+    assert wait_state(api, created["jobId"], TERMINAL)["state"] == "COMPLETE"
     chart = api.get(f"/api/v1/ai/jobs/{created['jobId']}/vis")
-    assert chart.status_code == 422
-    assert chart.json()["error"] == "No Arrow IPC data available for visualization"
+    assert chart.status_code == 200 and chart.headers["content-type"] == "image/png"
+    width, height = _png_size(chart.content)
+    assert 200 <= width < 400 and 100 <= height < 200  # a card, not a plot
+
+
+def test_a_follow_up_with_two_dimensions_is_charted(api: httpx.Client) -> None:
+    first = submit(api, "revenue by region")
+    wait_state(api, first["jobId"], TERMINAL)
+    follow = submit(api, "and by year?", conversationId=first["conversationId"])
+    assert wait_state(api, follow["jobId"], TERMINAL)["state"] == "COMPLETE"
+    chart = api.get(f"/api/v1/ai/jobs/{follow['jobId']}/vis")
+    assert chart.status_code == 200 and chart.headers["content-type"] == "image/png"
+    width, height = _png_size(chart.content)
+    assert width >= 600 and height >= 300 and 5_000 < len(chart.content) < 1_000_000
 
 
 def test_a_named_topic_is_the_one_used(api: httpx.Client) -> None:

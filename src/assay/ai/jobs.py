@@ -16,12 +16,15 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from assay.ai import answer, webhooks
-from assay.ai.chart import chart_png
+from assay.ai.chart import chart_png, chart_svg, warm_up_soon
+from assay.ai.chart_spec import Theme
 from assay.ai.llm import BuiltinPlanner, Planner
 from assay.ai.planner import Plan, PlannedQuery, PlanStep
 from assay.ai.store import AIJob, AIStore, ConversationBusy, evolve
@@ -50,6 +53,28 @@ def _now_iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+CHARTS_KEPT = 64  # drawn charts kept (about 100 KB each): /vis and the chat page ask again
+
+
+def main_query(result: dict[str, Any]) -> dict[str, Any] | None:
+    """The result of an answer's last successful query: the one ``/vis`` draws."""
+    return next(
+        (a["result"] for a in reversed(result.get("actions", []))
+         if a.get("type") == "generate_query" and a.get("result", {}).get("status") == "success"),
+        None,
+    )  # fmt: skip
+
+
+def _draw(path: Path, fields: dict[str, Any], kind: str, theme: Theme) -> bytes | str | None:
+    table = read_table(path)
+    return chart_png(table, fields, theme) if kind == "png" else chart_svg(table, fields, theme)
+
+
+def _log_failure(task: asyncio.Task[bytes | None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("a chart could not be drawn", exc_info=task.exception())
+
+
 class AIJobRunner:
     def __init__(
         self,
@@ -73,6 +98,10 @@ class AIJobRunner:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._query_jobs: dict[str, list[str]] = {}
         self._deliveries: set[asyncio.Task[bool]] = set()
+        self._charts: OrderedDict[tuple[str, str, str], asyncio.Future[bytes | str | None]] = (
+            OrderedDict()
+        )
+        self._drawings: set[asyncio.Task[bytes | None]] = set()
         self.counters = queries.counters
         self._planner_label: str = getattr(self.planner, "label", "custom")
 
@@ -84,7 +113,7 @@ class AIJobRunner:
         return len(pending)
 
     async def close(self) -> None:
-        for task in list(self._tasks.values()):
+        for task in [*self._tasks.values(), *self._drawings]:
             task.cancel()
         if self._deliveries:  # let webhooks in flight finish, briefly
             await asyncio.wait(list(self._deliveries), timeout=5)
@@ -139,6 +168,7 @@ class AIJobRunner:
         return job
 
     def _start(self, job_id: str) -> None:
+        warm_up_soon()  # its chart is asked for next: start the renderer while the job runs
         task = asyncio.get_running_loop().create_task(self._run(job_id))
         self._tasks[job_id] = task
         task.add_done_callback(lambda _: self._tasks.pop(job_id, None))
@@ -228,6 +258,7 @@ class AIJobRunner:
         if self.store.update(done):
             self._count_end(done, "REFUSED" if plan.refusal and not plan.queries else "COMPLETE")
             self._notify(done)
+            self._draw_soon(done)
 
     def _count_end(self, job: AIJob, outcome: str, at: float | None = None) -> None:
         self.counters.add(AI_JOBS_ENDED, outcome, self._planner_label)
@@ -330,8 +361,54 @@ class AIJobRunner:
             self._notify(failed)
 
     async def chart(self, result: dict[str, Any], job: AIJob) -> bytes | None:
-        """A PNG of a generate_query action's rows, as the AI job's user saw them (run again
-        as them: the result cache answers)."""
+        """A PNG chart of a generate_query action's rows (``/vis``), or None."""
+        made = await self._chart(result, job, "png", "light")
+        return made if isinstance(made, bytes) else None
+
+    async def chart_svg(
+        self, result: dict[str, Any], job: AIJob, theme: Theme = "light"
+    ) -> str | None:
+        """An SVG chart of a generate_query action's rows (the chat page), or None."""
+        made = await self._chart(result, job, "svg", theme)
+        return made if isinstance(made, str) else None
+
+    async def _chart(
+        self, result: dict[str, Any], job: AIJob, kind: str, theme: Theme
+    ) -> bytes | str | None:
+        """Drawn once per result file, kind and theme (a drawing costs 50-300 ms of CPU,
+        bench/README.md), in a thread. The query runs again as the job's user every time (the
+        result cache answers), so a user who may no longer run it gets no chart."""
+        found = await self._rows(result, job)
+        if found is None:
+            return None
+        path, fields = found
+        key = (str(path), kind, theme)
+        drawing = self._charts.get(key)
+        if drawing is None:
+            drawing = asyncio.ensure_future(asyncio.to_thread(_draw, path, fields, kind, theme))
+            self._charts[key] = drawing
+            while len(self._charts) > CHARTS_KEPT:
+                self._charts.popitem(last=False)
+        self._charts.move_to_end(key)
+        try:
+            return await asyncio.shield(drawing)
+        except Exception:
+            self._charts.pop(key, None)  # drawn again when asked again
+            raise
+
+    def _draw_soon(self, job: AIJob) -> None:
+        """Draw a completed job's ``/vis`` chart while its client reads the answer."""
+        main = main_query(job.result or {})
+        if main is None:
+            return
+        task = asyncio.get_running_loop().create_task(self.chart(main, job))
+        self._drawings.add(task)
+        task.add_done_callback(self._drawings.discard)
+        task.add_done_callback(_log_failure)
+
+    async def _rows(self, result: dict[str, Any], job: AIJob) -> tuple[Path, dict[str, Any]] | None:
+        """A generate_query action's result file and ``summary.fields``, as the AI job's user
+        sees them now."""
         query = result.get("query") or {}
         model_id = query.get("modelId")
         if not isinstance(model_id, str) or model_id not in self.queries.targets:
@@ -346,10 +423,7 @@ class AIJobRunner:
         path = self.queries.result_path(finished) if finished.status == "COMPLETE" else None
         if path is None:
             return None
-        table = await asyncio.to_thread(read_table, path)
-        fields = (finished.summary or {}).get("fields", {})
-        labels = [fields.get(c, {}).get("label", c) for c in table.column_names]
-        return await asyncio.to_thread(chart_png, table, labels)
+        return path, (finished.summary or {}).get("fields", {})
 
     def expire(self) -> int:
         return self.store.expire_results(self.clock())

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from assay.ai.jobs import main_query
 from assay.ai.store import AIJob
 from assay.jobs.summaries import iso
 from assay.outbound import OutboundRefused, check_destination
@@ -142,14 +143,11 @@ async def job_result(request: Request, job_id: str) -> JSONResponse:
 
 @router.get("/api/v1/ai/jobs/{job_id}/vis")
 async def job_chart(request: Request, job_id: str) -> Response:
-    """A PNG chart of the answer's main result; 422 when there is nothing to chart."""
+    """A PNG chart of the answer's main result (a single number is a card); 422 when there is
+    nothing to chart (no rows, a refusal). Rendering runs in a thread, off the event loop."""
     state = state_of(request)
     job, result = _result(request, job_id)
-    main = next(
-        (a["result"] for a in reversed(result.get("actions", []))
-         if a.get("type") == "generate_query" and a.get("result", {}).get("status") == "success"),
-        None,
-    )  # fmt: skip
+    main = main_query(result)
     png = await state.ai.chart(main, job) if main else None
     if png is None:
         return JSONResponse({"error": "No Arrow IPC data available for visualization"}, 422)
