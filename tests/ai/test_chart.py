@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 
 from assay.ai.chart import chart_png, chart_svg
-from assay.ai.chart_spec import MAX_CATEGORIES, THEMES, chart_spec, number_format
+from assay.ai.chart_spec import MAX_CATEGORIES, MAX_POINTS, THEMES, chart_spec, number_format
 from assay.ai.planner import PlanStep, plan
 from assay.engines import DuckDBEngine
 from assay.results.formats import format_value
@@ -117,6 +117,11 @@ def test_a_single_number_is_a_card_written_in_its_format(fmt: str, value: float)
     assert str(format_value(value, fmt)) in texts  # the very text the answer writes
 
 
+def test_a_missing_number_reads_none_not_zero() -> None:
+    svg = chart_svg(pa.table({"v": pa.array([None], pa.float64())}), {"v": _field("Total", False)})
+    assert svg is not None and "(none)" in _texts(svg) and "0" not in _texts(svg)
+
+
 def test_bars_by_one_category_sorted_by_value() -> None:
     table = pa.table({"r": ["ASIA", "EUROPE", "AFRICA"], "v": [2.0e9, 3.5e9, 1.0e9]})
     spec = chart_spec(table, REGIONS)
@@ -196,6 +201,16 @@ def test_more_categories_than_fit_keep_the_largest_and_say_so() -> None:
     assert len(spec["layer"][0]["encoding"]["y"]["sort"]) == MAX_CATEGORIES
     assert len(spec["data"]["values"]) == MAX_CATEGORIES
     assert spec["title"]["text"] == f"Revenue by Region (top {MAX_CATEGORIES} of {n} Region)"
+
+
+def test_a_long_line_keeps_its_first_points_and_says_so() -> None:
+    days = [dt.date(2000, 1, 1) + dt.timedelta(days=i) for i in range(MAX_POINTS + 10)]
+    table = pa.table({"d": days[::-1], "v": [1.0] * len(days)})
+    fields = {"d": _field("Day", True, date_type="DATE"), "v": _field("Count", False)}
+    spec = chart_spec(table, fields)
+    assert spec is not None and len(spec["data"]["values"]) == MAX_POINTS
+    assert min(r["c0"] for r in spec["data"]["values"]) == 946684800000  # 2000-01-01 UTC
+    assert f"first {MAX_POINTS:,} of {MAX_POINTS + 10:,} points" in spec["title"]["text"]
 
 
 def test_ordinal_categories_keep_their_own_order() -> None:

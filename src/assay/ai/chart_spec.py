@@ -40,6 +40,7 @@ Fields = Mapping[str, Mapping[str, Any]] | Sequence[FieldMeta]
 SCHEMA: Final = "https://vega.github.io/schema/vega-lite/v5.json"
 MAX_CATEGORIES: Final = 30
 MAX_SERIES: Final = 10
+MAX_POINTS: Final = 5000
 WIDTH: Final = 640
 HEIGHT: Final = 320
 BAR_STEP: Final = 20  # pixels per horizontal bar (per bar of a group)
@@ -248,6 +249,9 @@ def _plot(rows: list[dict[str, Any]], dims: list[Column], measure: Column, theme
         series = series[:MAX_SERIES]
         kept = set(series)
         rows = [r for r in rows if r["series"] in kept]
+    if x.temporal and len(rows) > MAX_POINTS:  # drawing time grows with the points
+        notes.append(f"first {MAX_POINTS:,} of {len(rows):,} points")
+        rows = sorted(rows, key=lambda r: (r[x.key] is None, r[x.key] or 0))[:MAX_POINTS]
     categories = _ranked(rows, x.key, measure.key) if not x.temporal else []
     if len(categories) > MAX_CATEGORIES:
         notes.append(f"top {MAX_CATEGORIES} of {len(categories)} {x.label}")
@@ -271,7 +275,7 @@ def _plot(rows: list[dict[str, Any]], dims: list[Column], measure: Column, theme
         "description": title["text"],
         "title": title,
         "data": {"values": rows},
-        "transform": [{"calculate": fmt.expr(f"datum['{measure.key}']"), "as": value_text}],
+        "transform": [{"calculate": _shown(fmt, f"datum['{measure.key}']"), "as": value_text}],
     }
     value = {
         "field": measure.key, "type": "quantitative", "title": measure.label,
@@ -360,7 +364,7 @@ def _cards(row: dict[str, Any], measures: list[Column], theme: Theme) -> Spec:
                 "width": 240,
                 "height": 110,
                 "data": {"values": [{"value": row[m.key]}]},
-                "transform": [{"calculate": number_format(m.format).expr("datum.value"),
+                "transform": [{"calculate": _shown(number_format(m.format), "datum.value"),
                                "as": "text"}],
                 "layer": [
                     {"mark": {"type": "text", "fontSize": 40, "fontWeight": "bold", "x": 120,
@@ -377,6 +381,11 @@ def _cards(row: dict[str, Any], measures: list[Column], theme: Theme) -> Spec:
     if len(cards) == 1:
         return {"description": label, **cards[0]}
     return {"description": label, "hconcat": cards, "spacing": 24}
+
+
+def _shown(fmt: NumberFormat, value: str) -> str:
+    """``value`` as text in ``fmt``; a missing value as the answer writes it, not as 0."""
+    return f"isValid({value}) ? {fmt.expr(value)} : '{NONE_TEXT}'"
 
 
 def _config(theme: Theme) -> Spec:
