@@ -99,7 +99,7 @@ def test_a_person_chats_on_the_page(
             for region, revenue in want.items():
                 assert shown[region] == pytest.approx(float(revenue), rel=1e-9, abs=0.01)
             chart = first.locator("img.chart")
-            assert chart.evaluate("img => img.naturalWidth") > 100
+            assert chart.evaluate("img => img.decode().then(() => img.naturalWidth)") > 100
             first.locator("summary", has_text="Semantic query").click()
             assert "lineitem.revenue" in first.locator("pre").inner_text()
             assert first.locator("a", has_text="Download CSV").is_visible()
@@ -130,8 +130,11 @@ def test_a_person_chats_on_the_page(
             _no_sideways_scroll(page)
             _shoot(page, tmp_path, "chat-390.png")
             page.emulate_media(color_scheme="dark")
+            page.goto(conversation_url, wait_until="networkidle")  # the dark charts too
             background = page.evaluate("getComputedStyle(document.body).backgroundColor")
             assert background != "rgb(246, 247, 249)"  # the dark palette, not the light one
+            drawn = page.locator("img.chart").first.evaluate("img => img.currentSrc")
+            assert drawn.endswith("theme=dark")
             _shoot(page, tmp_path, "chat-390-dark.png")
             page.emulate_media(color_scheme="light")
             page.set_viewport_size({"width": 1280, "height": 900})

@@ -6,10 +6,12 @@ real Chromium is test_chat_browser.py."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import sqlite3
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import httpx
@@ -190,6 +192,7 @@ def test_another_users_conversation_is_404_everywhere(
             base,
             f"{base}/turns/{job}/queries/0/rows",
             f"{base}/turns/{job}/queries/0.csv",
+            f"{base}/turns/{job}/queries/0/chart",
         ):
             assert stranger.get(path).status_code == 404, path
         assert conversation not in stranger.get("/chat").text
@@ -219,6 +222,13 @@ def test_rows_page_and_download_as_csv_and_xlsx(browser: httpx.Client, api: http
     assert len(lines) == total + 1
     xlsx = browser.get(f"{at}.xlsx")
     assert xlsx.status_code == 200 and xlsx.content.startswith(b"PK")
+    # the chart is a request of its own (the page never waits for a drawing), light or dark
+    assert f'src="{at}/chart?theme=light"' in html and f'srcset="{at}/chart?theme=dark"' in html
+    light, dark = browser.get(f"{at}/chart?theme=light"), browser.get(f"{at}/chart?theme=dark")
+    assert light.status_code == 200 and light.headers["content-type"] == "image/svg+xml"
+    assert light.text.lstrip().startswith("<svg") and light.text != dark.text
+    assert "default-src 'none'" in light.headers["content-security-policy"]
+    assert browser.get(f"/chat/{conversation}/turns/{job}/queries/7/chart").status_code == 404
 
 
 def test_a_refusal_offers_the_topics_sample_questions(
@@ -252,3 +262,33 @@ def test_login_only_redirects_to_chat_pages(server: Server, org_key: str) -> Non
     with httpx.Client(base_url=server.url) as client:
         response = client.post("/chat/login", data={"key": org_key, "next": "//evil.example/"})
     assert response.status_code == 303 and response.headers["location"] == "/chat"
+
+
+def test_fifty_rapid_questions_in_one_conversation_are_never_interleaved(
+    server: Server, browser: httpx.Client, api: httpx.Client
+) -> None:
+    conversation, first = asked(ask(browser, "What is total revenue?"))
+    wait_state(api, first, TERMINAL)
+    token = csrf_of(browser.get("/chat").text)
+    form = {"csrf": token, "model": MODEL_ID, "conversation": conversation,
+            "prompt": "What is total revenue by region?"}  # fmt: skip
+    cookies = dict(browser.cookies)
+
+    def one(_: int) -> int:
+        with httpx.Client(base_url=server.url, cookies=cookies, timeout=60) as client:
+            return client.post("/chat/ask", data=form).status_code
+
+    with ThreadPoolExecutor(max_workers=25) as pool:
+        statuses = list(pool.map(one, range(50)))
+    assert set(statuses) <= {303, 409} and statuses.count(303) >= 1
+    assert statuses.count(409) >= 1  # some were refused, not all run at once
+    jobs = api.get(f"/api/v1/ai/conversations/{conversation}").json()["messages"]
+    ids = [m["jobId"] for m in jobs if m.get("role") == "assistant"]
+    assert len(ids) == 1 + statuses.count(303)
+    for job_id in ids:
+        wait_state(api, job_id, TERMINAL)
+    timeline = sorted(
+        (api.get(f"/api/v1/ai/jobs/{i}").json() for i in ids), key=lambda d: d["createdAt"]
+    )
+    for before, after in itertools.pairwise(timeline):
+        assert before["completedAt"] <= after["createdAt"]  # one question at a time

@@ -8,7 +8,6 @@ below), never from what the page or the stored answer holds.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import math
@@ -17,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 from fastapi.responses import Response
 
+from assay.ai.chart_spec import Theme
 from assay.ai.store import AIJob
 from assay.errors import AssayError
 from assay.jobs.model import Job
@@ -50,17 +50,21 @@ async def render_turn(state: ServerState, user: ChatUser, job: AIJob) -> str:
     if not actions:
         return views.turn(user, job, views.refusal(markdown), _samples(state, user, job))
     base = f"/chat/{job.conversation_id}/turns/{job.id}"
-    charts = await asyncio.gather(*(_chart(state, a, job) for a in actions))
     answer, assumed = views.answer_markdown(markdown)
-    shown = [views.query(base, i, a, charts[i], _first_rows(a)) for i, a in enumerate(actions)]
+    shown = [views.query(base, i, a, _first_rows(a)) for i, a in enumerate(actions)]
     return views.turn(user, job, answer + "".join(shown) + assumed)
 
 
-async def _chart(state: ServerState, action: dict[str, Any], job: AIJob) -> bytes | None:
-    result = action.get("result") or {}
+async def chart_of(state: ServerState, job: AIJob, index: int, theme: Theme) -> str | None:
+    """The SVG chart of the answer's ``index``-th query in the page's theme: its own request,
+    so a page renders without waiting for any drawing (the image arrives beside it)."""
+    actions = queries_of(job)
+    if job.state != "COMPLETE" or not 0 <= index < len(actions):
+        return None
+    result = actions[index].get("result") or {}
     if result.get("status") != "success" or not result.get("totalRowCount"):
         return None
-    return await state.ai.chart(result, job)
+    return await state.ai.chart_svg(result, job, theme)
 
 
 def _first_rows(action: dict[str, Any]) -> views.RowsPage | None:

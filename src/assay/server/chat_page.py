@@ -25,8 +25,8 @@ from assay.ai.store import AIJob, ConversationBusy
 from assay.errors import AssayError
 from assay.server import chat_views as views
 from assay.server.auth import authenticate
+from assay.server.chat_answers import chart_of, queries_of, render_turn, rerun, rows_of
 from assay.server.chat_answers import download as download_rows
-from assay.server.chat_answers import queries_of, render_turn, rerun, rows_of
 from assay.server.chat_sessions import (
     CSRF_FIELD,
     ChatUser,
@@ -45,6 +45,12 @@ from assay.server.requests import MAX_PROMPT_CHARS, canonical_uuid
 from assay.server.state import ServerState, unfinished
 
 router = APIRouter(include_in_schema=False)
+# An SVG opened on its own is a document: it may run nothing and load nothing (an <img> never
+# runs script anyway). Its styles are its own, inline.
+_SVG_HEADERS = {
+    "Cache-Control": "private, no-cache",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+}
 #: the conversations /chat lists (the newest; the API pages through all of them)
 LISTED = 50
 _STATIC = {"chat.js": "text/javascript; charset=utf-8", "chat.css": "text/css; charset=utf-8"}
@@ -71,11 +77,18 @@ def _wants_fragment(request: Request) -> bool:
     return request.headers.get("x-fragment") == "1"
 
 
-def _sign_in_again(request: Request, exc: AssayError, target: str) -> Response:
+def _refused(request: Request, exc: AssayError, target: str) -> Response:
     """Back to sign-in, remembering where the person was (a script's request gets the bare
-    401: it reloads the page, which lands here)."""
+    status: on a 401 it reloads the page, which lands here). A refusal that is not about
+    signing in (429: too many requests) is said as it is, with its headers."""
+    headers = getattr(exc, "headers", None) or {}
     if _wants_fragment(request):
-        return Response(exc.message, status_code=401, media_type="text/plain")
+        return Response(exc.message, exc.status, headers, media_type="text/plain")
+    if exc.status != 401:
+        title = {403: "Refused", 429: "Too many requests"}.get(exc.status, "Not possible")
+        refused = views.message_page(None, title, exc.message, exc.status, target)
+        refused.headers.update(headers)
+        return refused
     response = views.sign_in(target, exc.message, 401)
     if isinstance(exc, SignInNeeded):
         clear_session_cookie(response)
@@ -172,7 +185,7 @@ async def conversations(request: Request) -> Response:
     try:
         user = current_user(request)
     except AssayError as exc:
-        return _sign_in_again(request, exc, "/chat")
+        return _refused(request, exc, "/chat")
     items = state.ai.store.conversations(user.principal.user.id, limit=LISTED, after=None)
     return _timed(request, views.conversations(user, items, _models(state, user)))
 
@@ -188,8 +201,7 @@ async def ask(request: Request) -> Response:
         user = current_user(request)
         check_post(request, user, form.get(CSRF_FIELD))
     except AssayError as exc:
-        return _sign_in_again(request, exc, back) if exc.status == 401 else (
-            views.message_page(None, "Refused", exc.message, exc.status, back))  # fmt: skip
+        return _refused(request, exc, back)
     try:
         job = _submit(state, user, form, conversation)
     except ConversationBusy as exc:
@@ -238,7 +250,7 @@ async def chat(request: Request, conversation_id: str) -> Response:
     try:
         user = current_user(request)
     except AssayError as exc:
-        return _sign_in_again(request, exc, target)
+        return _refused(request, exc, target)
     jobs = _conversation(state, user, conversation_id)
     if not jobs:
         return views.message_page(user, "Conversation not found", "There is no conversation "
@@ -254,7 +266,7 @@ async def turn(request: Request, conversation_id: str, job_id: str) -> Response:
     try:
         user = current_user(request)
     except AssayError as exc:
-        return _sign_in_again(request, exc, f"/chat/{quote(conversation_id)}")
+        return _refused(request, exc, f"/chat/{quote(conversation_id)}")
     try:
         job = _turn_job(state, user, conversation_id, job_id)
     except ApiError as exc:
@@ -276,8 +288,7 @@ async def cancel(request: Request, conversation_id: str, job_id: str) -> Respons
         check_post(request, user, form.get(CSRF_FIELD))
         job = _turn_job(state, user, conversation_id, job_id)
     except AssayError as exc:
-        return _sign_in_again(request, exc, back) if exc.status == 401 else (
-            views.message_page(None, "Refused", exc.message, exc.status, back))  # fmt: skip
+        return _refused(request, exc, back)
     after = state.ai.cancel(job.id) or job
     if _wants_fragment(request):
         return HTMLResponse("", headers={"X-Assay-State": after.state})
@@ -294,7 +305,7 @@ async def rows(request: Request, conversation_id: str, job_id: str, index: int,
     try:
         user = current_user(request)
     except AssayError as exc:
-        return _sign_in_again(request, exc, back)
+        return _refused(request, exc, back)
     try:
         job = _turn_job(state, user, conversation_id, job_id)
         found = rows_of(state, await rerun(state, user, job, index), page)
@@ -307,6 +318,24 @@ async def rows(request: Request, conversation_id: str, job_id: str, index: int,
     return views.rows_page(user, f"{back}#turn-{job.id}", title, at, found)
 
 
+@router.get("/chat/{conversation_id}/turns/{job_id}/queries/{index}/chart")
+async def chart(request: Request, conversation_id: str, job_id: str, index: int,
+                theme: str = "light") -> Response:  # fmt: skip
+    """A query's chart as an SVG image of its own, in the page's light or dark theme; 404
+    when there is nothing to chart or the question is not the viewer's."""
+    state = _state(request)
+    try:
+        user = current_user(request)
+        job = _turn_job(state, user, conversation_id, job_id)
+    except AssayError as exc:
+        return Response(exc.message, status_code=exc.status, media_type="text/plain")
+    drawn = await chart_of(state, job, index, "dark" if theme == "dark" else "light")
+    if drawn is None:
+        return Response("Nothing to chart", status_code=404, media_type="text/plain")
+    image = Response(drawn, media_type="image/svg+xml", headers=_SVG_HEADERS)
+    return _timed(request, image)
+
+
 @router.get("/chat/{conversation_id}/turns/{job_id}/queries/{name}")
 async def download(request: Request, conversation_id: str, job_id: str, name: str) -> Response:
     """``{index}.csv`` or ``{index}.xlsx``: every row, through the API's result formats."""
@@ -316,7 +345,7 @@ async def download(request: Request, conversation_id: str, job_id: str, name: st
     try:
         user = current_user(request)
     except AssayError as exc:
-        return _sign_in_again(request, exc, back)
+        return _refused(request, exc, back)
     try:
         if kind not in ("csv", "xlsx") or not index.isdigit():
             raise ApiError(404, "Not Found")

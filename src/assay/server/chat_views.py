@@ -8,7 +8,6 @@ question, cancels it and pages rows without reloads.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 from collections.abc import Sequence
@@ -251,8 +250,7 @@ def refusal(markdown: str) -> str:
     return f'<div class="answer refused" role="note">{_markdown(markdown)}</div>'
 
 
-def query(base: str, index: int, action: dict[str, Any], chart: bytes | None,
-          rows: RowsPage | None, media: str = "image/png") -> str:  # fmt: skip
+def query(base: str, index: int, action: dict[str, Any], rows: RowsPage | None) -> str:
     """One query the answer ran: its chart, its rows (paged), downloads, and the semantic
     query itself (copyable, and a link that runs it again)."""
     result = action.get("result") or {}
@@ -262,10 +260,12 @@ def query(base: str, index: int, action: dict[str, Any], chart: bytes | None,
     if result.get("status") != "success":
         parts.append(f'<p class="error">The query failed: {escape(str(result.get("error")))}</p>')
     else:
-        if chart is not None:
-            data = base64.b64encode(chart).decode()
-            parts.append(f'<img class="chart" alt="Chart of the result" src="data:{media};base64,'
-                         f'{data}">')  # fmt: skip
+        if result.get("totalRowCount"):
+            parts.append(  # the system's light or dark setting picks the drawing
+                f'<picture><source media="(prefers-color-scheme: dark)" '
+                f'srcset="{at}/chart?theme=dark"><img class="chart" alt="Chart of the result" '
+                f'src="{at}/chart?theme=light"></picture>'
+            )
         if rows is not None:
             parts.append(rows_fragment(at, rows))
         parts.append(

@@ -23,12 +23,17 @@
     let delay = 300;
     for (;;) {
       await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 1.5, 1500);
+      delay = Math.min(delay * 1.5, 2000);
       let response;
       try {
         response = await fetch(url, { headers: { "X-Fragment": "1" }, credentials: "same-origin" });
       } catch (e) { continue; }  // a network blip: try again
       if (response.status === 401) { signInAgain(); return; }
+      if (response.status === 429) {  // the key's rate limit: wait as told, then go on
+        const wait = Number(response.headers.get("Retry-After") || "5");
+        await new Promise((r) => setTimeout(r, wait * 1000));
+        continue;
+      }
       if (!response.ok) return;
       const state = response.headers.get("X-Assay-State") || "";
       const html = await response.text();
@@ -84,6 +89,10 @@
       });
     });
     root.querySelectorAll(".rows").forEach(wireRows);
+    root.querySelectorAll("img.chart").forEach((img) => {  // nothing to chart: no broken image
+      if (img.complete && img.naturalWidth === 0) img.remove();
+      else img.addEventListener("error", () => img.remove());
+    });
   }
 
   function wireRows(box) {
