@@ -258,10 +258,15 @@ def test_api_clients_may_read_with_a_bearer_header(api: httpx.Client) -> None:
     assert unknown.status_code == 404 and "Conversation not found" in unknown.text
 
 
-def test_login_only_redirects_to_chat_pages(server: Server, org_key: str) -> None:
+def test_login_only_redirects_to_chat_pages_and_only_from_here(
+    server: Server, org_key: str
+) -> None:
     with httpx.Client(base_url=server.url) as client:
         response = client.post("/chat/login", data={"key": org_key, "next": "//evil.example/"})
+        foreign = client.post("/chat/login", data={"key": org_key, "next": "/chat"},
+                              headers={"Origin": "https://evil.example"})  # fmt: skip
     assert response.status_code == 303 and response.headers["location"] == "/chat"
+    assert foreign.status_code == 403 and "set-cookie" not in foreign.headers
 
 
 def test_fifty_rapid_questions_in_one_conversation_are_never_interleaved(

@@ -31,6 +31,7 @@ from assay.server.chat_sessions import (
     CSRF_FIELD,
     ChatUser,
     SignInNeeded,
+    check_origin,
     check_post,
     clear_session_cookie,
     current_user,
@@ -152,6 +153,7 @@ async def login(request: Request) -> Response:
     form = await _form(request)
     token, target = form.get("key", "").strip(), _safe_target(form.get("next", "/chat"))
     try:
+        check_origin(request)
         key = authenticate(state.store, f"Bearer {token}")
         state.limiter.check(key.id)
     except AssayError as exc:

@@ -124,13 +124,19 @@ def check_post(request: Request, user: ChatUser, form_token: str | None) -> None
     (or a wrong) session token. API clients with a bearer header send no cookie: exempt."""
     if not user.csrf:
         return
-    origin = request.headers.get("origin")
-    if origin is not None and not _same_origin(request, origin):
-        raise CsrfRefused(f"Refused: this form was sent from {origin}, not from this server.")
+    check_origin(request)
     token = request.headers.get(CSRF_HEADER) or form_token or ""
     if not hmac.compare_digest(token.encode(), user.csrf.encode()):
         raise CsrfRefused("Refused: the form's security token is missing or out of date; "
                           "reload the page and try again.")  # fmt: skip
+
+
+def check_origin(request: Request) -> None:
+    """Refuse a form another site sent (sign-in too: no one may sign a browser in to their
+    own session from elsewhere)."""
+    origin = request.headers.get("origin")
+    if origin is not None and not _same_origin(request, origin):
+        raise CsrfRefused(f"Refused: this form was sent from {origin}, not from this server.")
 
 
 def _same_origin(request: Request, origin: str) -> bool:
