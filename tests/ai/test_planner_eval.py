@@ -160,6 +160,20 @@ def test_follow_up(tpch_model: SemanticModel) -> None:
     assert "lineitem.revenue" in q["fields"] and "orders.o_orderdate" in q["filters"]
 
 
+def test_a_follow_up_on_another_topic_keeps_only_what_that_topic_reaches(
+    tpch_model: SemanticModel,
+) -> None:
+    first = plan("revenue by ship mode in 1995", tpch_model)
+    moved = plan("how many customers are there?", tpch_model,
+                 conversation=[PlanStep("revenue by ship mode in 1995", first)])  # fmt: skip
+    (q,) = moved.queries
+    assert moved.topic == "customer" and q.query["fields"] == ["customer.count"]
+    assert "lineitem.l_shipmode" in q.provenance[-1]
+    compile_query(tpch_model, q.query)  # it runs, instead of failing on a view not joined
+    same = plan("only for 1996", tpch_model, conversation=[PlanStep("x", first)]).queries[0]
+    assert "lineitem.l_shipmode" in same.query["fields"]  # the same topic keeps everything
+
+
 @pytest.mark.parametrize(
     "question",
     [

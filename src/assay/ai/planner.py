@@ -201,6 +201,8 @@ def _finish(
             f"({', '.join(sorted(set().union(*views)))})."
         )
     tviews = set(model.topics[topic].views)
+    if previous is not None and previous.get("join_paths_from_topic_name") != topic:
+        _keep_what_topic_reaches(st, tviews)
     date_dim = main_date_dimension(model, topic)
     for sp in group_spans:
         d = _pick(sp, "dimension", tviews)
@@ -282,6 +284,21 @@ def _finish(
         query["sorts"] = [{"column_name": sort_field, "sort_descending": True}]
     intent = _intent(model, st, topic)
     return Plan(queries=[PlannedQuery(query, intent, st.provenance)], topic=topic)
+
+
+def _keep_what_topic_reaches(st: _State, tviews: set[str]) -> None:
+    """A follow-up that moved to another topic ("how many customers?" after revenue by ship
+    mode) keeps the earlier groups and filters that topic can reach, and drops the rest: a
+    query naming a view the topic does not join would only fail."""
+
+    def reached(key: str) -> bool:
+        return key.partition(".")[0] in tviews
+
+    dropped = [g for g in st.groups if not reached(g)] + [k for k in st.filters if not reached(k)]
+    st.groups = [g for g in st.groups if reached(g)]
+    st.filters = {k: v for k, v in st.filters.items() if reached(k)}
+    if dropped:
+        st.provenance.append(f"left out of the new topic: {', '.join(dropped)}")
 
 
 def _previous_query(conversation: Sequence[PlanStep]) -> dict[str, Any] | None:
