@@ -310,7 +310,7 @@ class AIJobRunner:
         query = {**planned.query, "modelId": model_id}
         ask = JobRequest(query, model_id, key_id=key_id, user_id=user_id, viewer=viewer)
         try:
-            submitted = self.queries.submit(ask)
+            submitted = await self.queries.submit_from_loop(ask)
         except PermissionDenied as exc:
             return answer.QueryFailed(exc.message)
         if owner is not None:
@@ -415,7 +415,7 @@ class AIJobRunner:
             return None
         try:
             ask = JobRequest(query, model_id, user_id=job.user_id, viewer=self._viewer(job))
-            submitted = self.queries.submit(ask)
+            submitted = await self.queries.submit_from_loop(ask)
         except AssayError:  # the user may no longer run it: no chart, rather than another's
             return None
         waited = await self.queries.wait([submitted.id], self.query_timeout, known=[submitted])

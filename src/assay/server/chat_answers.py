@@ -133,7 +133,7 @@ async def rerun(state: ServerState, user: ChatUser, job: AIJob, index: int) -> J
                      user_id=principal.user.id, viewer=principal.viewer(model_id))  # fmt: skip
     quotas: KeyQuotas = state.quotas
     quotas.admit_job(user.key.id, lambda ids: unfinished(state, ids))
-    submitted = state.runner.submit(ask)
+    submitted = await state.runner.submit_from_loop(ask)
     if not submitted.done:
         quotas.track_job(user.key.id, submitted.id)
     waited = await state.runner.wait([submitted.id], RERUN_SECONDS, known=[submitted])

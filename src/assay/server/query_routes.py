@@ -116,7 +116,7 @@ async def run_query(request: Request, userId: str | None = None) -> Response:  #
                      user_id=principal.user.id, viewer=principal.viewer(body.model_id),
                      watch=watch, request_id=request_id_of(request))  # fmt: skip
     state.quotas.admit_job(key.id, lambda ids: unfinished(state, ids))
-    job = state.runner.submit(ask)
+    job = await state.runner.submit_from_loop(ask)
     note(request, model_id=body.model_id, job_ids=[job.id])
     if not job.done:
         state.quotas.track_job(key.id, job.id)
