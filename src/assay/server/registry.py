@@ -28,8 +28,9 @@ from assay.semantic.model import SemanticModel
 from assay.semantic.viewer import UPDATE, Viewer
 from assay.server.errors import ApiError
 
+# Topics keep their file's capitals, as in Omni (``Customers.topic``); views are lower case.
 _FILE_NAME = re.compile(
-    r"^(?:[a-z][a-z0-9_]*/)*(?:model|relationships|[a-z][a-z0-9_]*\.(?:view|topic))$"
+    r"^(?:[a-z][a-z0-9_]*/)*(?:model|relationships|[a-z][a-z0-9_]*\.view|[A-Za-z][A-Za-z0-9_]*\.topic)$"
 )
 
 
