@@ -167,6 +167,13 @@ def test_an_invalid_write_is_refused_whole_with_every_issue(
     )
     assert bad_name.status_code == 400
     assert client.get(f"/api/v1/models/{MODEL_ID}/validate").json() == []
+    # A topic keeps its file's capitals, as Omni's do (Customers.topic is the topic Customers).
+    capitals = client.post(
+        f"/api/v1/models/{MODEL_ID}/yaml",
+        json={"fileName": "Big_Orders.topic", "yaml": "base_view: orders\n"},
+    )
+    assert capitals.status_code == 200, capitals.text
+    assert client.get(f"/api/v1/models/{MODEL_ID}/topic/Big_Orders").status_code == 200
 
 
 def test_queries_during_writes_see_one_model_or_the_other(

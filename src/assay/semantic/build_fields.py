@@ -9,11 +9,13 @@ from typing import Any
 from sqlglot import exp
 
 from assay.errors import did_you_mean
-from assay.semantic.build_grants import GrantBuilder
+from assay.semantic.build_special import SpecialBuilder
 from assay.semantic.build_state import NAME
+from assay.semantic.calendar import ISO, Calendar, weekday_number
 from assay.semantic.catalog import DEFAULT_TIMEFRAMES, data_type_of, omni_type, table_columns
 from assay.semantic.files import DimensionFile, MeasureFile, ViewFile
 from assay.semantic.model import Dimension, Measure, MeasureFilter, View, titleize
+from assay.semantic.names import file_stem
 from assay.semantic.templates import (
     MeasureRef,
     Ref,
@@ -24,7 +26,21 @@ from assay.semantic.templates import (
 )
 
 
-class FieldBuilder(GrantBuilder):
+class FieldBuilder(SpecialBuilder):
+    #: the model file's calendar, and whether it sets ``fiscal_month_offset`` (read first)
+    calendar: Calendar = ISO
+    fiscal: bool = False
+    #: views the model soft-deletes (the model's ``ignored_views``, a view's ``ignored: true``):
+    #: as in Omni, they are not in the model and whatever names them is an error
+    ignored_views: frozenset[str] = frozenset()
+
+    def _no_view(self, name: str) -> str:
+        """Why ``name`` is not a view, with the likeliest fix."""
+        if name in self.ignored_views:
+            return (f"view {name!r} is ignored (the model's ignored_views, or its own "
+                    "ignored: true), so nothing can use it")  # fmt: skip
+        return f"no view {name!r}.{did_you_mean(name, self.view_files)}"
+
     def _read_view_file(self, file: str, view: str) -> None:
         if not NAME.match(view):
             self.issue(file, "", f"view name {view!r} must match [a-z][a-z0-9_]*")
@@ -76,7 +92,7 @@ class FieldBuilder(GrantBuilder):
                 self._attribute(file, "sql", name)
             return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier(view)))
         table = exp.Table(
-            this=exp.to_identifier(vf.table_name or view),
+            this=exp.to_identifier(vf.table_name or file_stem(file)),
             db=exp.to_identifier(vf.schema_) if vf.schema_ else None,
             catalog=exp.to_identifier(vf.catalog) if vf.catalog else None,
         )
@@ -96,6 +112,26 @@ class FieldBuilder(GrantBuilder):
                 self.issue(file, path, f"column {col.name!r} does not exist in the table of view "
                            f"{view!r}.{hint}", warning=True)  # fmt: skip
 
+    def _duration_template(
+        self, view: str, name: str, spec: DimensionFile, file: str
+    ) -> Template | None:
+        """A duration's start and end as one template (a pair), resolved like any SQL."""
+        assert spec.duration is not None
+        parts = []
+        for end in ("sql_start", "sql_end"):
+            path = f"dimensions.{name}.duration.{end}"
+            tpl = self._template(file, path, getattr(spec.duration, end), view)
+            if tpl is None or not self._template_attributes(tpl, file, path):
+                return None
+            self._check_columns(view, tpl, file, path)
+            parts.append(tpl)
+        start, end_ = parts
+        return Template(
+            tree=exp.Tuple(expressions=[start.tree, end_.tree]),
+            refs=start.refs + end_.refs,
+            attributes=start.attributes + end_.attributes,
+        )
+
     def _build_views(self) -> dict[str, View]:
         sources = {
             view: self._source(view, file, vf) for view, (file, vf) in self.view_files.items()
@@ -105,6 +141,11 @@ class FieldBuilder(GrantBuilder):
                 self.columns[view] = table_columns(self.catalog, source) if source else None
         for view, (file, vf) in self.view_files.items():
             for dim_name, dim in vf.dimensions.items():
+                if dim.duration is not None:
+                    tpl = self._duration_template(view, dim_name, dim, file)
+                    if tpl is not None:
+                        self.templates[f"{view}.{dim_name}"] = tpl
+                    continue
                 sql = dim.sql or dim_name
                 path = f"dimensions.{dim_name}.sql"
                 tpl = self._template(file, path, sql, view)
@@ -146,6 +187,7 @@ class FieldBuilder(GrantBuilder):
                 hidden=vf.hidden,
                 file=file,
                 grants=self._grant_rule(file, "required_access_grants", vf.required_access_grants),
+                tags=tuple(vf.tags),
             )
         return views
 
@@ -154,10 +196,7 @@ class FieldBuilder(GrantBuilder):
         if target_view in self.quiet or f"{target_view}.{ref.field}" in self.quiet:
             return None
         if target_view not in self.view_files:
-            hint = did_you_mean(target_view, self.view_files)
-            self.issue(
-                file, path, f"${{{target_view}.{ref.field}}}: no view {target_view!r}.{hint}"
-            )
+            self.issue(file, path, f"${{{target_view}.{ref.field}}}: {self._no_view(target_view)}")
             return None
         vf = self.view_files[target_view][1]
         if ref.field not in vf.dimensions:
@@ -181,7 +220,7 @@ class FieldBuilder(GrantBuilder):
         if key in self.quiet:
             return None
         file, vf = self.view_files[view]
-        path = f"dimensions.{name}.sql"
+        path = f"dimensions.{name}.{'duration' if vf.dimensions[name].duration else 'sql'}"
         if key in self._resolving:
             cycle = " -> ".join([*self._resolving[self._resolving.index(key) :], key])
             self.issue(file, path, f"reference cycle: {cycle}")
@@ -219,8 +258,22 @@ class FieldBuilder(GrantBuilder):
         if not ok:
             self.quiet.add(key)  # reported once, where it went wrong
             return None
+        special = self._special(view, name, spec, tree, file)
+        if special is None:
+            self.quiet.add(key)
+            return None
+        tree, durations = special
         timeframes = tuple(spec.timeframes) if spec.timeframes else None
+        fiscal = [t for t in timeframes or () if t.startswith("fiscal_")]
+        if fiscal and not self.fiscal:
+            self.issue(file, f"dimensions.{name}.timeframes", f"{', '.join(fiscal)} needs the "
+                       "model's fiscal_month_offset (Omni: fiscal timeframes do not work "
+                       "without it); set it in the model file, 0 for calendar years")  # fmt: skip
         data_type = "TIMESTAMP" if timeframes else _infer_type(tree)
+        if spec.groups is not None or spec.bin_boundaries is not None:
+            data_type = "STRING"  # labels
+        elif durations is not None:
+            data_type = "NUMBER"
         columns = self.columns.get(view)
         if columns is not None and isinstance(tree, exp.Column) and tree.table == view:
             sql_type = columns.get(tree.name.lower())
@@ -254,6 +307,9 @@ class FieldBuilder(GrantBuilder):
             else self._grant_rule(
                 file, f"dimensions.{name}.mask_unless_access_grants", spec.mask_unless_access_grants
             ),
+            durations=durations,
+            order_by=self._order_by_field(view, name, spec, file),
+            week_start=None if spec.week_start_day is None else weekday_number(spec.week_start_day),
         )
         self.dimensions[key] = dim
         return dim
@@ -421,7 +477,7 @@ class FieldBuilder(GrantBuilder):
                 ok = False
                 continue
             views_used.update(dim.views_used)
-            out.append(MeasureFilter(dim.key, dim.expr, parsed))
+            out.append(MeasureFilter(dim.key, dim.expr, parsed, dim.week_start))
         return out if ok else None
 
 

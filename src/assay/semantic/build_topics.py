@@ -8,7 +8,7 @@ from typing import Any
 
 from assay.errors import did_you_mean
 from assay.semantic.build_rules import RuleBuilder
-from assay.semantic.build_state import NAME
+from assay.semantic.calendar import weekday_number
 from assay.semantic.files import RelationshipFile, TopicFile
 from assay.semantic.filters import Filter, depends_on_clock
 from assay.semantic.model import (
@@ -20,6 +20,7 @@ from assay.semantic.model import (
     View,
     titleize,
 )
+from assay.semantic.names import TOPIC_NAME
 
 
 class TopicBuilder(RuleBuilder):
@@ -37,8 +38,7 @@ class TopicBuilder(RuleBuilder):
                 if name in self.quiet:
                     bad = True
                 elif name not in self.view_files:
-                    hint = did_you_mean(name, self.view_files)
-                    self.issue("relationships", f"{path}.{key}", f"no view {name!r}.{hint}")
+                    self.issue("relationships", f"{path}.{key}", self._no_view(name))
                     bad = True
             if bad:
                 continue
@@ -110,8 +110,8 @@ class TopicBuilder(RuleBuilder):
             if not base.endswith(".topic"):
                 continue
             name = base.removesuffix(".topic")
-            if not NAME.match(name):
-                self.issue(file, "", f"topic name {name!r} must match [a-z][a-z0-9_]*")
+            if not TOPIC_NAME.match(name):
+                self.issue(file, "", f"topic name {name!r} must match [A-Za-z][A-Za-z0-9_]*")
                 continue
             if name in topics:
                 self.issue(file, "", f"topic {name!r} is defined twice")
@@ -132,11 +132,12 @@ class TopicBuilder(RuleBuilder):
         views: Mapping[str, View],
         relationships: list[Relationship],
     ) -> Topic | None:
-        if spec.base_view in self.quiet:
+        # Omni hides a topic whose base view is ignored and leaves it out of validation: it
+        # is not in the model.
+        if spec.base_view in self.quiet or spec.base_view in self.ignored_views:
             return None
         if spec.base_view not in self.view_files:
-            hint = did_you_mean(spec.base_view, self.view_files)
-            self.issue(file, "base_view", f"no view {spec.base_view!r}.{hint}")
+            self.issue(file, "base_view", self._no_view(spec.base_view))
             return None
         joins: dict[str, JoinStep] = {}
         self._join_tree(
@@ -209,7 +210,9 @@ class TopicBuilder(RuleBuilder):
             hidden=spec.hidden,
             group_label=spec.group_label,
             field_patterns=tuple(spec.fields) if spec.fields is not None else None,
+            view_tags={v: views[v].tags for v in sorted(in_topic) if v in views and views[v].tags},
             ai_field_patterns=tuple(spec.ai_fields) if spec.ai_fields is not None else None,
+            week_start=None if spec.week_start_day is None else weekday_number(spec.week_start_day),
             default_filters=tuple(filters["default_filters"]),
             always_where_filters=tuple(filters["always_where_filters"]),
             always_having_filters=tuple(filters["always_having_filters"]),
@@ -245,7 +248,7 @@ class TopicBuilder(RuleBuilder):
             if child in self.quiet:
                 continue
             if child not in self.view_files:
-                self.issue(file, where, f"no view {child!r}.{did_you_mean(child, self.view_files)}")
+                self.issue(file, where, self._no_view(child))
                 continue
             if child in out or child == base:
                 self.issue(file, where, f"view {child!r} is joined twice in this topic")

@@ -151,7 +151,7 @@ def _view_entry(
     model: SemanticModel, view: View, patterns: tuple[str, ...] | None
 ) -> dict[str, Any]:
     def keep(name: str, tags: Iterable[str]) -> bool:
-        return exposed(patterns, view.name, name, tags)
+        return exposed(patterns, view.name, name, tags, view.tags)
 
     dims = [d for d in view.dimensions.values() if keep(d.name, d.tags)]
     measures = [m for m in view.measures.values() if keep(m.name, m.tags)]
@@ -234,7 +234,9 @@ def _dimension_entries(model: SemanticModel, d: Dimension) -> list[dict[str, Any
             "hidden": d.hidden,
             **group,
             "drill_fields": [f"{d.view}.{d.name}[{g}]" for g in finer] or None,
-            "display_sql": _sql(grain_expression(d.expr, grain, model.dialect), model.dialect),
+            "display_sql": _sql(
+                grain_expression(d.expr, grain, model.dialect, model.calendar_of(d)), model.dialect
+            ),
         }
         entries.append(_clean(entry))
     return entries

@@ -12,16 +12,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+)
 from pydantic_core import PydanticCustomError
+
+from assay.errors import did_you_mean
+from assay.semantic.calendar import FISCAL_OFFSET_LIMIT, WEEKDAYS
 
 #: Omni values of aggregate_type and timeframes that Assay does not implement yet: refused by
 #: name (the loader says so) rather than as unknown words
 NOT_YET_VALUES = frozenset({
     "sum_distinct_on", "average_distinct_on", "median_distinct_on", "percentile_distinct_on",
-    "fiscal_year", "fiscal_quarter", "day_of_quarter", "millisecond",
 })  # fmt: skip
 AggregateType = Literal[
     "sum", "count", "count_distinct", "average", "min", "max", "median", "percentile", "list"
@@ -29,7 +38,8 @@ AggregateType = Literal[
 Timeframe = Literal[
     "raw", "date", "week", "month", "quarter", "year", "hour", "minute", "second",
     "month_name", "month_num", "quarter_of_year", "day_of_week_name", "day_of_week_num",
-    "day_of_month", "day_of_year", "week_of_year", "hour_of_day",
+    "day_of_month", "day_of_year", "week_of_year", "hour_of_day", "millisecond",
+    "day_of_quarter", "fiscal_year", "fiscal_quarter",
 ]  # fmt: skip
 
 
@@ -70,8 +80,49 @@ def _only(accepted: Any, what: str) -> Callable[[Any, ValidationInfo], Any]:
     return check
 
 
-# Assay converts no time zone (timestamps are read as the database holds them), starts weeks on
-# Monday (ISO) and has fiscal years equal to calendar years.
+def _from_user_attribute(value: Any, info: ValidationInfo) -> None:
+    if isinstance(value, str) and "{{" in value:
+        raise PydanticCustomError(
+            "not_supported",
+            "Assay does not support {name} from a user attribute yet: it changes query "
+            "results, so the model is refused rather than served without it",
+            {"name": info.field_name},
+        )
+
+
+def _week_start_day(value: Any, info: ValidationInfo) -> str:
+    """A day name, in any case (Omni writes ``Sunday``); kept lowercased."""
+    _from_user_attribute(value, info)
+    day = value.strip().lower() if isinstance(value, str) else ""
+    if day not in WEEKDAYS:
+        raise PydanticCustomError(
+            "week_start_day",
+            "invalid week_start_day {value}: expected one of Monday, Tuesday, Wednesday, "
+            "Thursday, Friday, Saturday, Sunday.{hint}",
+            {"value": json.dumps(value, default=str), "hint": did_you_mean(str(value), WEEKDAYS)},
+        )
+    return day
+
+
+def _fiscal_month_offset(value: Any, info: ValidationInfo) -> int:
+    """Whole months, within a year either way (``calendar.FISCAL_OFFSET_LIMIT``)."""
+    _from_user_attribute(value, info)
+    limit = FISCAL_OFFSET_LIMIT
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > limit:
+        raise PydanticCustomError(
+            "fiscal_month_offset",
+            "invalid fiscal_month_offset {value}: expected a whole number of months from "
+            "-{limit} to {limit} (11: the fiscal year 2025 starts in February 2024; -1: it "
+            "starts in February 2025)",
+            {"value": json.dumps(value, default=str), "limit": limit},
+        )
+    return value
+
+
+WeekStartDay = Annotated[str, BeforeValidator(_week_start_day)]
+FiscalMonthOffset = Annotated[int, BeforeValidator(_fiscal_month_offset)]
+
+# Assay converts no time zone (timestamps are read as the database holds them).
 NoTimezoneConversion = Annotated[
     Any,
     AfterValidator(
@@ -81,17 +132,33 @@ NoTimezoneConversion = Annotated[
         )
     ),
 ]
-MondayWeeks = Annotated[
-    Any,
-    AfterValidator(_only("monday", "weeks start on Monday: week_start_day: monday is accepted")),
-]
-CalendarFiscalYear = Annotated[Any, AfterValidator(_only(
-    0, "fiscal years are calendar years: fiscal_month_offset: 0 is accepted"
-))]  # fmt: skip
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+DurationUnit = Literal[
+    "seconds", "minutes", "hours", "days", "weeks", "months", "quarters", "years"
+]
+
+
+class GroupFile(_Strict):
+    """One of a ``groups`` dimension's buckets: the rows ``filter`` holds for are ``name``."""
+
+    filter: dict[str, Any]
+    name: str = Field(min_length=1)
+
+
+class DurationFile(_Strict):
+    """A ``duration`` dimension: whole ``intervals`` from ``sql_start`` to ``sql_end``
+    (each queried as ``view.name[days]``); all eight units when ``intervals`` is left out."""
+
+    intervals: list[DurationUnit] = Field(
+        default_factory=lambda: list(get_args(DurationUnit)), min_length=1
+    )
+    sql_start: str
+    sql_end: str
 
 
 class DimensionFile(_Strict):
@@ -121,14 +188,16 @@ class DimensionFile(_Strict):
     links: Any = inert()
     aliases: Any = inert()
     convert_tz: NoTimezoneConversion = None
+    week_start_day: WeekStartDay | None = None
     required_access_grants: list[str] | None = None
     mask_unless_access_grants: list[str] | None = None
     ignore_from_extended: Refused = None
     custom_primary_key_sql_for_quick_aggs: Any = inert()  # quick aggregates are Omni's UI
-    order_by_field: Refused = None
-    groups: Refused = None
-    bin_boundaries: Refused = None
-    duration: Refused = None
+    order_by_field: str | None = None
+    groups: list[GroupFile] | None = Field(default=None, min_length=1)
+    else_: str | None = Field(default=None, alias="else")
+    bin_boundaries: list[int | float] | None = None
+    duration: DurationFile | None = None
     level_of_detail: Refused = None
     dynamic_top_n: Refused = None
 
@@ -178,6 +247,9 @@ class ViewFile(_Strict):
     tags: list[str] = Field(default_factory=list)
     group_label: Any = inert()
     display_order: Any = inert()
+    schema_label: Any = inert()  # how Omni's UI titles the schema
+    dbt: Any = inert()  # the dbt model's metadata, copied read-only by Omni's dbt integration
+    ignored: bool = False
     required_access_grants: list[str] | None = None
     query: Refused = None
     extends: Refused = None
@@ -231,6 +303,7 @@ class TopicFile(_Strict):
     always_where_sql: str | None = None
     always_having_sql: str | None = None
     required_access_grants: list[str] | None = None
+    week_start_day: WeekStartDay | None = None
     ai_fields: list[str] | None = None
     auto_run: Any = inert()
     base_view_label: Any = inert()
@@ -273,6 +346,8 @@ class ModelFile(_Strict):
     access_grants: dict[str, AccessGrantFile] = Field(default_factory=dict)
     default_topic_access_filters: list[AccessFilterFile] = Field(default_factory=list)
     default_topic_required_access_grants: list[str] | None = None
-    week_start_day: MondayWeeks = None
-    fiscal_month_offset: CalendarFiscalYear = None
+    week_start_day: WeekStartDay | None = None
+    fiscal_month_offset: FiscalMonthOffset | None = None
     included_schemas: Any = inert()  # which schemas Omni's UI lists
+    # views soft-deleted from the model (as a view's own ``ignored: true``): not in the model
+    ignored_views: list[str] = Field(default_factory=list)

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from sqlglot import exp
 
 from assay.errors import did_you_mean
+from assay.semantic.calendar import ISO, Calendar
 from assay.semantic.dates import (
     DateGrammarError,
     Span,
@@ -39,8 +40,9 @@ _PART_KINDS = {
     "IS_IN_QUARTER_OF_YEAR": "quarter_of_year",
     "IS_IN_WEEK_OF_YEAR": "week_of_year",
     "IS_AT_HOUR_OF_DAY": "hour_of_day",
+    "IS_ON_DAY_OF_QUARTER": "day_of_quarter",
 }
-_NOT_YET = {"QUERY_OFFSET", "IS_ON_DAY_OF_QUARTER"}
+_NOT_YET = {"QUERY_OFFSET"}
 DATE_KINDS = (
     "BETWEEN", "ON_OR_AFTER", "BEFORE", "TIME_FOR_INTERVAL_DURATION", "TIME_FOR_UNIT_DURATION",
     *_PART_KINDS,
@@ -245,10 +247,10 @@ _DATE_PART_OPS = {
     "day_of_week": "IS_ON_DAY_OF_WEEK", "day_of_month": "IS_ON_DAY_OF_MONTH",
     "day_of_year": "IS_ON_DAY_OF_YEAR", "month_of_year": "IS_IN_MONTH_OF_YEAR",
     "quarter_of_year": "IS_IN_QUARTER_OF_YEAR", "hour_of_day": "IS_AT_HOUR_OF_DAY",
-    "week_of_year": "IS_IN_WEEK_OF_YEAR",
+    "week_of_year": "IS_IN_WEEK_OF_YEAR", "day_of_quarter": "IS_ON_DAY_OF_QUARTER",
 }  # fmt: skip
 _YAML_NOT_YET = (
-    "day_of_quarter", "date_offset_from_query", "cancel_query_filter", "field_name_in_query",
+    "date_offset_from_query", "cancel_query_filter", "field_name_in_query",
     "field_name_not_in_query",
 )  # fmt: skip
 YAML_OPERATORS = (
@@ -359,7 +361,7 @@ def _yaml_is(values: tuple[Any, ...], where: str) -> Filter:
 # ---------------------------------------------------------------- to SQL
 
 _ABSOLUTE_DATE = re.compile(
-    r"^(\d{4}([-/ ]?(q[1-4]|\d{1,2}))*([ t]\d{1,2}(:\d{2}){0,2})?|fy ?\d{4})$"
+    r"^(\d{4}([-/ ]?(q[1-4]|\d{1,2}))*([ t]\d{1,2}(:\d{2}){0,2})?|fy ?\d{4}([ -]?q[1-4])?)$"
 )
 
 
@@ -386,14 +388,23 @@ def depends_on_clock(f: Filter) -> bool:
 
 
 def filter_condition(
-    f: Filter, target: exp.Expr, *, now: datetime, dialect: str = "duckdb"
+    f: Filter,
+    target: exp.Expr,
+    *,
+    now: datetime,
+    dialect: str = "duckdb",
+    calendar: Calendar = ISO,
 ) -> exp.Expr:
     """The condition ``f`` puts on ``target`` (a field's expression; copied, never mutated),
-    for ``dialect``: date parts and prefix tests use functions that database has."""
+    for ``dialect``: date parts and prefix tests use functions that database has; weeks and
+    fiscal periods are those of the field's ``calendar``."""
     if isinstance(target, (exp.Binary, exp.Not, exp.Neg)):
         target = exp.Paren(this=target.copy())  # never re-parent the model's own tree
     if f.type == "composite":
-        parts = [filter_condition(s, target, now=now, dialect=dialect) for s in f.filters]
+        parts = [
+            filter_condition(s, target, now=now, dialect=dialect, calendar=calendar)
+            for s in f.filters
+        ]
         # copy=False: the parts are new trees; copying them again at every level of nesting
         # made a 30-level composite take seconds (sqlglot's and_/or_ copy by default).
         joined: exp.Expr = (
@@ -414,7 +425,7 @@ def filter_condition(
         return _negate(_number_condition(f, target), f.is_negative, target, keep_nulls=False)
     if f.type == "date":
         try:
-            cond: exp.Expr = _date_condition(f, target, now, dialect)
+            cond: exp.Expr = _date_condition(f, target, now, dialect, calendar)
         except DateGrammarError as exc:
             raise FilterError(str(exc)) from exc
         return _negate(cond, f.is_negative, target, keep_nulls=False)
@@ -452,9 +463,12 @@ def _number_condition(f: Filter, target: exp.Expr) -> exp.Expr:
     return exp.and_(exp.GTE(this=t, expression=nums[0]), upper)
 
 
+#: not a database: conditions that sqlglot renders alike for every dialect (built once, at
+#: load time, for SQL that is inlined into any query), at the cost of a plainer construct
+PORTABLE = "portable"
 # Dialects without STARTS_WITH / ENDS_WITH functions compare the LEFT / RIGHT characters.
-_NO_STARTS_WITH = {"mysql"}
-_NO_ENDS_WITH = {"mysql", "postgres"}
+_NO_STARTS_WITH = {"mysql", PORTABLE}
+_NO_ENDS_WITH = {"mysql", "postgres", PORTABLE}
 
 
 def _affix(kind: str, subject: exp.Expr, lit: exp.Expr, text: str, dialect: str) -> exp.Expr:
@@ -511,21 +525,25 @@ def _span_condition(target: exp.Expr, span: Span) -> exp.Expr:
     )
 
 
-def _date_condition(f: Filter, target: exp.Expr, now: datetime, dialect: str) -> exp.Expr:
+def _date_condition(
+    f: Filter, target: exp.Expr, now: datetime, dialect: str, calendar: Calendar
+) -> exp.Expr:
     vals = [str(v) for v in f.values]
     left = f.left_side or (vals[0] if vals else None)
     right = f.right_side or (vals[1] if len(vals) > 1 else None)
     if f.kind in _PART_KINDS:
-        part = grain_expression(target, _PART_KINDS[f.kind], dialect)
-        return _in_or_eq(part, [_date_part_value(f.kind, v, "filter") for v in f.values])
+        part = grain_expression(target, _PART_KINDS[f.kind], dialect, calendar)
+        values = [_date_part_value(f.kind, v, "filter", calendar) for v in f.values]
+        return _in_or_eq(part, values)
     if f.kind == "BEFORE":
         edge = f.right_side or f.left_side or (vals[0] if vals else None)
         if edge is None:
             raise FilterError("a BEFORE date filter needs right_side or values")
-        return exp.LT(this=target.copy(), expression=date_literal(parse_span(edge, now).start))
+        edge_span = parse_span(edge, now, calendar)
+        return exp.LT(this=target.copy(), expression=date_literal(edge_span.start))
     if left is None:
         raise FilterError(f"a {f.kind} date filter needs left_side or values")
-    start = parse_span(left, now)
+    start = parse_span(left, now, calendar)
     if f.kind == "ON_OR_AFTER":
         return exp.GTE(this=target.copy(), expression=date_literal(start.start))
     if f.kind == "TIME_FOR_UNIT_DURATION":
@@ -533,17 +551,21 @@ def _date_condition(f: Filter, target: exp.Expr, now: datetime, dialect: str) ->
     if right is None:
         raise FilterError(f"a {f.kind} date filter needs right_side (or two values)")
     if f.kind == "TIME_FOR_INTERVAL_DURATION":
-        return _span_condition(target, interval_span(left, right, now))
-    return _span_condition(target, Span(start.start, parse_span(right, now).start))  # BETWEEN
+        return _span_condition(target, interval_span(left, right, now, calendar))
+    end = parse_span(right, now, calendar).start
+    return _span_condition(target, Span(start.start, end))  # BETWEEN
 
 
-def _date_part_value(kind: str, v: Any, where: str) -> exp.Expr:
+def _date_part_value(kind: str, v: Any, where: str, calendar: Calendar = ISO) -> exp.Expr:
+    """A day named is that day whatever the week start; a number counts as the field's
+    ``day_of_week_num`` does, from the calendar's first day of the week."""
     text = str(v).strip().lower()
     names = {"IS_ON_DAY_OF_WEEK": _DAY_NAMES, "IS_IN_MONTH_OF_YEAR": _MONTH_NAMES}.get(kind)
     if names:
-        for i, name in enumerate(names, start=1):
+        for i, name in enumerate(names):
             if text in (name, name[:3]):
-                return exp.Literal.number(i)
+                days_in = i - calendar.week_start if kind == "IS_ON_DAY_OF_WEEK" else i
+                return exp.Literal.number(days_in % len(names) + 1)
     if text.isdigit():
         try:
             return exp.Literal.number(int(text))

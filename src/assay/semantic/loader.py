@@ -13,12 +13,13 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from assay.errors import ModelInvalid, ModelIssue, did_you_mean
-from assay.semantic.build_state import NAME
 from assay.semantic.build_topics import TopicBuilder, reads_clock
+from assay.semantic.calendar import Calendar, weekday_number
 from assay.semantic.catalog import Catalog
 from assay.semantic.compiler import DIALECTS
 from assay.semantic.files import ModelFile
 from assay.semantic.model import SemanticModel, Topic
+from assay.semantic.names import MODEL_NAME, view_name
 
 _SUFFIXES = (".view", ".topic")
 
@@ -89,10 +90,19 @@ class _Builder(TopicBuilder):
                 self.issue("model", f"ai_chat_topics[{i}]", f"no topic {name!r}.{hint}")
         return tuple(names)
 
+    def _drop_ignored_views(self, listed: list[str]) -> None:
+        """Soft-delete the views the model's ``ignored_views`` lists or that say ``ignored:
+        true``; a listed view with no file is one Assay never had (Omni lists schema tables)."""
+        ignored = {*listed, *(v for v, (_, spec) in self.view_files.items() if spec.ignored)}
+        for view in ignored:
+            self.view_files.pop(view, None)
+        self.ignored_views = frozenset(ignored)
+
     def build(self) -> SemanticModel | None:
         model_file = ModelFile()
-        if "model" in self.files:
-            model_file = self.parse("model", ModelFile) or model_file
+        parsed = self.parse("model", ModelFile) if "model" in self.files else model_file
+        model_file = parsed or model_file
+        self._read_calendar(model_file, broken=parsed is None)
         self.name = model_file.name or self.name
         self.dialect = model_file.dialect
         if self.dialect not in DIALECTS:  # sqlglot would refuse it in every template below
@@ -101,12 +111,16 @@ class _Builder(TopicBuilder):
                        f"{', '.join(DIALECTS)}.{hint}")  # fmt: skip
             self.dialect = "duckdb"  # read the rest anyway, so every other issue shows too
         self._read_grants(model_file)
-        if not NAME.match(self.name):
-            self.issue("model", "name", f"model name {self.name!r} must match [a-z][a-z0-9_]*")
+        if not MODEL_NAME.match(self.name):
+            self.issue("model", "name", f"model name {self.name!r} must be 1 to 200 characters "
+                       "of text, without line breaks or surrounding spaces")  # fmt: skip
         for file in self.files:
-            base = file.rsplit("/", 1)[-1]
-            if base.endswith(".view"):
-                self._read_view_file(file, base.removesuffix(".view"))
+            if file.endswith(".view"):
+                name, problem = view_name(file, self.files[file])
+                if problem:
+                    self.issue(file, "", problem)
+                self._read_view_file(file, name)
+        self._drop_ignored_views(model_file.ignored_views)
         views = self._build_views()
         relationships = self._build_relationships(views)
         topics = self._build_topics(views, relationships)
@@ -136,4 +150,16 @@ class _Builder(TopicBuilder):
             warnings=tuple(i for i in self.issues if i.is_warning),
             attributes_used=frozenset(self.attributes_used),
             grants=dict(self.access_grants),
+            calendar=self.calendar,
+            fiscal=self.fiscal,
         )
+
+    def _read_calendar(self, model_file: ModelFile, *, broken: bool) -> None:
+        """The model's week start and fiscal offset, read before any field uses them. A
+        broken model file is reported once: fields do not add that it lacks an offset."""
+        week_start = model_file.week_start_day
+        self.calendar = Calendar(
+            week_start=0 if week_start is None else weekday_number(week_start),
+            fiscal_month_offset=model_file.fiscal_month_offset or 0,
+        )
+        self.fiscal = broken or model_file.fiscal_month_offset is not None

@@ -7,6 +7,7 @@ qualified by view alias), so the compiler copies trees and never parses model SQ
 from __future__ import annotations
 
 import fnmatch
+import functools
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -16,6 +17,7 @@ from typing import Any, Literal
 from sqlglot import exp
 
 from assay.errors import ModelIssue
+from assay.semantic.calendar import ISO, Calendar
 from assay.semantic.filters import Filter
 from assay.semantic.viewer import Viewer
 
@@ -94,6 +96,8 @@ class Dimension:
     ai_context: str | None = None
     all_values: tuple[Any, ...] | None = None
     sample_values: tuple[Any, ...] | None = None
+    #: ``week_start_day`` of this dimension (Monday 0 ... Sunday 6): wins over topic and model
+    week_start: int | None = None
     hidden: bool = False
     format: str | None = None
     group_label: str | None = None
@@ -103,6 +107,15 @@ class Dimension:
     grants: GrantRule = OPEN
     #: ``mask_unless_access_grants``: users who do not meet it see the values hashed
     mask: GrantRule | None = None
+    #: ``duration``: the value in each interval, queried as ``view.name[days]`` (the bare
+    #: field is NULL, as in Omni)
+    durations: tuple[tuple[str, exp.Expr], ...] | None = None
+    #: ``order_by_field``: the dimension of the same view that sorting by this one sorts by
+    order_by: str | None = None
+
+    def duration(self, unit: str) -> exp.Expr | None:
+        """The value in ``unit`` of a duration dimension (None: not one of its intervals)."""
+        return next((e for u, e in self.durations or () if u == unit), None)
 
     @property
     def key(self) -> str:
@@ -116,6 +129,8 @@ class MeasureFilter:
     field: str
     target: exp.Expr
     filter: Filter
+    #: the tested dimension's own ``week_start_day``, if it has one
+    week_start: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +181,8 @@ class View:
     hidden: bool = False
     file: str = ""
     grants: GrantRule = OPEN
+    #: the view's own ``tags``: a topic's ``tag:x`` selects all its fields
+    tags: tuple[str, ...] = ()
 
     @property
     def primary_key(self) -> Dimension | None:
@@ -224,26 +241,55 @@ class SampleQuery:
     query: Mapping[str, Any]
 
 
-def exposed(patterns: Iterable[str] | None, view: str, name: str, tags: Iterable[str]) -> bool:
-    """Topic ``fields`` curation: ``view.*``, ``view.field``, ``all_views.*``, ``tag:x``, each
-    negatable with ``-``; later patterns win. No patterns: everything is exposed."""
+def exposed(
+    patterns: Iterable[str] | None,
+    view: str,
+    name: str,
+    tags: Iterable[str],
+    view_tags: Iterable[str] = (),
+) -> bool:
+    """Topic ``fields`` curation as Omni evaluates it: ``all_views.*`` first, then ``view.*``,
+    then ``tag:x`` (the field's tags or its view's), then ``view.field``, whatever order they
+    are written in (so ``[all_views.*, -users.*, users.id]`` keeps ``users.id``); each negatable
+    with ``-``, a later selector of the same rank winning. No patterns: everything is exposed."""
     if patterns is None:
         return True
     key = f"{view}.{name}"
-    tag_set = set(tags)
+    tag_set = {*tags, *view_tags}
     allowed = False
-    for pattern in patterns:
-        negative = pattern.startswith("-")
-        body = pattern[1:] if negative else pattern
-        if body.startswith("tag:"):
-            hit = body[4:] in tag_set
-        elif body.startswith("all_views."):
+    for negative, rank, body in _ranked(tuple(patterns)):
+        if rank == _BY_TAG:
+            tag_view, _, tag = body.rpartition(":tag:") if ":tag:" in body else ("", "", body[4:])
+            hit = tag in tag_set and tag_view in ("", view)
+        elif rank == _ALL_VIEWS:
             hit = fnmatch.fnmatchcase(name, body[len("all_views.") :])
         else:
             hit = fnmatch.fnmatchcase(key, body)
         if hit:
             allowed = not negative
     return allowed
+
+
+_ALL_VIEWS, _WHOLE_VIEW, _BY_TAG, _ONE_FIELD = range(4)
+
+
+@functools.lru_cache(maxsize=256)
+def _ranked(patterns: tuple[str, ...]) -> tuple[tuple[bool, int, str], ...]:
+    """``(negative, rank, selector)`` in Omni's order of operations (stable within a rank)."""
+    out = []
+    for pattern in patterns:
+        negative = pattern.startswith("-")
+        body = pattern[1:] if negative else pattern
+        if body.startswith("all_views."):
+            rank = _ALL_VIEWS
+        elif body.startswith("tag:") or ":tag:" in body:  # ai_fields' view:tag:x too
+            rank = _BY_TAG
+        elif body.endswith(".*") and body.count(".") == 1:
+            rank = _WHOLE_VIEW
+        else:
+            rank = _ONE_FIELD
+        out.append((negative, rank, body))
+    return tuple(sorted(out, key=lambda entry: entry[1]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +303,8 @@ class Topic:
     hidden: bool = False
     group_label: str | None = None
     field_patterns: tuple[str, ...] | None = None
+    #: the ``tags`` of the topic's views that have any, for ``tag:x`` in ``fields``
+    view_tags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: ``ai_fields``: what the AI planner is told of (not what it may query: see ``for_ai``)
     ai_field_patterns: tuple[str, ...] | None = None
     #: set on the topic as the AI planner sees it: ``ai_fields`` then narrows ``fields``
@@ -271,15 +319,20 @@ class Topic:
     access_filters: tuple[AccessFilter, ...] = ()
     always_where: SqlCondition | None = None
     always_having: SqlCondition | None = None
+    #: ``week_start_day`` for queries through this topic: wins over the model's
+    week_start: int | None = None
 
     @property
     def views(self) -> list[str]:
         return [self.base_view, *self.joins]
 
     def exposes(self, view: str, name: str, tags: Iterable[str] = ()) -> bool:
-        if self.narrowed_by is not None and not exposed(self.narrowed_by, view, name, tags):
+        view_tags = self.view_tags.get(view, ())
+        if self.narrowed_by is not None and not exposed(
+            self.narrowed_by, view, name, tags, view_tags
+        ):
             return False
-        return exposed(self.field_patterns, view, name, tags)
+        return exposed(self.field_patterns, view, name, tags, view_tags)
 
     def path_to(self, view: str) -> list[JoinStep]:
         """Join steps from the base view down to ``view`` (empty for the base view)."""
@@ -323,6 +376,10 @@ class SemanticModel:
     # The user attributes the model reads (SQL templates, access filters, access grants).
     attributes_used: frozenset[str] = frozenset()
     grants: Mapping[str, AccessGrant] = field(default_factory=dict)
+    #: ``week_start_day`` and ``fiscal_month_offset`` of the model file
+    calendar: Calendar = ISO
+    #: whether the model file sets ``fiscal_month_offset``: Omni's fiscal grains need it
+    fiscal: bool = False
     # The model as one class of user sees it (see ``semantic.access``), most recent last.
     variants: OrderedDict[str, Any] = field(default_factory=OrderedDict, repr=False)
     # Set on such a variant: the whole model it was cut from, and for whom.
@@ -337,6 +394,14 @@ class SemanticModel:
     @property
     def id(self) -> str:
         return model_id_for(self.name)
+
+    def calendar_of(self, dimension: Dimension, topic: Topic | None = None) -> Calendar:
+        """The calendar a dimension's grains and filters follow: its own week start, else
+        the topic's, else the model's (Omni: the most specific setting wins)."""
+        week_start = dimension.week_start
+        if week_start is None and topic is not None:
+            week_start = topic.week_start
+        return self.calendar.with_week_start(week_start)
 
     def measure(self, key: str) -> Measure:
         """The measure ``view.name`` (known to exist: the loader checked every reference)."""

@@ -270,10 +270,13 @@ def _meta(sel: Selected) -> FieldMeta:
             if not grain or grain == "raw"
             else f"{d.label} {grain.replace('_', ' ').title()}"
         )
+        data_type = grain_type(grain) if grain else d.data_type
+        date_type = grain.upper() if grain else None
+        if d.durations is not None:  # whole days, weeks ...: a number, not a date grain
+            data_type, date_type = "NUMBER", None
         return FieldMeta(
             field_name=name, view_name=ref.view, fully_qualified_name=ref.text, label=label,
-            data_type=grain_type(grain) if grain else d.data_type, is_dimension=True,
-            date_type=grain.upper() if grain else None, format=d.format,
+            data_type=data_type, is_dimension=True, date_type=date_type, format=d.format,
             description=d.description, hidden=d.hidden,
         )  # fmt: skip
     m = sel.measure

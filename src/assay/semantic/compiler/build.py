@@ -118,19 +118,37 @@ def render(tree: exp.Expr, dialect: str) -> str:
 
 
 def aggregate(
-    model: SemanticModel, m: Measure, now: datetime, dialect: str, *, one_row_each: bool = False
+    model: SemanticModel,
+    m: Measure,
+    now: datetime,
+    dialect: str,
+    *,
+    one_row_each: bool = False,
+    topic_week_start: int | None = None,
 ) -> exp.Expr:
     """The aggregate expression of a base measure over row-level (qualified) columns.
 
     ``one_row_each``: every joined row is exactly one row of the measure's view (it is the
     base view and not repeated), so a count needs no key and ``COUNT(*)`` is exact.
+    ``topic_week_start``: the query's topic's week start, which a filter's dimension's own
+    overrides (Omni: the most specific setting wins).
     """
     if m.custom is not None:
         return m.custom.copy()
     cond = None
     if m.filters:
+        topical = model.calendar.with_week_start(topic_week_start)
         cond = exp.and_(
-            *(filter_condition(f.filter, f.target, now=now, dialect=dialect) for f in m.filters)
+            *(
+                filter_condition(
+                    f.filter,
+                    f.target,
+                    now=now,
+                    dialect=dialect,
+                    calendar=topical.with_week_start(f.week_start),
+                )
+                for f in m.filters
+            )
         )
     value = m.input.copy() if m.input is not None else None
     if m.aggregate_type == "count":
@@ -179,18 +197,30 @@ def dimension_value(inp: BuildInput, sel: Selected) -> exp.Expr:
     expr = sel.expr
     assert expr is not None
     masked = ":masked" if sel.masked else ""
-    return fragment(inp, f"dim:{sel.ref.key}[{sel.ref.grain or ''}]{masked}", expr.copy)
+    # A topic's week start changes a field's weeks: the text is kept per week start.
+    week = f":w{sel.calendar.week_start}" if sel.calendar.week_start else ""
+    return fragment(inp, f"dim:{sel.ref.key}[{sel.ref.grain or ''}]{masked}{week}", expr.copy)
+
+
+def _topic_week_start(inp: BuildInput) -> int | None:
+    topic = inp.res.scope.topic
+    return None if topic is None else topic.week_start
 
 
 def _direct_aggregate(inp: BuildInput, m: Measure) -> exp.Expr:
     """A measure aggregated straight over the joined rows (its view's rows are not repeated)."""
     base = m.view == inp.res.scope.base_view
 
+    week_start = _topic_week_start(inp)
+
     def make() -> exp.Expr:
-        return aggregate(inp.model, m, inp.now, inp.dialect, one_row_each=base)
+        return aggregate(
+            inp.model, m, inp.now, inp.dialect, one_row_each=base, topic_week_start=week_start
+        )
 
     if _cacheable(m):
-        return fragment(inp, f"agg:{m.key}:{base}", make)
+        week = "" if week_start is None else f":w{week_start}"
+        return fragment(inp, f"agg:{m.key}:{base}{week}", make)
     tree = make()
     return inp.bound(tree, f"the SQL of {m.key}") or tree
 
@@ -252,14 +282,20 @@ def build(inp: BuildInput) -> exp.Expr:
         if b not in bases:
             bases.append(b)
     fanned = [b for b in bases if b.view in inp.multiplied]
+    sorts = _sorts(inp, dims, measures)
+    # A dimension with an order_by_field sorts by that field, which joins the grouping (as
+    # in Omni, it is added to the query without being shown).
+    keys = {s.field: res.sort_keys[s.field] for s in sorts if s.field in res.sort_keys}
     if not fanned:
-        return _single_select(inp, dims, measures, bases)
-    return _grouped_select(inp, dims, measures, bases, fanned)
+        return _single_select(inp, dims, measures, bases, sorts, keys)
+    return _grouped_select(inp, dims, measures, bases, fanned, sorts, keys)
 
 
 def _where(inp: BuildInput) -> exp.Expr | None:
     conds = [
-        filter_condition(f, dimension_value(inp, sel), now=inp.now, dialect=inp.dialect)
+        filter_condition(
+            f, dimension_value(inp, sel), now=inp.now, dialect=inp.dialect, calendar=sel.calendar
+        )
         for sel, f in inp.res.where
     ]
     conds += [_paren(c.copy()) for c in inp.res.rule_where]
@@ -285,9 +321,10 @@ def _having(
 
 
 def _finish(
-    select: exp.Select, inp: BuildInput, dims: list[Selected], measures: list[Selected]
+    select: exp.Select, inp: BuildInput, sorts: list[Sort], by: dict[str, exp.Expr]
 ) -> exp.Select:
-    order = _order(inp, dims, measures)
+    """ORDER BY, LIMIT, OFFSET; ``by``: what a sorted field sorts by, when not itself."""
+    order = _order(sorts, by)
     if order:
         select.set("order", exp.Order(expressions=order))
     if inp.limit is not None:
@@ -297,7 +334,7 @@ def _finish(
     return select
 
 
-def _order(inp: BuildInput, dims: list[Selected], measures: list[Selected]) -> list[exp.Ordered]:
+def _sorts(inp: BuildInput, dims: list[Selected], measures: list[Selected]) -> list[Sort]:
     sorts = list(inp.sorts)
     if not sorts:
         # Omni's default: the first measure, largest first; else the first dimension.
@@ -305,6 +342,10 @@ def _order(inp: BuildInput, dims: list[Selected], measures: list[Selected]) -> l
             sorts = [Sort(measures[0].alias, True)]
         elif dims:
             sorts = [Sort(dims[0].alias, False)]
+    return sorts
+
+
+def _order(sorts: list[Sort], by: dict[str, exp.Expr]) -> list[exp.Ordered]:
     out = []
     for s in sorts:
         nulls_first: bool | None
@@ -314,7 +355,8 @@ def _order(inp: BuildInput, dims: list[Selected], measures: list[Selected]) -> l
             nulls_first = None
         else:  # LAST, and OMNI_DEFAULT: NULLs last either way, so every engine agrees
             nulls_first = False
-        ordered = exp.Ordered(this=_col(s.field), desc=s.descending)
+        target = by[s.field].copy() if s.field in by else _col(s.field)
+        ordered = exp.Ordered(this=target, desc=s.descending)
         if nulls_first is not None:
             ordered.set("nulls_first", nulls_first)
         out.append(ordered)
@@ -322,7 +364,12 @@ def _order(inp: BuildInput, dims: list[Selected], measures: list[Selected]) -> l
 
 
 def _single_select(
-    inp: BuildInput, dims: list[Selected], measures: list[Selected], bases: list[Measure]
+    inp: BuildInput,
+    dims: list[Selected],
+    measures: list[Selected],
+    bases: list[Measure],
+    sorts: list[Sort],
+    keys: dict[str, Selected],
 ) -> exp.Select:
     model = inp.model
     select = from_and_joins(inp)
@@ -338,16 +385,18 @@ def _single_select(
     if where is not None:
         select.set("where", exp.Where(this=where))
     if dims:
-        positions = [
+        positions: list[exp.Expr] = [
             exp.Literal.number(i + 1)
             for i, sel in enumerate(inp.res.selected)
             if sel.dimension is not None
         ]
+        by = {alias: dimension_value(inp, key) for alias, key in keys.items()}
+        positions += [value.copy() for value in by.values()]
         select.set("group", exp.Group(expressions=positions))
     having = _having(inp, value_of, inp.res.having)
     if having is not None:
         select.set("having", exp.Having(this=having))
-    return _finish(select, inp, dims, measures)
+    return _finish(select, inp, sorts, by if dims else {})
 
 
 def _grouped_select(
@@ -356,9 +405,13 @@ def _grouped_select(
     measures: list[Selected],
     bases: list[Measure],
     fanned: list[Measure],
+    sorts: list[Sort],
+    keys: dict[str, Selected],
 ) -> exp.Select:
     model = inp.model
     where = _where(inp)
+    shown = len(dims)
+    dims = [*dims, *keys.values()]  # the sort keys are grouped by, after the shown ones
     dim_names = [f"d{i}" for i in range(len(dims))]
     groups: list[tuple[str, list[Measure]]] = []
     direct = [b for b in bases if b not in fanned]
@@ -404,7 +457,10 @@ def _grouped_select(
     having = _having(inp, value_of, inp.res.having)
     if having is not None:
         outer.set("where", exp.Where(this=having))
-    return _finish(outer, inp, dims, measures)
+    by: dict[str, exp.Expr] = {
+        alias: _col(dim_names[shown + i], first) for i, alias in enumerate(keys)
+    }
+    return _finish(outer, inp, sorts, by)
 
 
 def _dim_projection(inp: BuildInput, dims: list[Selected], dim_names: list[str]) -> list[exp.Expr]:
@@ -447,7 +503,8 @@ def _leaf_alias(column: exp.Column) -> str:
 def _deduplicated_measure(inp: BuildInput, m: Measure) -> tuple[str, tuple[tuple[str, str], ...]]:
     """A measure over the de-duplicated rows ``q``: its aggregate's SQL, and the row-level
     columns (alias, SQL) the rows must carry for it. Cached like other fragments."""
-    key = (inp.dialect, m.key)
+    week_start = _topic_week_start(inp)
+    key = (inp.dialect, m.key if week_start is None else f"{m.key}:w{week_start}")
     cached = inp.model.deduplicated.get(key)
     if cached is not None:
         return cached
@@ -460,7 +517,7 @@ def _deduplicated_measure(inp: BuildInput, m: Measure) -> tuple[str, tuple[tuple
             return _col(alias, "q")
         return node
 
-    agg = aggregate(inp.model, m, inp.now, inp.dialect)
+    agg = aggregate(inp.model, m, inp.now, inp.dialect, topic_week_start=week_start)
     own = inp.bound(agg, f"the SQL of {m.key}")
     agg = (own or agg).transform(to_leaf, copy=False)
     result = (render(agg, inp.dialect), tuple(leaves.items()))

@@ -32,11 +32,12 @@ from assay.semantic.access import (
     bind,
     visibility,
 )
+from assay.semantic.calendar import ISO, Calendar
 from assay.semantic.filters import Filter, with_user_values
 from assay.semantic.model import Dimension, JoinStep, Measure, SemanticModel, Topic
 from assay.semantic.query import FieldRef, SemanticQuery, parse_field
 from assay.semantic.templates import AttributeRef, MeasureRef
-from assay.semantic.timeframes import GRAINS, grain_expression
+from assay.semantic.timeframes import FISCAL, GRAINS, grain_expression
 from assay.semantic.viewer import QUERY_FULL_MODEL, QUERY_TOPICS, Viewer
 
 
@@ -71,6 +72,8 @@ class Selected:
     expr: exp.Expr | None = None  # the row-level expression of a dimension
     #: shown hashed (``mask_unless_access_grants``: the user lacks the grant)
     masked: bool = False
+    #: the weeks and fiscal years of a dimension's grains and date filters
+    calendar: Calendar = ISO
 
     @property
     def alias(self) -> str:
@@ -88,6 +91,8 @@ class Resolution:
     #: the model's own row rules (access filters, always_*_sql, where_sql), bound to the user
     rule_where: list[exp.Expr] = field(default_factory=list)
     rule_having: list[exp.Expr] = field(default_factory=list)  # over MeasureRef nodes
+    #: what sorting by a selected dimension sorts by (its ``order_by_field``), by alias
+    sort_keys: dict[str, Selected] = field(default_factory=dict)
 
 
 def resolve_scope(
@@ -199,7 +204,27 @@ def resolve(
         _topic_rules(model, res, topic, viewer)
     for sel in res.selected:
         res.views |= _views_of(model, sel)
+        sort_key = _sort_key(model, sel, vis)
+        if sort_key is not None:
+            res.sort_keys[sel.alias] = sort_key
     return res
+
+
+def _sort_key(model: SemanticModel, sel: Selected, vis: Visibility | None) -> Selected | None:
+    """The dimension a selected one sorts by (``order_by_field``; same view, no grain). Not
+    when the user may not see it, or sees it hashed: its order would tell what they may not
+    know, and a hash's order is no order; the dimension then sorts by its own values."""
+    dim = sel.dimension
+    if dim is None or dim.order_by is None or sel.ref.grain is not None:
+        return None
+    view = model.views[dim.view]
+    target = view.dimensions[dim.order_by]
+    hidden = vis is not None and not vis.field(view, target)
+    hashed = vis is not None and target.mask is not None and not target.mask.holds(vis.granted)
+    if hidden or hashed:
+        return None
+    ref = FieldRef(target.key, target.view, target.name, None)
+    return Selected(ref, dimension=target, expr=target.expr, calendar=sel.calendar)
 
 
 def _users_own(flt: Filter, viewer: Viewer | None, field: str) -> Filter:
@@ -317,20 +342,27 @@ def _select(
         return None if ref.grain else Selected(ref, measure=measure)
     assert dim is not None
     masked = vis is not None and dim.mask is not None and not dim.mask.holds(vis.granted)
-    if ref.grain is None:
+    calendar = model.calendar_of(dim, topic)
+    if dim.durations is not None and ref.grain is not None:
+        duration = dim.duration(ref.grain)
+        if duration is None:
+            return None  # not one of its intervals: a missing field, as an unknown grain
+        expr = duration
+    elif ref.grain is None:
         expr = dim.expr
-    elif not _has_grain(dim, ref.grain):
+    elif not _has_grain(model, dim, ref.grain):
         return None
     else:
-        expr = grain_expression(dim.expr, ref.grain, dialect)
+        expr = grain_expression(dim.expr, ref.grain, dialect, calendar)
     if masked:  # the values, and every filter on them, become their hashes for this user
         text = exp.Cast(this=expr.copy(), to=exp.DataType.build("text"))
         expr = exp.MD5(this=text)
-    return Selected(ref, dimension=dim, expr=expr, masked=masked)
+    return Selected(ref, dimension=dim, expr=expr, masked=masked, calendar=calendar)
 
 
-def _has_grain(dim: Dimension, grain: str) -> bool:
-    if grain not in GRAINS:
+def _has_grain(model: SemanticModel, dim: Dimension, grain: str) -> bool:
+    """Omni's fiscal grains exist only in a model with a fiscal_month_offset."""
+    if grain not in GRAINS or (grain in FISCAL and not model.fiscal):
         return False
     if dim.timeframes is not None:
         return grain in dim.timeframes or grain == "raw"
