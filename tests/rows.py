@@ -35,8 +35,14 @@ def _key(row: tuple[Any, ...]) -> str:
 
 
 def assert_same_rows(
-    got: list[tuple[Any, ...]], want: list[tuple[Any, ...]], *, ordered: bool
+    got: list[tuple[Any, ...]],
+    want: list[tuple[Any, ...]],
+    *,
+    ordered: bool,
+    nonempty: bool = False,
 ) -> None:
+    """``nonempty``: no rows at all fails too (a case that selects nothing proves nothing)."""
+    assert got or not nonempty, "the query returned no rows: the case proves nothing"
     assert len(got) == len(want), f"{len(got)} rows, expected {len(want)}"
     if not ordered:
         got, want = sorted(got, key=_key), sorted(want, key=_key)

@@ -15,6 +15,7 @@ from assay.engines import DuckDBEngine
 from assay.engines.base import Engine
 from assay.semantic.compiler import compile_query
 from assay.semantic.model import SemanticModel
+from tests.rows import assert_same_rows
 from tests.semantic.test_special_dimensions import CASES
 from tests.special_model import special_model
 
@@ -38,20 +39,13 @@ def rows(engine: Engine, sql: str) -> list[tuple[Any, ...]]:
     return [tuple(_norm(v) for v in r.values()) for r in engine.execute(sql).to_pylist()]
 
 
-def _same(got: list[tuple[Any, ...]], want: list[tuple[Any, ...]], ordered: bool) -> None:
-    assert got, "the query returned no rows: the case proves nothing"
-    if not ordered:
-        got, want = sorted(got, key=repr), sorted(want, key=repr)
-    assert got == want
-
-
 @pytest.mark.parametrize("name", CASES)
 def test_postgres_matches_hand_written_sql(
     name: str, model: SemanticModel, tpch_postgres: Engine
 ) -> None:
     query, sql, ordered = CASES[name]
     got = rows(tpch_postgres, compile_query(model, query, dialect="postgres").sql)
-    _same(got, rows(tpch_postgres, sql), ordered)
+    assert_same_rows(got, rows(tpch_postgres, sql), ordered=ordered, nonempty=True)
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -66,4 +60,9 @@ def test_engine_matches_duckdb(
     engine: Engine = request.getfixturevalue(engine_name)
     query, _, ordered = CASES[name]
     want = rows(tpch_engine, compile_query(model, query, dialect="duckdb").sql)
-    _same(rows(engine, compile_query(model, query, dialect=engine.dialect).sql), want, ordered)
+    assert_same_rows(
+        rows(engine, compile_query(model, query, dialect=engine.dialect).sql),
+        want,
+        ordered=ordered,
+        nonempty=True,
+    )

@@ -18,6 +18,7 @@ from assay.engines import DuckDBEngine
 from assay.semantic.compiler import DIALECTS, compile_query
 from assay.semantic.model import SemanticModel
 from assay.semantic.special_dimensions import bin_labels, duration_expression, number_text
+from tests.rows import assert_same_rows
 from tests.special_model import special_model
 
 pytestmark = pytest.mark.tpch
@@ -181,13 +182,6 @@ def rows(engine: Any, sql: str) -> list[tuple[Any, ...]]:
     return [tuple(r.values()) for r in engine.execute(sql).to_pylist()]
 
 
-def same_rows(got: list[tuple[Any, ...]], want: list[tuple[Any, ...]], ordered: bool) -> None:
-    assert got, "the query returned no rows: the case proves nothing"
-    if not ordered:
-        got, want = sorted(got, key=repr), sorted(want, key=repr)
-    assert got == want
-
-
 @pytest.mark.parametrize("name", CASES)
 def test_duckdb_matches_hand_written_sql(
     name: str, model: SemanticModel, tpch_engine: DuckDBEngine
@@ -195,7 +189,7 @@ def test_duckdb_matches_hand_written_sql(
     query, sql, ordered = CASES[name]
     got = rows(tpch_engine, compile_query(model, query, dialect="duckdb").sql)
     want = [tuple(int(v) if isinstance(v, float) else v for v in r) for r in rows(tpch_engine, sql)]
-    same_rows(got, want, ordered)
+    assert_same_rows(got, want, ordered=ordered, nonempty=True)
 
 
 def test_default_sort_uses_order_by_field(model: SemanticModel, tpch_engine: DuckDBEngine) -> None:
