@@ -13,6 +13,7 @@ from assay.semantic.build_special import SpecialBuilder
 from assay.semantic.build_state import NAME
 from assay.semantic.calendar import ISO, Calendar, weekday_number
 from assay.semantic.catalog import DEFAULT_TIMEFRAMES, data_type_of, omni_type, table_columns
+from assay.semantic.extends import resolve_extends
 from assay.semantic.files import DimensionFile, MeasureFile, ViewFile
 from assay.semantic.model import Dimension, Measure, MeasureFilter, View, titleize
 from assay.semantic.names import file_stem
@@ -41,16 +42,34 @@ class FieldBuilder(SpecialBuilder):
                     "ignored: true), so nothing can use it")  # fmt: skip
         return f"no view {name!r}.{did_you_mean(name, self.view_files)}"
 
-    def _read_view_file(self, file: str, view: str) -> None:
-        if not NAME.match(view):
-            self.issue(file, "", f"view name {view!r} must match [a-z][a-z0-9_]*")
-            return
-        if view in self.view_files:
-            self.issue(
-                file, "", f"view {view!r} is defined twice (also in {self.view_files[view][0]})"
-            )
-            return
-        parsed = self.parse(file, ViewFile)
+    def _read_view_files(self, names: Mapping[str, str]) -> None:
+        """Read every view file (``file -> view name``), resolving ``extends`` on the YAML
+        first; template views are starting points only, never views of the model."""
+        raw: dict[str, tuple[str, dict[str, Any]]] = {}
+        broken: set[str] = set()
+        for file, view in names.items():
+            if not NAME.match(view):
+                self.issue(file, "", f"view name {view!r} must match [a-z][a-z0-9_]*")
+                continue
+            if view in raw or view in broken:
+                first = raw[view][0] if view in raw else "another file"
+                self.issue(file, "", f"view {view!r} is defined twice (also in {first})")
+                continue
+            data = self.load_yaml(file)
+            if data is None:
+                broken.add(view)
+                self.quiet.add(view)
+            else:
+                raw[view] = (file, data)
+        resolved = resolve_extends("view", raw, self.issue, broken=frozenset(broken))
+        for view, (file, _) in raw.items():
+            if view not in resolved:
+                self.quiet.add(view)
+            elif resolved[view].get("template") is not True:
+                self._read_view_file(file, view, resolved[view])
+
+    def _read_view_file(self, file: str, view: str, data: dict[str, Any]) -> None:
+        parsed = self._validate(file, ViewFile, data, "")
         if parsed is None:
             self.quiet.add(view)
             return

@@ -72,6 +72,18 @@ class BuildState:
     # ------------------------------------------------------------ pass 1: structure
 
     def parse(self, file: str, shape: type[BaseModel], *, many: bool = False) -> Any:
+        data = self.load_yaml(file, many=many)
+        if data is None:
+            return None
+        if many:
+            return [
+                x for i, d in enumerate(data) if (x := self._validate(file, shape, d, f"[{i}]"))
+            ]
+        return self._validate(file, shape, data, "")
+
+    def load_yaml(self, file: str, *, many: bool = False) -> Any:
+        """The file's YAML (a list when ``many``, else a mapping), or None when it is broken
+        (reported): read apart from validation so that ``extends`` can be resolved between."""
         text = self.files[file]
         if _flow_depth(text) > MAX_NESTING:
             self.issue(file, "", f"YAML nested more than {MAX_NESTING} levels deep")
@@ -98,13 +110,11 @@ class BuildState:
             if not isinstance(data, list):
                 self.issue(file, "", "expected a list of relationships")
                 return None
-            return [
-                x for i, d in enumerate(data) if (x := self._validate(file, shape, d, f"[{i}]"))
-            ]
+            return data
         if not isinstance(data, dict):
             self.issue(file, "", f"expected a mapping of parameters, got {type(data).__name__}")
             return None
-        return self._validate(file, shape, data, "")
+        return data
 
     def _validate(self, file: str, shape: type[BaseModel], data: Any, prefix: str) -> Any:
         try:

@@ -9,6 +9,7 @@ from typing import Any
 from assay.errors import did_you_mean
 from assay.semantic.build_rules import RuleBuilder
 from assay.semantic.calendar import weekday_number
+from assay.semantic.extends import resolve_extends
 from assay.semantic.files import RelationshipFile, TopicFile
 from assay.semantic.filters import Filter, depends_on_clock
 from assay.semantic.model import (
@@ -105,6 +106,8 @@ class TopicBuilder(RuleBuilder):
         self, views: Mapping[str, View], relationships: list[Relationship]
     ) -> dict[str, Topic]:
         topics: dict[str, Topic] = {}
+        raw: dict[str, tuple[str, dict[str, Any]]] = {}
+        broken: set[str] = set()
         for file in self.files:
             base = file.rsplit("/", 1)[-1]
             if not base.endswith(".topic"):
@@ -113,10 +116,21 @@ class TopicBuilder(RuleBuilder):
             if not TOPIC_NAME.match(name):
                 self.issue(file, "", f"topic name {name!r} must match [A-Za-z][A-Za-z0-9_]*")
                 continue
-            if name in topics:
+            if name in raw or name in broken:
                 self.issue(file, "", f"topic {name!r} is defined twice")
                 continue
-            spec = self.parse(file, TopicFile)
+            data = self.load_yaml(file)
+            if data is None:
+                broken.add(name)
+            else:
+                raw[name] = (file, data)
+        # extends resolved on the YAML; a template topic is a starting point, never a topic
+        resolved = resolve_extends("topic", raw, self.issue, broken=frozenset(broken))
+        for name, data in resolved.items():
+            file = raw[name][0]
+            if data.get("template") is True:
+                continue
+            spec = self._validate(file, TopicFile, data, "")
             if spec is None:
                 continue
             topic = self._topic(file, name, spec, views, relationships)

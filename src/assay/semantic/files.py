@@ -191,7 +191,9 @@ class DimensionFile(_Strict):
     week_start_day: WeekStartDay | None = None
     required_access_grants: list[str] | None = None
     mask_unless_access_grants: list[str] | None = None
-    ignore_from_extended: Refused = None
+    # left out of views that extend this one (``extends``), resolved before validation
+    ignore_from_extended: bool = False
+    extends: Refused = None  # a field's own extends ([view.field]) is not implemented yet
     custom_primary_key_sql_for_quick_aggs: Any = inert()  # quick aggregates are Omni's UI
     order_by_field: str | None = None
     groups: list[GroupFile] | None = Field(default=None, min_length=1)
@@ -220,6 +222,8 @@ class MeasureFile(_Strict):
     ignored: bool = False
     custom_primary_key_sql: Refused = None
     level_of_detail: Refused = None
+    ignore_from_extended: bool = False  # as a dimension's
+    extends: Refused = None  # as a dimension's
     display_order: Any = inert()
     view_label: Any = inert()
     colors: Any = inert()
@@ -252,7 +256,11 @@ class ViewFile(_Strict):
     ignored: bool = False
     required_access_grants: list[str] | None = None
     query: Refused = None
-    extends: Refused = None
+    # ``extends`` is resolved on the YAML before validation (semantic.extends); a template
+    # view is never validated (Omni relaxes it), so only ``template: false`` reaches here
+    template: bool = False
+    # Omni documents ignore_from_extended on fields only; what a view-level one means is
+    # unknown, so it is refused rather than guessed
     ignore_from_extended: Refused = None
 
 
@@ -309,9 +317,10 @@ class TopicFile(_Strict):
     base_view_label: Any = inert()
     cache_policy: Refused = None
     display_order: Any = inert()
-    extends: Refused = None
     owners: Any = inert()
-    template: Refused = None
+    # ``extends`` is resolved on the YAML before validation (semantic.extends); a template
+    # topic is never built, so only ``template: false`` reaches here
+    template: bool = False
     warehouse_override: Refused = None
     relationships: Refused = None
     views: Refused = None

@@ -114,12 +114,14 @@ class _Builder(TopicBuilder):
         if not MODEL_NAME.match(self.name):
             self.issue("model", "name", f"model name {self.name!r} must be 1 to 200 characters "
                        "of text, without line breaks or surrounding spaces")  # fmt: skip
+        view_names: dict[str, str] = {}
         for file in self.files:
             if file.endswith(".view"):
                 name, problem = view_name(file, self.files[file])
                 if problem:
                     self.issue(file, "", problem)
-                self._read_view_file(file, name)
+                view_names[file] = name
+        self._read_view_files(view_names)
         self._drop_ignored_views(model_file.ignored_views)
         views = self._build_views()
         relationships = self._build_relationships(views)
