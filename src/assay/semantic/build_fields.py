@@ -489,7 +489,8 @@ class FieldBuilder(SpecialBuilder):
         out: list[MeasureFilter] = []
         ok = True
         for field, raw in spec.items():
-            ref = Ref(view=field.rpartition(".")[0] or None, name=field.rpartition(".")[2])
+            named, _, name = field.rpartition(".")
+            ref = Ref(view=self._own_name(view, named) or None, name=name)
             dim = self._lookup_dimension(view, ref, file, f"{path}.{field}")
             parsed = self._yaml_filter(raw, file, f"{path}.{field}")
             if dim is None or parsed is None:

@@ -85,10 +85,15 @@ class RuleBuilder(FieldBuilder):
         return v is not None
 
     def _where_condition(
-        self, file: str, path: str, sql: str, own_view: str
+        self,
+        file: str,
+        path: str,
+        sql: str,
+        own_view: str,
+        renames: Mapping[str, str] | None = None,
     ) -> SqlCondition | None:
         """A row predicate over dimensions (``always_where_sql``, ``where_sql``)."""
-        tpl = self._template(file, path, sql, own_view)
+        tpl = self._template(file, path, sql, own_view, renames)
         if tpl is None or not self._template_attributes(tpl, file, path):
             return None
         for view, name in tpl.refs:

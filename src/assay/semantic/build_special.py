@@ -89,6 +89,7 @@ class SpecialBuilder(GrantBuilder):
         path = f"dimensions.{name}.order_by_field"
         text = raw.strip().removeprefix("${").removesuffix("}").strip()
         other_view, _, field = text.rpartition(".")
+        other_view = self._own_name(view, other_view)
         if other_view and other_view != view:
             self.issue(file, path, f"order_by_field {raw!r} names view {other_view!r}: it names "
                        f"a dimension of the same view, {view!r}")  # fmt: skip

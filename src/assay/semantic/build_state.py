@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from sqlglot import exp
 
 from assay.errors import ModelIssue, did_you_mean
 from assay.semantic.catalog import Catalog
@@ -25,7 +26,7 @@ from assay.semantic.files import (
 )
 from assay.semantic.filters import Filter, FilterError, parse_yaml_filter
 from assay.semantic.model import AccessGrant, Dimension, GrantRule
-from assay.semantic.templates import Template, TemplateError, parse_template
+from assay.semantic.templates import Ref, Template, TemplateError, parse_template
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 # libyaml's scanner slows quadratically with [ and { nesting and its composer overflows the C
@@ -57,6 +58,9 @@ class BuildState:
         self.issues: list[ModelIssue] = []
         self.dialect = "duckdb"
         self.view_files: dict[str, tuple[str, ViewFile]] = {}
+        #: ``join_to_view_as`` aliases: alias -> the view it is a second copy of (each alias
+        #: is also in ``view_files``, with its target's file and fields)
+        self.alias_of: dict[str, str] = {}
         self.templates: dict[str, Template] = {}  # "view.dimension" -> parsed sql
         self.dimensions: dict[str, Dimension] = {}
         self._resolving: list[str] = []
@@ -71,14 +75,17 @@ class BuildState:
 
     # ------------------------------------------------------------ pass 1: structure
 
-    def parse(self, file: str, shape: type[BaseModel], *, many: bool = False) -> Any:
+    def parse(
+        self, file: str, shape: type[BaseModel], *, many: bool = False, keep_failures: bool = False
+    ) -> Any:
+        """The file as ``shape`` (``many``: a list of them, failures left out, or kept as None
+        with ``keep_failures`` so that positions match the file's); None if it is broken."""
         data = self.load_yaml(file, many=many)
         if data is None:
             return None
         if many:
-            return [
-                x for i, d in enumerate(data) if (x := self._validate(file, shape, d, f"[{i}]"))
-            ]
+            items = [self._validate(file, shape, d, f"[{i}]") for i, d in enumerate(data)]
+            return items if keep_failures else [x for x in items if x is not None]
         return self._validate(file, shape, data, "")
 
     def load_yaml(self, file: str, *, many: bool = False) -> Any:
@@ -126,12 +133,30 @@ class BuildState:
                 self.issue(file, path, _pydantic_message(err, shape))
             return None
 
-    def _template(self, file: str, path: str, sql: str, view: str) -> Template | None:
+    def _own_name(self, view: str, named: str) -> str:
+        """``named`` as written in ``view``'s fields: in an alias's copy of its target's
+        fields, the target's name stands for the alias itself."""
+        return view if named and named == self.alias_of.get(view) else named
+
+    def _template(
+        self,
+        file: str,
+        path: str,
+        sql: str,
+        view: str,
+        renames: Mapping[str, str] | None = None,
+    ) -> Template | None:
+        """``sql`` parsed with ``view`` as its own view. In an alias's copy of its target's
+        fields, and wherever ``renames`` says so, a name of the target stands for the alias:
+        otherwise a field of ``customer_nation`` would read the table of ``nation``."""
         try:
-            return parse_template(sql, own_view=view, dialect=self.dialect)
+            tpl = parse_template(sql, own_view=view, dialect=self.dialect)
         except TemplateError as exc:
             self.issue(file, path, str(exc))
             return None
+        if view in self.alias_of:
+            renames = {self.alias_of[view]: view, **(renames or {})}
+        return renamed(tpl, renames) if renames else tpl
 
     def _yaml_filter(self, raw: Any, file: str, path: str) -> Filter | None:
         try:
@@ -139,6 +164,21 @@ class BuildState:
         except FilterError as exc:
             self.issue(file, path, str(exc).lstrip(": .").strip())
             return None
+
+
+def renamed(tpl: Template, renames: Mapping[str, str]) -> Template:
+    """``tpl`` with the views named in ``renames`` renamed, in ``${view.field}`` references
+    and in columns qualified by hand (``nation.n_name``)."""
+
+    def swap(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, Ref) and node.view is not None and node.view in renames:
+            return Ref(view=renames[node.view], name=node.field)
+        if isinstance(node, exp.Column) and node.table in renames:
+            return exp.column(node.this.copy(), table=renames[node.table])
+        return node
+
+    refs = tuple((renames.get(v, v) if v else v, f) for v, f in tpl.refs)
+    return Template(tpl.tree.copy().transform(swap, copy=False), refs, tpl.attributes)
 
 
 def _flow_depth(text: str) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 
 from assay.errors import did_you_mean
 from assay.semantic.build_rules import RuleBuilder
+from assay.semantic.build_state import NAME
 from assay.semantic.calendar import weekday_number
 from assay.semantic.extends import resolve_extends
 from assay.semantic.files import RelationshipFile, TopicFile
@@ -25,13 +26,69 @@ from assay.semantic.names import TOPIC_NAME
 
 
 class TopicBuilder(RuleBuilder):
+    #: the relationships file's entries, read before the views (their aliases are views)
+    relationship_files: tuple[RelationshipFile | None, ...] = ()
+    #: positions of relationships whose alias was refused (reported once, not again per use)
+    refused_aliases: frozenset[int] = frozenset()
+
+    def _read_aliases(self) -> None:
+        """Read the relationships file and make each ``join_to_view_as`` a view: a copy of its
+        target's fields under the alias, reading the target's table under the alias's name,
+        so that one query can join the same view twice (a customer's and a supplier's
+        nation). Runs before the views are built; an alias that takes a view's name is an
+        error (Omni could not tell the two apart)."""
+        if "relationships" not in self.files:
+            return
+        parsed = self.parse("relationships", RelationshipFile, many=True, keep_failures=True)
+        self.relationship_files = tuple(parsed or ())
+        labels: dict[str, str | None] = {}
+        refused: set[int] = set()
+        for i, rel in enumerate(self.relationship_files):
+            if rel is None:
+                continue
+            path = f"[{i}]"
+            alias, target = rel.join_to_view_as, rel.join_to_view
+            if alias is None:
+                if rel.join_to_view_as_label is not None:
+                    self.issue("relationships", f"{path}.join_to_view_as_label", "a label for "
+                               "an alias: it needs join_to_view_as")  # fmt: skip
+                continue
+            target = self.alias_of.get(target, target)  # an alias of an alias: the same view
+            problem = self._alias_problem(alias, target, f"{rel.join_from_view}_{target}")
+            if problem is not None:
+                self.issue("relationships", f"{path}.join_to_view_as", problem)
+                refused.add(i)
+            elif target in self.view_files and alias not in self.alias_of:
+                # (an unknown target is reported with the relationship)
+                self.alias_of[alias] = target
+                labels[alias] = rel.join_to_view_as_label
+        self.refused_aliases = frozenset(refused)
+        for alias, target in self.alias_of.items():
+            file, spec = self.view_files[target]
+            label = labels[alias] or titleize(alias)
+            self.view_files[alias] = (file, spec.model_copy(update={"label": label}))
+
+    def _alias_problem(self, alias: str, target: str, suggestion: str) -> str | None:
+        """Why ``alias`` cannot name a copy of ``target`` (None: it can)."""
+        if not NAME.match(alias):
+            return f"alias {alias!r} must match [a-z][a-z0-9_]*"
+        if alias in self.alias_of:
+            if self.alias_of[alias] == target:
+                return None  # the same copy, joined from another view too
+            return (f"alias {alias!r} already names a copy of view {self.alias_of[alias]!r}; "
+                    f"choose another name, e.g. {suggestion!r}")  # fmt: skip
+        if alias in self.view_files or alias in self.ignored_views or alias in self.quiet:
+            return (f"alias {alias!r} is the name of a view: an alias names a second copy of "
+                    "the joined view and must differ from every view's name; choose another, "
+                    f"e.g. {suggestion!r}")  # fmt: skip
+        return None
+
     def _build_relationships(self, views: Mapping[str, View]) -> list[Relationship]:
         self._check_derived_cycles()
-        if "relationships" not in self.files:
-            return []
-        parsed = self.parse("relationships", RelationshipFile, many=True) or []
         out: list[Relationship] = []
-        for i, rel in enumerate(parsed):
+        for i, rel in enumerate(self.relationship_files):
+            if rel is None or i in self.refused_aliases:
+                continue
             path = f"[{i}]"
             bad = False
             for key in ("join_from_view", "join_to_view"):
@@ -41,9 +98,17 @@ class TopicBuilder(RuleBuilder):
                 elif name not in self.view_files:
                     self.issue("relationships", f"{path}.{key}", self._no_view(name))
                     bad = True
-            if bad:
+            right = rel.join_to_view_as or rel.join_to_view
+            if bad or right not in self.view_files:  # a bad alias is reported already
                 continue
-            tpl = self._template("relationships", f"{path}.on_sql", rel.on_sql, rel.join_from_view)
+            # Omni: on_sql may name the joined view by its alias or by its own name (unless
+            # the view is joined to itself, where its own name is the other side).
+            renames = {}
+            if rel.join_to_view not in (right, rel.join_from_view):
+                renames = {rel.join_to_view: right}
+            tpl = self._template(
+                "relationships", f"{path}.on_sql", rel.on_sql, rel.join_from_view, renames
+            )
             if tpl is None:
                 continue
             used: set[str] = set()
@@ -52,7 +117,7 @@ class TopicBuilder(RuleBuilder):
             )
             if on is None:
                 continue
-            stray = used - {rel.join_from_view, rel.join_to_view}
+            stray = used - {rel.join_from_view, right}
             if stray:
                 self.issue(
                     "relationships",
@@ -65,14 +130,15 @@ class TopicBuilder(RuleBuilder):
             where = None
             if rel.where_sql is not None:
                 where = self._where_condition(
-                    "relationships", f"{path}.where_sql", rel.where_sql, rel.join_from_view
-                )
+                    "relationships", f"{path}.where_sql", rel.where_sql, rel.join_from_view,
+                    renames,
+                )  # fmt: skip
                 if where is None:
                     continue
             out.append(
                 Relationship(
                     rel.join_from_view,
-                    rel.join_to_view,
+                    right,
                     on,
                     rel.relationship_type,
                     rel.join_type,

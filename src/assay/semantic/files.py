@@ -336,8 +336,12 @@ class RelationshipFile(_Strict):
     join_type: Literal["always_left", "inner", "full_outer", "cross"] = "always_left"
     reversible: bool | None = None
     where_sql: str | None = None
-    join_to_view_as: Refused = None
-    join_to_view_as_label: Refused = None
+    #: the joined view under another name (the same view joined twice: a customer's nation
+    #: and a supplier's nation); the alias is a view of its own for topics and queries
+    join_to_view_as: str | None = None
+    join_to_view_as_label: str | None = None
+    join_from_view_as: Refused = None
+    join_from_view_as_label: Refused = None
 
 
 class ModelFile(_Strict):

@@ -123,12 +123,15 @@ class _Builder(TopicBuilder):
                 view_names[file] = name
         self._read_view_files(view_names)
         self._drop_ignored_views(model_file.ignored_views)
+        self._read_aliases()
         views = self._build_views()
         relationships = self._build_relationships(views)
         topics = self._build_topics(views, relationships)
         ai_topics = self._ai_chat_topics(model_file.ai_chat_topics, topics)
         if not views and not self.quiet:
             self.issue("model", "", "the model has no views (expected <name>.view files)")
+        # An alias's fields are its target's: a problem in them is reported once, not per copy.
+        self.issues = list(dict.fromkeys(self.issues))
         if any(not i.is_warning for i in self.issues):
             return None
         digest = hashlib.sha256()
