@@ -16,7 +16,8 @@ from assay.engines import DuckDBEngine
 from assay.semantic.compiler import DIALECTS, compile_query
 from assay.semantic.model import SemanticModel
 from tests.alias_model import alias_model
-from tests.semantic.test_special_dimensions import rows, same_rows
+from tests.rows import assert_same_rows
+from tests.semantic.test_special_dimensions import rows
 
 pytestmark = pytest.mark.tpch
 
@@ -127,7 +128,7 @@ def test_duckdb_matches_hand_written_sql(
 ) -> None:
     query, sql, ordered = CASES[name]
     got = rows(tpch_engine, compile_query(model, query, dialect="duckdb").sql)
-    same_rows(got, rows(tpch_engine, sql), ordered)
+    assert_same_rows(got, rows(tpch_engine, sql), ordered=ordered, nonempty=True)
 
 
 def test_the_alias_is_a_view_of_its_own(model: SemanticModel) -> None:
@@ -149,7 +150,7 @@ def test_the_demo_topics_still_join_nation_itself(
     want = (
         "SELECT n_name, COUNT(*) FROM customer JOIN nation ON c_nationkey = n_nationkey GROUP BY 1"
     )
-    same_rows(rows(tpch_engine, sql), rows(tpch_engine, want), False)
+    assert_same_rows(rows(tpch_engine, sql), rows(tpch_engine, want), ordered=False, nonempty=True)
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
