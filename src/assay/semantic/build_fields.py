@@ -9,7 +9,7 @@ from typing import Any
 from sqlglot import exp
 
 from assay.errors import did_you_mean
-from assay.semantic.build_special import SpecialBuilder
+from assay.semantic.build_measures import MeasureBuilder
 from assay.semantic.build_state import NAME
 from assay.semantic.calendar import ISO, Calendar, weekday_number
 from assay.semantic.catalog import DEFAULT_TIMEFRAMES, data_type_of, omni_type, table_columns
@@ -18,7 +18,6 @@ from assay.semantic.files import DimensionFile, MeasureFile, ViewFile
 from assay.semantic.model import Dimension, Measure, MeasureFilter, View, titleize
 from assay.semantic.names import file_stem
 from assay.semantic.templates import (
-    MeasureRef,
     Ref,
     Template,
     TemplateError,
@@ -27,7 +26,7 @@ from assay.semantic.templates import (
 )
 
 
-class FieldBuilder(SpecialBuilder):
+class FieldBuilder(MeasureBuilder):
     #: the model file's calendar, and whether it sets ``fiscal_month_offset`` (read first)
     calendar: Calendar = ISO
     fiscal: bool = False
@@ -353,16 +352,16 @@ class FieldBuilder(SpecialBuilder):
             ),
         )
         # Parameter problems are collected, then the SQL is still checked: all in one round.
-        ok = True
-        if spec.aggregate_type == "percentile" and spec.percentile is None:
+        ok = self._distinct_on_problems(spec, file, path)
+        percentile = spec.aggregate_type in ("percentile", "percentile_distinct_on")
+        if percentile and spec.percentile is None:
             self.issue(
                 file, f"{path}.percentile", "a percentile measure needs percentile: N (0-100)"
             )
             ok = False
-        if spec.percentile is not None and spec.aggregate_type != "percentile":
-            self.issue(
-                file, f"{path}.percentile", "percentile only applies to aggregate_type: percentile"
-            )
+        if spec.percentile is not None and not percentile:
+            self.issue(file, f"{path}.percentile", "percentile only applies to aggregate_type "
+                       "percentile or percentile_distinct_on")  # fmt: skip
             ok = False
         tpl = self._template(file, f"{path}.sql", spec.sql, view) if spec.sql else None
         if spec.sql and (tpl is None or not self._template_attributes(tpl, file, f"{path}.sql")):
@@ -389,7 +388,8 @@ class FieldBuilder(SpecialBuilder):
         if (tpl is not None and tree is None) or not ok:
             return None
         filters = self._measure_filters(view, spec.filters, file, f"{path}.filters", views_used)
-        if filters is None:
+        key_ok, key = self._distinct_key(view, spec.custom_primary_key_sql, file, path, views_used)
+        if filters is None or not key_ok:
             return None
         if spec.aggregate_type is None:
             if tree is None or not contains_aggregate(tree):
@@ -420,7 +420,28 @@ class FieldBuilder(SpecialBuilder):
             filters=tuple(filters),
             percentile=spec.percentile,
             data_type=data_type,
+            distinct_key=key,
         )
+
+    def _distinct_key(
+        self, view: str, sql: str | None, file: str, path: str, views_used: set[str]
+    ) -> tuple[bool, exp.Expr | None]:
+        """Whether ``custom_primary_key_sql`` is right (else it is reported), and its
+        row-level SQL (None when there is none). It keys rows, so it names dimensions, never
+        measures."""
+        if sql is None:
+            return True, None
+        path = f"{path}.custom_primary_key_sql"
+        tpl = self._template(file, path, sql, view)
+        if tpl is None or not self._template_attributes(tpl, file, path):
+            return False, None
+        self._check_columns(view, tpl, file, path)
+        if any(self._is_measure_ref(view, r) for r in tpl.refs):
+            self.issue(file, path, "custom_primary_key_sql keys rows: it names dimensions "
+                       "(${orders.id}), not measures")  # fmt: skip
+            return False, None
+        tree = self._resolve_dims(view, tpl, file, path, views_used)
+        return tree is not None, tree
 
     def _is_measure_ref(self, view: str, ref: tuple[str | None, str]) -> bool:
         target = self.view_files.get(ref[0] or view)
@@ -444,44 +465,6 @@ class FieldBuilder(SpecialBuilder):
 
         tree = tpl.tree.copy().transform(swap, copy=False)
         return tree if ok else None
-
-    def _derived_measure(
-        self, view: str, name: str, tpl: Template, file: str, path: str, common: dict[str, Any]
-    ) -> Measure | None:
-        ok = True
-        refs: list[str] = []
-
-        def swap(node: exp.Expr) -> exp.Expr:
-            nonlocal ok
-            if not isinstance(node, Ref):
-                return node
-            target_view = node.view or view
-            target = self.view_files.get(target_view)
-            if target_view in self.quiet or f"{target_view}.{node.field}" in self.quiet:
-                ok = False  # already reported where it is defined
-                return node
-            if target is None or node.field not in target[1].measures:
-                hint = did_you_mean(node.field, target[1].measures) if target else ""
-                self.issue(
-                    file,
-                    f"{path}.sql",
-                    f"${{{target_view}.{node.field}}}: a derived measure "
-                    f"can only combine measures.{hint}",
-                )
-                ok = False
-                return node
-            refs.append(f"{target_view}.{node.field}")
-            return MeasureRef(view=target_view, name=node.field)
-
-        tree = tpl.tree.copy().transform(swap, copy=False)
-        if not ok:
-            return None
-        key = f"{view}.{name}"
-        if key in refs:
-            self.issue(file, f"{path}.sql", f"measure {key} refers to itself")
-            return None
-        self._derived_refs[key] = (file, f"{path}.sql", refs)
-        return Measure(**common, views_used=frozenset({view}), derived=tree)
 
     def _measure_filters(
         self, view: str, spec: Mapping[str, Any], file: str, path: str, views_used: set[str]

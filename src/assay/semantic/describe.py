@@ -278,7 +278,7 @@ def _measure_entry(model: SemanticModel, m: Measure) -> dict[str, Any]:
 def _aggregate_sql(model: SemanticModel, m: Measure) -> str:
     """The measure's aggregate over its input, without its filters (listed apart)."""
     value = m.input.unnest().copy() if m.input is not None else None
-    at = m.aggregate_type
+    at = (m.aggregate_type or "").removesuffix("_distinct_on")  # the key is not shown
     tree: exp.Expr
     if value is None:
         tree = exp.Count(this=exp.Star())

@@ -29,12 +29,13 @@ from assay.semantic.calendar import FISCAL_OFFSET_LIMIT, WEEKDAYS
 
 #: Omni values of aggregate_type and timeframes that Assay does not implement yet: refused by
 #: name (the loader says so) rather than as unknown words
-NOT_YET_VALUES = frozenset({
-    "sum_distinct_on", "average_distinct_on", "median_distinct_on", "percentile_distinct_on",
-})  # fmt: skip
+NOT_YET_VALUES: frozenset[str] = frozenset()
 AggregateType = Literal[
-    "sum", "count", "count_distinct", "average", "min", "max", "median", "percentile", "list"
-]
+    "sum", "count", "count_distinct", "average", "min", "max", "median", "percentile", "list",
+    "sum_distinct_on", "average_distinct_on", "median_distinct_on", "percentile_distinct_on",
+]  # fmt: skip
+#: aggregate types that aggregate each distinct value of custom_primary_key_sql once
+DISTINCT_ON_TYPES = frozenset(t for t in get_args(AggregateType) if t.endswith("_distinct_on"))
 Timeframe = Literal[
     "raw", "date", "week", "month", "quarter", "year", "hour", "minute", "second",
     "month_name", "month_num", "quarter_of_year", "day_of_week_name", "day_of_week_num",
@@ -220,7 +221,8 @@ class MeasureFile(_Strict):
     group_label: str | None = None
     tags: list[str] = Field(default_factory=list)
     ignored: bool = False
-    custom_primary_key_sql: Refused = None
+    # Checked by the loader: Omni defines it for the *_distinct_on aggregate types.
+    custom_primary_key_sql: str | None = None
     level_of_detail: Refused = None
     ignore_from_extended: bool = False  # as a dimension's
     extends: Refused = None  # as a dimension's

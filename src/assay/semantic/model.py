@@ -141,7 +141,8 @@ class Measure:
     filters may hold relative dates that are resolved at compile time, and because fan-out
     handling needs the row-level inputs apart from the aggregate wrapped around them.
     ``custom`` is a raw SQL aggregate (``sql: SUM(x) / COUNT(y)``); ``derived`` an expression
-    over ``MeasureRef`` nodes.
+    over ``MeasureRef`` nodes. ``distinct_key`` (``custom_primary_key_sql`` of a
+    ``*_distinct_on`` measure): row-level SQL whose each distinct value is aggregated once.
     """
 
     view: str
@@ -154,6 +155,7 @@ class Measure:
     percentile: float | None = None
     custom: exp.Expr | None = None
     derived: exp.Expr | None = None
+    distinct_key: exp.Expr | None = None
     description: str | None = None
     synonyms: tuple[str, ...] = ()
     ai_context: str | None = None

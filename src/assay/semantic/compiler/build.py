@@ -10,6 +10,12 @@ or overflow risk across dialects, and runs at the speed of the de-duplication a 
 write by hand. Measures whose rows are not repeated are aggregated directly, and the groups are
 joined on the grain with null-safe equality (every group has the same grain rows, since all are
 computed from the same joined and filtered rows).
+
+A ``*_distinct_on`` measure is de-duplicated the same way on its own key
+(``custom_primary_key_sql``) instead of its view's primary key, whether or not the joins
+repeat rows: its table may repeat them itself (order totals on every line of a pre-joined
+table). Rows whose key is NULL are not aggregated, as with symmetric aggregates (there is no
+key to count them once by).
 """
 
 from __future__ import annotations
@@ -150,6 +156,9 @@ def aggregate(
                 for f in m.filters
             )
         )
+    if m.distinct_key is not None:
+        has_key = exp.Not(this=exp.Is(this=_paren(m.distinct_key.copy()), expression=exp.Null()))
+        cond = has_key if cond is None else exp.and_(cond, has_key)
     value = m.input.copy() if m.input is not None else None
     if m.aggregate_type == "count":
         pk = None if one_row_each else model.views[m.view].primary_key
@@ -160,7 +169,8 @@ def aggregate(
     assert value is not None
     if cond is not None:
         value = exp.Case(ifs=[exp.If(this=cond, true=value)])
-    at = m.aggregate_type
+    # Over de-duplicated rows, a *_distinct_on measure is its plain aggregate.
+    at = (m.aggregate_type or "").removesuffix("_distinct_on")
     if at == "count_distinct":
         return exp.Count(this=exp.Distinct(expressions=[value]))
     if at == "percentile":
@@ -168,7 +178,6 @@ def aggregate(
         return exp.PercentileCont(this=value, expression=exp.Literal.number(m.percentile / 100))
     if at == "list":
         return exp.ArrayAgg(this=exp.Distinct(expressions=[value]))
-    assert at is not None
     return _SIMPLE_AGGS[at](this=value)
 
 
@@ -281,7 +290,7 @@ def build(inp: BuildInput) -> exp.Expr:
     for b in rule_measures(inp.model, res.rule_having):
         if b not in bases:
             bases.append(b)
-    fanned = [b for b in bases if b.view in inp.multiplied]
+    fanned = [b for b in bases if b.view in inp.multiplied or b.distinct_key is not None]
     sorts = _sorts(inp, dims, measures)
     # A dimension with an order_by_field sorts by that field, which joins the grouping (as
     # in Omni, it is added to the query without being shown).
@@ -413,12 +422,16 @@ def _grouped_select(
     shown = len(dims)
     dims = [*dims, *keys.values()]  # the sort keys are grouped by, after the shown ones
     dim_names = [f"d{i}" for i in range(len(dims))]
-    groups: list[tuple[str, list[Measure]]] = []
     direct = [b for b in bases if b not in fanned]
+    # Keyed by what the rows are de-duplicated on: a view (its primary key) or a distinct_on
+    # key (trees compare by structure, so measures with the same key share their rows).
+    deduplicated: dict[str | exp.Expr, list[Measure]] = {}
+    for m in fanned:
+        deduplicated.setdefault(m.view if m.distinct_key is None else m.distinct_key, []).append(m)
+    groups: list[tuple[str | exp.Expr | None, list[Measure]]] = []
     if direct or not fanned:
-        groups.append(("direct", direct))
-    for view in dict.fromkeys(m.view for m in fanned):
-        groups.append((view, [m for m in fanned if m.view == view]))
+        groups.append((None, direct))
+    groups += deduplicated.items()
     measure_col = {b.key: f"m{i}" for i, b in enumerate(bases)}
     ctes: list[exp.CTE] = []
     owner: dict[str, str] = {}
@@ -426,10 +439,11 @@ def _grouped_select(
         name = f"g{gi}"
         for b in members:
             owner[b.key] = name
-        if view == "direct":
+        if view is None:
             body = _direct_group(inp, dims, dim_names, members, measure_col, where)
         else:
-            body = _deduplicated_group(inp, view, dims, dim_names, members, measure_col, where)
+            key_view = view if isinstance(view, str) else None
+            body = _deduplicated_group(inp, key_view, dims, dim_names, members, measure_col, where)
         ctes.append(exp.CTE(this=body, alias=exp.TableAlias(this=exp.to_identifier(name))))
     first = ctes[0].alias
     outer = exp.Select()
@@ -528,25 +542,26 @@ def _deduplicated_measure(inp: BuildInput, m: Measure) -> tuple[str, tuple[tuple
 
 def _deduplicated_group(
     inp: BuildInput,
-    view: str,
+    view: str | None,
     dims: list[Selected],
     dim_names: list[str],
     members: list[Measure],
     measure_col: dict[str, str],
     where: exp.Expr | None,
 ) -> exp.Select:
-    """Measures of a view whose rows the joins repeat: one row per (grain, primary key)."""
-    model = inp.model
-    pk = model.views[view].primary_key
-    assert pk is not None  # check_fanout refused the query otherwise
+    """Measures of a view whose rows the joins repeat: one row per (grain, primary key). With
+    no ``view``, distinct_on measures: their key's columns are among the inputs their
+    aggregate reads (it skips NULL keys), so the rows are one per (grain, key, value)."""
     inner = from_and_joins(inp)
     inner.set("distinct", exp.Distinct())
     for proj in _dim_projection(inp, dims, dim_names):
         inner.append("expressions", proj)
     columns: dict[str, str] = {}
-    if isinstance(pk.expr, exp.Column):
+    pk = None if view is None else inp.model.views[view].primary_key
+    assert view is None or pk is not None  # check_fanout refused the query otherwise
+    if pk is not None and isinstance(pk.expr, exp.Column):
         columns[_leaf_alias(pk.expr)] = render(pk.expr.copy(), inp.dialect)
-    else:
+    elif pk is not None:
         key_value = fragment(inp, f"pk:{view}", pk.expr.copy)
         columns["__pk"] = (
             key_value.name if isinstance(key_value, exp.Var) else render(key_value, inp.dialect)

@@ -427,6 +427,8 @@ def multiplied_views(scope: Scope, joins: list[JoinStep]) -> set[str]:
 
 def check_fanout(model: SemanticModel, measures: Iterable[Measure], multiplied: set[str]) -> None:
     for m in measures:
+        if m.distinct_key is not None:
+            continue  # de-duplicated on its own key
         if m.view in multiplied and model.views[m.view].primary_key is None:
             raise FanoutNeedsPrimaryKey(
                 f"Measure {m.key} would be over-counted: the query's joins repeat rows of view "
