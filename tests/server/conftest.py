@@ -87,8 +87,11 @@ class Server:
         """A new token from `assay keys create` (the last line of its output)."""
         out = subprocess.run(
             [ASSAY, "keys", "create", *(args or ("--org",))],
-            env=self._env(), check=True, capture_output=True, text=True,
+            check=False, env=self._env(), capture_output=True, text=True,
         )  # fmt: skip
+        if out.returncode != 0:  # say why: a bare CalledProcessError hides the command's words
+            raise RuntimeError(f"assay keys create {' '.join(args)} exited {out.returncode}: "
+                               f"{out.stderr.strip() or out.stdout.strip()}")  # fmt: skip
         return out.stdout.strip().splitlines()[-1]
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
