@@ -18,6 +18,7 @@ from assay.engines.urls import redact
 from assay.errors import AssayError, BackupError
 from assay.jobs.store_backup import BackupSummary, back_up, verify_backup
 from assay.jobs.store_restore import restore
+from assay.jobs.stores import sqlite_store_path
 
 store = typer.Typer(
     help="Back up, verify and restore the job store (SQLite in home).", no_args_is_help=True
@@ -27,16 +28,16 @@ app.add_typer(store, name="store")
 
 def _sqlite_files(settings: Settings) -> tuple[Path, Path]:
     """The store file and the results folder the settings give a server."""
-    url = settings.job_store.strip()
-    if url and not url.startswith("sqlite:"):
+    path = sqlite_store_path(settings)
+    if path is None:
         raise BackupError(
-            f"The job store is {redact(url)} (schema {settings.job_store_schema}), not SQLite: "
+            f"The job store is {redact(settings.job_store)} "
+            f"(schema {settings.job_store_schema}), not SQLite: "
             "use PostgreSQL's own tools, `pg_dump --format=custom "
             f"--schema={settings.job_store_schema} --file=assay-store.dump <job_store URL>` "
             "to back it up and `pg_restore` to restore it (docs/operations.md)"
         )
-    path = Path(url.removeprefix("sqlite:").removeprefix("//")) if url else None
-    if path is not None and path.resolve() != settings.job_store_path.resolve():
+    if path.resolve() != settings.job_store_path.resolve():
         # The server keeps AI jobs in home's assay.sqlite whatever job_store says.
         raise BackupError(
             f"job_store puts the job store in {path}, apart from {settings.job_store_path} "

@@ -13,15 +13,24 @@ from assay.jobs.sqlite import SQLiteJobStore
 from assay.jobs.store import JobStore
 
 
+def sqlite_store_path(settings: Settings) -> Path | None:
+    """The SQLite file the settings' job store is (home's by default); None when it is not
+    SQLite."""
+    url = settings.job_store.strip()
+    if not url:
+        return settings.job_store_path
+    if url.startswith("sqlite:"):
+        return Path(url.removeprefix("sqlite:").removeprefix("//"))
+    return None
+
+
 def open_job_store(
     settings: Settings, *, pool_size: int = 8, counters: Counters | None = None
 ) -> JobStore:
-    url = settings.job_store.strip()
-    if not url:
-        return SQLiteJobStore(settings.job_store_path, counters=counters)
-    if url.startswith("sqlite:"):
-        path = Path(url.removeprefix("sqlite:").removeprefix("//"))
+    path = sqlite_store_path(settings)
+    if path is not None:
         return SQLiteJobStore(path, counters=counters)
+    url = settings.job_store.strip()
     if "://" in url and engine_kind(url) == "postgres":
         from assay.jobs.postgres import PostgresJobStore  # noqa: PLC0415 (psycopg: 60 ms)
 
