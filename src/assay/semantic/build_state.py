@@ -18,7 +18,6 @@ from sqlglot import exp
 from assay.errors import ModelIssue, did_you_mean
 from assay.semantic.catalog import Catalog
 from assay.semantic.files import (
-    NOT_YET_VALUES,
     AccessFilterFile,
     DimensionFile,
     MeasureFile,
@@ -223,10 +222,6 @@ def _pydantic_message(err: Mapping[str, Any], shape: type[BaseModel]) -> str:
         if loc[-1] == "type" and owner is DimensionFile:
             hint = " Omni dimensions have no type parameter; the column's type is used."
         return f"unknown parameter {loc[-1]!r}.{hint}"
-    if kind == "literal_error" and err.get("input") in NOT_YET_VALUES:
-        return (f"Assay does not support {loc[-2] if isinstance(loc[-1], int) else loc[-1]} "
-                f"{err.get('input')} yet: it changes query results, so the model is refused "
-                "rather than served without it")  # fmt: skip
     if kind == "literal_error":
         expected = str(err.get("ctx", {}).get("expected", ""))
         options = re.findall(r"'([^']+)'", expected)

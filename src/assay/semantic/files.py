@@ -27,9 +27,6 @@ from pydantic_core import PydanticCustomError
 from assay.errors import did_you_mean
 from assay.semantic.calendar import FISCAL_OFFSET_LIMIT, WEEKDAYS
 
-#: Omni values of aggregate_type and timeframes that Assay does not implement yet: refused by
-#: name (the loader says so) rather than as unknown words
-NOT_YET_VALUES: frozenset[str] = frozenset()
 AggregateType = Literal[
     "sum", "count", "count_distinct", "average", "min", "max", "median", "percentile", "list",
     "sum_distinct_on", "average_distinct_on", "median_distinct_on", "percentile_distinct_on",
