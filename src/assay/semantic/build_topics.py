@@ -89,64 +89,88 @@ class TopicBuilder(RuleBuilder):
         for i, rel in enumerate(self.relationship_files):
             if rel is None or i in self.refused_aliases:
                 continue
-            path = f"[{i}]"
-            bad = False
-            for key in ("join_from_view", "join_to_view"):
-                name = getattr(rel, key)
-                if name in self.quiet:
-                    bad = True
-                elif name not in self.view_files:
-                    self.issue("relationships", f"{path}.{key}", self._no_view(name))
-                    bad = True
-            right = rel.join_to_view_as or rel.join_to_view
-            if bad or right not in self.view_files:  # a bad alias is reported already
-                continue
-            # Omni: on_sql may name the joined view by its alias or by its own name (unless
-            # the view is joined to itself, where its own name is the other side).
-            renames = {}
-            if rel.join_to_view not in (right, rel.join_from_view):
-                renames = {rel.join_to_view: right}
-            tpl = self._template(
-                "relationships", f"{path}.on_sql", rel.on_sql, rel.join_from_view, renames
-            )
-            if tpl is None:
-                continue
-            used: set[str] = set()
-            on = self._resolve_dims(
-                rel.join_from_view, tpl, "relationships", f"{path}.on_sql", used
-            )
-            if on is None:
-                continue
-            stray = used - {rel.join_from_view, right}
-            if stray:
-                self.issue(
-                    "relationships",
-                    f"{path}.on_sql",
-                    f"on_sql may only use the two joined views; it also uses {sorted(stray)}",
-                )
-                continue
-            if not self._template_attributes(tpl, "relationships", f"{path}.on_sql"):
-                continue
-            where = None
-            if rel.where_sql is not None:
-                where = self._where_condition(
-                    "relationships", f"{path}.where_sql", rel.where_sql, rel.join_from_view,
-                    renames,
-                )  # fmt: skip
-                if where is None:
-                    continue
-            out.append(
-                Relationship(
-                    rel.join_from_view,
-                    right,
-                    on,
-                    rel.relationship_type,
-                    rel.join_type,
-                    rel.on_sql,
-                    where,
-                )
-            )
+            built = self._relationship("relationships", f"[{i}]", rel)
+            if built is not None:
+                out.append(built)
         return out
+
+    def _relationship(
+        self, file: str, path: str, rel: RelationshipFile, topic: str | None = None
+    ) -> Relationship | None:
+        """One relationship of the relationships file, or of ``topic``'s own
+        ``relationships`` (``file`` and ``path`` say where, for its issues)."""
+        bad = False
+        for key in ("join_from_view", "join_to_view"):
+            name = getattr(rel, key)
+            if name in self.quiet:
+                bad = True
+            elif name not in self.view_files:
+                self.issue(file, f"{path}.{key}", self._no_view(name))
+                bad = True
+        right = rel.join_to_view_as or rel.join_to_view
+        if bad or right not in self.view_files:  # a bad alias is reported already
+            return None
+        # Omni: on_sql may name the joined view by its alias or by its own name (unless
+        # the view is joined to itself, where its own name is the other side).
+        renames = {}
+        if rel.join_to_view not in (right, rel.join_from_view):
+            renames = {rel.join_to_view: right}
+        tpl = self._template(file, f"{path}.on_sql", rel.on_sql, rel.join_from_view, renames)
+        if tpl is None:
+            return None
+        used: set[str] = set()
+        on = self._resolve_dims(rel.join_from_view, tpl, file, f"{path}.on_sql", used)
+        if on is None:
+            return None
+        stray = used - {rel.join_from_view, right}
+        if stray:
+            self.issue(
+                file,
+                f"{path}.on_sql",
+                f"on_sql may only use the two joined views; it also uses {sorted(stray)}",
+            )
+            return None
+        if not self._template_attributes(tpl, file, f"{path}.on_sql"):
+            return None
+        where = None
+        if rel.where_sql is not None:
+            where = self._where_condition(
+                file, f"{path}.where_sql", rel.where_sql, rel.join_from_view, renames
+            )
+            if where is None:
+                return None
+        return Relationship(
+            rel.join_from_view,
+            right,
+            on,
+            rel.relationship_type,
+            rel.join_type,
+            rel.on_sql,
+            where,
+            topic,
+        )
+
+    def _topic_relationships(
+        self, file: str, name: str, spec: TopicFile
+    ) -> list[Relationship] | None:
+        """A topic's own ``relationships``: joins only that topic uses (one-off joins, or a
+        join with its own condition), tried before the model's. None when one is broken."""
+        out: list[Relationship] = []
+        ok = True
+        for i, rel in enumerate(spec.relationships or ()):
+            path = f"relationships[{i}]"
+            if rel.join_to_view_as is not None or rel.join_to_view_as_label is not None:
+                self.issue(file, f"{path}.join_to_view_as", "an alias declared in a topic's "
+                           "relationships is not supported yet: declare it in the model's "
+                           "relationships file, where it is a view of its own")  # fmt: skip
+                ok = False
+                continue
+            built = self._relationship(file, path, rel, name)
+            if built is None:
+                ok = False
+            else:
+                out.append(built)
+        return out if ok else None
 
     def _check_derived_cycles(self) -> None:
         graph = {k: refs for k, (_, _, refs) in self._derived_refs.items()}
@@ -219,10 +243,12 @@ class TopicBuilder(RuleBuilder):
         if spec.base_view not in self.view_files:
             self.issue(file, "base_view", self._no_view(spec.base_view))
             return None
+        own = self._topic_relationships(file, name, spec)
+        if own is None:
+            return None
         joins: dict[str, JoinStep] = {}
-        self._join_tree(
-            file, spec.base_view, spec.joins, "joins", relationships, joins, spec.base_view
-        )
+        known = [*own, *relationships]
+        self._join_tree(file, spec.base_view, spec.joins, "joins", known, joins, spec.base_view)
         in_topic = {spec.base_view, *joins}
         ok = self._check_topic_fields(file, spec, in_topic)
         filters: dict[str, list[tuple[str, Filter]]] = {}

@@ -292,6 +292,24 @@ class AccessGrantFile(_Strict):
     access_boostable: bool = False
 
 
+class RelationshipFile(_Strict):
+    join_from_view: str
+    join_to_view: str
+    on_sql: str
+    relationship_type: Literal["one_to_one", "many_to_one", "one_to_many", "many_to_many"] = (
+        "many_to_one"
+    )
+    join_type: Literal["always_left", "inner", "full_outer", "cross"] = "always_left"
+    reversible: bool | None = None
+    where_sql: str | None = None
+    #: the joined view under another name (the same view joined twice: a customer's nation
+    #: and a supplier's nation); the alias is a view of its own for topics and queries
+    join_to_view_as: str | None = None
+    join_to_view_as_label: str | None = None
+    join_from_view_as: Refused = None
+    join_from_view_as_label: Refused = None
+
+
 class TopicFile(_Strict):
     base_view: str
     label: str | None = None
@@ -321,26 +339,9 @@ class TopicFile(_Strict):
     # topic is never built, so only ``template: false`` reaches here
     template: bool = False
     warehouse_override: Refused = None
-    relationships: Refused = None
+    #: joins only this topic uses, tried before the model's relationships file
+    relationships: list[RelationshipFile] | None = None
     views: Refused = None
-
-
-class RelationshipFile(_Strict):
-    join_from_view: str
-    join_to_view: str
-    on_sql: str
-    relationship_type: Literal["one_to_one", "many_to_one", "one_to_many", "many_to_many"] = (
-        "many_to_one"
-    )
-    join_type: Literal["always_left", "inner", "full_outer", "cross"] = "always_left"
-    reversible: bool | None = None
-    where_sql: str | None = None
-    #: the joined view under another name (the same view joined twice: a customer's nation
-    #: and a supplier's nation); the alias is a view of its own for topics and queries
-    join_to_view_as: str | None = None
-    join_to_view_as_label: str | None = None
-    join_from_view_as: Refused = None
-    join_from_view_as_label: Refused = None
 
 
 class ModelFile(_Strict):

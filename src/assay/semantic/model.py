@@ -206,6 +206,8 @@ class Relationship:
     sql: str
     #: ``where_sql``: applied as WHERE whenever a query uses this join
     where: SqlCondition | None = None
+    #: the topic whose own ``relationships`` declare it (None: the model's relationships)
+    topic: str | None = None
 
     def reversed(self) -> Relationship:
         flip: dict[str, RelationshipType] = {
@@ -213,7 +215,7 @@ class Relationship:
             "one_to_many": "many_to_one",
         }
         return Relationship(self.right, self.left, self.on, flip.get(self.type, self.type),
-                            self.join_type, self.sql, self.where)  # fmt: skip
+                            self.join_type, self.sql, self.where, self.topic)  # fmt: skip
 
     @property
     def multiplies_left(self) -> bool:

@@ -97,8 +97,12 @@ def _join_tree(model: SemanticModel, base: str, joins: list[JoinStep]) -> exp.Se
 def from_and_joins(inp: BuildInput) -> exp.Select:
     """A SELECT with the query's FROM and JOINs; their text is cached like other fragments."""
     base = inp.res.scope.base_view
-    # Keyed by every edge, not just the views: two topics may reach a view by different paths.
-    edges = ",".join(f"{s.parent}>{s.view}" for s in inp.joins)
+    # Keyed by every edge, not just the views: two topics may reach a view by different paths,
+    # or by the same path with a topic's own relationship.
+    edges = ",".join(
+        f"{s.parent}>{s.view}" + (f"@{s.relationship.topic}" if s.relationship.topic else "")
+        for s in inp.joins
+    )
     key = (inp.dialect, f"from:{base}:{edges}")
     text = inp.model.fragments.get(key)
     if text is None:
