@@ -17,6 +17,7 @@ from assay.semantic.extends import resolve_extends
 from assay.semantic.files import DimensionFile, MeasureFile, ViewFile
 from assay.semantic.model import Dimension, Measure, MeasureFilter, View, titleize
 from assay.semantic.names import file_stem
+from assay.semantic.query_views import QueryViewSpec, placeholder
 from assay.semantic.templates import (
     Ref,
     Template,
@@ -89,6 +90,11 @@ class FieldBuilder(MeasureBuilder):
         self.view_files[view] = (file, parsed)
         if parsed.sql and parsed.table_name:
             self.issue(file, "sql", "a view has either table_name or sql, not both")
+        if parsed.query is not None and (parsed.sql or parsed.table_name):
+            self.issue(file, "query", "a query view has a query, and neither table_name nor sql")
+        if parsed.query is not None and not any(d.primary_key for d in dims.values()):
+            self.issue(file, "dimensions", "a query view needs a primary key: mark the "
+                       "dimension that is unique per row primary_key: true")  # fmt: skip
         for kind, fields in (("dimensions", dims), ("measures", measures)):
             for field in fields:
                 if not NAME.match(field):
@@ -100,6 +106,9 @@ class FieldBuilder(MeasureBuilder):
 
     def _source(self, view: str, file: str, vf: ViewFile) -> exp.Expr | None:
         """What a view reads: its table (aliased by the view's name) or its derived SQL."""
+        if vf.query is not None:
+            self.query_views.append(QueryViewSpec(view, file, vf.query))
+            return placeholder(view)
         if vf.sql:
             try:
                 query, attributes = parse_view_sql(vf.sql, dialect=self.dialect)
@@ -156,7 +165,10 @@ class FieldBuilder(MeasureBuilder):
         }
         if self.catalog is not None:
             for view, source in sources.items():
-                self.columns[view] = table_columns(self.catalog, source) if source else None
+                derived = self.view_files[view][1].query is not None
+                self.columns[view] = (
+                    table_columns(self.catalog, source) if source and not derived else None
+                )
         for view, (file, vf) in self.view_files.items():
             for dim_name, dim in vf.dimensions.items():
                 if dim.duration is not None:

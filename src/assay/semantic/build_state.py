@@ -25,6 +25,7 @@ from assay.semantic.files import (
 )
 from assay.semantic.filters import Filter, FilterError, parse_yaml_filter
 from assay.semantic.model import AccessGrant, Dimension, GrantRule
+from assay.semantic.query_views import QueryViewSpec
 from assay.semantic.templates import Ref, Template, TemplateError, parse_template
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -52,6 +53,8 @@ class BuildState:
         self.default_grants: GrantRule | None = None
         self.default_filters: tuple[AccessFilterFile, ...] = ()
         self.columns: dict[str, Mapping[str, str] | None] = {}  # view -> its table's columns
+        #: views whose table is a semantic query, compiled once the model is built
+        self.query_views: list[QueryViewSpec] = []
         self.files = dict(files)
         self.name = default_name
         self.issues: list[ModelIssue] = []

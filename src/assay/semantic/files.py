@@ -235,6 +235,27 @@ class MeasureFile(_Strict):
     suggestion_list: Any = inert()
 
 
+class QueryViewFile(_Strict):
+    """A query view's ``query``: a semantic query whose result is the view's table."""
+
+    base_view: str
+    topic: str | None = None
+    #: each source field (``view.field[grain]``) and the column it becomes in the view
+    fields: dict[str, str] = Field(min_length=1)
+    filters: dict[str, Any] = Field(default_factory=dict)
+    sorts: list[Any] = Field(default_factory=list)
+    #: absent: every row (not Omni's 1,000 default of an ad-hoc query, which would cut a
+    #: table silently)
+    limit: int | None = Field(default=None, gt=0)
+    calculations: Refused = None
+    fill_fields: Refused = None
+    join_via_map: Refused = None
+    bind: Refused = None
+    bind_all_filters: Refused = None
+    default_group_by: Refused = None
+    pivots: Refused = None
+
+
 class ViewFile(_Strict):
     table_name: str | None = None
     schema_: str | None = Field(default=None, alias="schema")
@@ -254,7 +275,7 @@ class ViewFile(_Strict):
     dbt: Any = inert()  # the dbt model's metadata, copied read-only by Omni's dbt integration
     ignored: bool = False
     required_access_grants: list[str] | None = None
-    query: Refused = None
+    query: QueryViewFile | None = None
     # ``extends`` is resolved on the YAML before validation (semantic.extends); a template
     # view is never validated (Omni relaxes it), so only ``template: false`` reaches here
     template: bool = False

@@ -20,6 +20,7 @@ from assay.semantic.compiler import DIALECTS
 from assay.semantic.files import ModelFile
 from assay.semantic.model import SemanticModel, Topic
 from assay.semantic.names import MODEL_NAME, view_name
+from assay.semantic.query_views import settle as settle_query_views
 
 _SUFFIXES = (".view", ".topic")
 
@@ -137,7 +138,7 @@ class _Builder(TopicBuilder):
         digest = hashlib.sha256()
         for file in sorted(self.files):
             digest.update(file.encode() + b"\0" + self.files[file].encode() + b"\0")
-        return SemanticModel(
+        model = SemanticModel(
             name=self.name,
             dialect=self.dialect,
             views=views,
@@ -158,6 +159,8 @@ class _Builder(TopicBuilder):
             calendar=self.calendar,
             fiscal=self.fiscal,
         )
+        model = settle_query_views(model, self.query_views, self.issue)
+        return None if any(not i.is_warning for i in self.issues) else model
 
     def _read_calendar(self, model_file: ModelFile, *, broken: bool) -> None:
         """The model's week start and fiscal offset, read before any field uses them. A
