@@ -7,6 +7,7 @@ compiled for and run on DuckDB (which those suites hold to the official SQL).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -59,16 +60,30 @@ def assert_parity(
 ) -> list[tuple[Any, ...]]:
     """Run ``case`` on ``engine`` and on DuckDB; the rows must match to the cent."""
     spec = yaml.safe_load(case.read_text())
-    want = rows(duckdb, compile_query(model, spec["query"], dialect="duckdb").sql)
-    assert want, f"{case.stem}: DuckDB returned no rows, the case proves nothing"
-    got = rows(engine, compile_query(model, spec["query"], dialect=engine.dialect).sql)
-    assert len(got) == len(want), f"{case.stem}: {len(got)} rows, expected {len(want)}"
+    ordered = spec["order"] == "ordered"
+    return assert_query_parity(case.stem, spec["query"], model, engine, duckdb, ordered=ordered)
+
+
+def assert_query_parity(
+    name: str,
+    query: Mapping[str, Any],
+    model: SemanticModel,
+    engine: Engine,
+    duckdb: Engine,
+    *,
+    ordered: bool = False,
+) -> list[tuple[Any, ...]]:
+    """Run ``query`` on ``engine`` and on DuckDB; the rows must match to the cent."""
+    want = rows(duckdb, compile_query(model, query, dialect="duckdb").sql)
+    assert want, f"{name}: DuckDB returned no rows, the case proves nothing"
+    got = rows(engine, compile_query(model, query, dialect=engine.dialect).sql)
+    assert len(got) == len(want), f"{name}: {len(got)} rows, expected {len(want)}"
     norm_got = [tuple(_norm(v) for v in r) for r in got]
     norm_want = [tuple(_norm(v) for v in r) for r in want]
-    if spec["order"] != "ordered":
+    if not ordered:
         norm_got, norm_want = sorted(norm_got, key=_sort_key), sorted(norm_want, key=_sort_key)
     for i, (g, w) in enumerate(zip(norm_got, norm_want, strict=True)):
-        assert len(g) == len(w), f"{case.stem} row {i}: {len(g)} columns, expected {len(w)}"
+        assert len(g) == len(w), f"{name} row {i}: {len(g)} columns, expected {len(w)}"
         for j, (a, b) in enumerate(zip(g, w, strict=True)):
-            assert _same(a, b), f"{case.stem} row {i} col {j}: {a!r} != {b!r}\n got {g}\n want {w}"
+            assert _same(a, b), f"{name} row {i} col {j}: {a!r} != {b!r}\n got {g}\n want {w}"
     return got

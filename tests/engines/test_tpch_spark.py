@@ -20,7 +20,10 @@ from assay.engines.spark import SparkEngine
 from assay.semantic.model import SemanticModel
 from tests import spark_server
 from tests.conftest import REPO, TEST_SCALE
-from tests.engine_parity import PARITY_CASES, assert_parity
+from tests.engine_parity import PARITY_CASES, assert_parity, assert_query_parity
+from tests.engines.test_model_views import QUERY_VIEW_CASES
+from tests.semantic import test_query_views as query_views
+from tests.semantic import test_topic_relationships as topic_relationships
 
 pytestmark = pytest.mark.tpch
 
@@ -61,3 +64,19 @@ def test_loaded_tables_keep_the_demo_types(
         assert tpch_spark.execute(count).to_pylist() == tpch_engine.execute(count).to_pylist()
     assert spark["lineitem"]["l_orderkey"] == "bigint"
     assert spark["lineitem"]["l_linenumber"] == "int"
+
+
+@pytest.mark.parametrize("name", QUERY_VIEW_CASES)
+def test_spark_query_views_match_duckdb(
+    name: str, tpch_spark: SparkEngine, tpch_engine: DuckDBEngine
+) -> None:
+    model = query_views._model({"customer_facts": query_views.FACTS})
+    assert_query_parity(name, QUERY_VIEW_CASES[name], model, tpch_spark, tpch_engine)
+
+
+def test_spark_topic_relationship_matches_duckdb(
+    tpch_spark: SparkEngine, tpch_engine: DuckDBEngine
+) -> None:
+    model = topic_relationships._model(topic_relationships.BUILDING_TOPIC)
+    query = {**topic_relationships.BY_SEGMENT, "join_paths_from_topic_name": "building_orders"}
+    assert len(assert_query_parity("building_orders", query, model, tpch_spark, tpch_engine)) == 2
