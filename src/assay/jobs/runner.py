@@ -441,11 +441,15 @@ class JobRunner:
             self._end(job_id, job, work, status="FAILED", error_type="INTERNAL",
                       error_message=f"Saving the result failed: {exc}")  # fmt: skip
             return
+        # The model's cache policy for the query's topic, else the server's setting
+        age = work.target.model.cache_age(shown.topic)
+        ttl = self.cache_ttl if age is None else age
         result = CachedResult(work.key, name, summary, written.rows, written.bytes, finished,
-                              finished + self.cache_ttl)  # fmt: skip
+                              finished + ttl)  # fmt: skip
         # (a cancel may have won meanwhile: the job stays cancelled, the cache keeps the result)
-        self._end(job_id, job, work, status="COMPLETE", summary=summary, cached=result,
-                  cache_metadata=cache_metadata_of(result), result_file=name)  # fmt: skip
+        self._end(job_id, job, work, status="COMPLETE", summary=summary,
+                  cached=result if ttl > 0 else None, cache_metadata=cache_metadata_of(result),
+                  result_file=name)  # fmt: skip
 
     def _end(
         self,

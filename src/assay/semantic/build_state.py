@@ -55,6 +55,10 @@ class BuildState:
         self.columns: dict[str, Mapping[str, str] | None] = {}  # view -> its table's columns
         #: views whose table is a semantic query, compiled once the model is built
         self.query_views: list[QueryViewSpec] = []
+        #: the model's cache policies (name -> seconds), and the age of its default one
+        self.cache_policies: dict[str, float] = {}
+        self.default_cache_age: float | None = None
+        self.cache_policies_known = True
         self.files = dict(files)
         self.name = default_name
         self.issues: list[ModelIssue] = []
@@ -159,6 +163,19 @@ class BuildState:
         if view in self.alias_of:
             renames = {self.alias_of[view]: view, **(renames or {})}
         return renamed(tpl, renames) if renames else tpl
+
+    def cache_age(self, file: str, path: str, policy: str | None) -> float | None:
+        """The age of the named cache policy (None when no policy is named, or the name is
+        not one: then an issue says so)."""
+        if policy is None or not self.cache_policies_known:
+            return None
+        if policy not in self.cache_policies:
+            hint = did_you_mean(policy, self.cache_policies)
+            self.issue(
+                file, path, f"no cache policy {policy!r} in the model's cache_policies.{hint}"
+            )
+            return None
+        return self.cache_policies[policy]
 
     def _yaml_filter(self, raw: Any, file: str, path: str) -> Filter | None:
         try:

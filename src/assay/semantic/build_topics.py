@@ -324,6 +324,11 @@ class TopicBuilder(RuleBuilder):
             always_having_filters=tuple(filters["always_having_filters"]),
             sample_queries=samples,
             default_row_limit=spec.default_row_limit,
+            cache_max_age=(
+                self.cache_age(file, "cache_policy", spec.cache_policy)
+                if spec.cache_policy is not None
+                else self.default_cache_age
+            ),
             file=file,
             grants=grants,
             access_filters=access_filters,

@@ -11,6 +11,7 @@ Omni's own validator does. docs/semantic-layer.md keeps the table of every param
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, get_args
 
@@ -313,6 +314,43 @@ class AccessGrantFile(_Strict):
     access_boostable: bool = False
 
 
+_CACHE_AGE = re.compile(r"^\s*(\d+)\s*([a-z]+)\s*$", re.IGNORECASE)
+_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
+_UNITS = {
+    **{u: u for u in _SECONDS}, **{f"{u}s": u for u in _SECONDS},
+    "s": "second", "sec": "second", "secs": "second", "m": "minute", "min": "minute",
+    "mins": "minute", "h": "hour", "hr": "hour", "hrs": "hour", "d": "day", "w": "week",
+}  # fmt: skip
+MAX_CACHE_AGE = 30 * 86400
+
+
+def _cache_age(value: Any) -> float:
+    """``24 hours``, ``0 seconds``, ``30 days``: seconds, 0 to 30 days as Omni allows."""
+    m = _CACHE_AGE.match(value) if isinstance(value, str) else None
+    if m is None or m.group(2).lower() not in _UNITS:
+        raise PydanticCustomError(
+            "cache_age",
+            "invalid max_cache_age {value}: expected a number and a unit, such as "
+            "'0 seconds', '15 minutes', '24 hours' or '30 days'",
+            {"value": json.dumps(value, default=str)},
+        )
+    seconds = int(m.group(1)) * _SECONDS[_UNITS[m.group(2).lower()]]
+    if seconds > MAX_CACHE_AGE:
+        raise PydanticCustomError(
+            "cache_age", "max_cache_age {value} is over Omni's limit of 30 days",
+            {"value": json.dumps(value)},
+        )  # fmt: skip
+    return float(seconds)
+
+
+class CachePolicyFile(_Strict):
+    """How long a query's result may be reused (a policy of the model's ``cache_policies``)."""
+
+    max_cache_age: Annotated[float, BeforeValidator(_cache_age)]
+    # Assay keeps no filter-suggestion cache: what it would retain does not exist here
+    filter_suggestions_must_obey_policy: Any = inert()
+
+
 class RelationshipFile(_Strict):
     join_from_view: str
     join_to_view: str
@@ -345,6 +383,7 @@ class TopicFile(_Strict):
     always_having_filters: dict[str, Any] = Field(default_factory=dict)
     sample_queries: dict[str, SampleQueryFile] = Field(default_factory=dict)
     default_row_limit: int | None = Field(default=None, gt=0)
+    cache_policy: str | None = None
     access_filters: list[AccessFilterFile] | None = None
     always_where_sql: str | None = None
     always_having_sql: str | None = None
@@ -353,7 +392,6 @@ class TopicFile(_Strict):
     ai_fields: list[str] | None = None
     auto_run: Any = inert()
     base_view_label: Any = inert()
-    cache_policy: Refused = None
     display_order: Any = inert()
     owners: Any = inert()
     # ``extends`` is resolved on the YAML before validation (semantic.extends); a template
@@ -375,8 +413,8 @@ class ModelFile(_Strict):
     default_row_limit: int | None = Field(default=None, gt=0)
     ai_chat_topics: list[str] | None = None
     query_all_views_and_fields: Any = inert()  # views stay queryable through the API either way
-    cache_policies: Refused = None
-    default_cache_policy: Refused = None
+    cache_policies: dict[str, CachePolicyFile] = Field(default_factory=dict)
+    default_cache_policy: str | None = None
     access_grants: dict[str, AccessGrantFile] = Field(default_factory=dict)
     default_topic_access_filters: list[AccessFilterFile] = Field(default_factory=list)
     default_topic_required_access_grants: list[str] | None = None

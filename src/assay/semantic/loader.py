@@ -112,6 +112,7 @@ class _Builder(TopicBuilder):
                        f"{', '.join(DIALECTS)}.{hint}")  # fmt: skip
             self.dialect = "duckdb"  # read the rest anyway, so every other issue shows too
         self._read_grants(model_file)
+        self._read_cache_policies(model_file, broken=parsed is None)
         if not MODEL_NAME.match(self.name):
             self.issue("model", "name", f"model name {self.name!r} must be 1 to 200 characters "
                        "of text, without line breaks or surrounding spaces")  # fmt: skip
@@ -149,6 +150,7 @@ class _Builder(TopicBuilder):
             ai_context=model_file.ai_context,
             connection=model_file.connection,
             default_row_limit=model_file.default_row_limit,
+            cache_max_age=self.default_cache_age,
             ai_chat_topics=ai_topics,
             version=digest.hexdigest()[:16],
             files=dict(self.files),
@@ -161,6 +163,14 @@ class _Builder(TopicBuilder):
         )
         model = settle_query_views(model, self.query_views, self.issue)
         return None if any(not i.is_warning for i in self.issues) else model
+
+    def _read_cache_policies(self, model_file: ModelFile, *, broken: bool) -> None:
+        """The model's cache policies by name, and its default one's age. A broken model
+        file is reported once: topics do not add that their policy is unknown."""
+        self.cache_policies = {n: p.max_cache_age for n, p in model_file.cache_policies.items()}
+        self.cache_policies_known = not broken
+        name = model_file.default_cache_policy
+        self.default_cache_age = self.cache_age("model", "default_cache_policy", name)
 
     def _read_calendar(self, model_file: ModelFile, *, broken: bool) -> None:
         """The model's week start and fiscal offset, read before any field uses them. A

@@ -318,6 +318,8 @@ class Topic:
     always_having_filters: tuple[tuple[str, Filter], ...] = ()
     sample_queries: tuple[SampleQuery, ...] = ()
     default_row_limit: int | None = None
+    #: seconds a result may be reused (its ``cache_policy``, else the model's default one)
+    cache_max_age: float | None = None
     file: str = ""
     grants: GrantRule = OPEN
     access_filters: tuple[AccessFilter, ...] = ()
@@ -360,6 +362,8 @@ class SemanticModel:
     ai_context: str | None = None
     connection: str | None = None
     default_row_limit: int | None = None
+    #: seconds a result may be reused (``default_cache_policy``; None: the server's setting)
+    cache_max_age: float | None = None
     #: ``ai_chat_topics``: the topics the AI planner may answer from (None: all)
     ai_chat_topics: tuple[str, ...] | None = None
     version: str = ""
@@ -389,6 +393,12 @@ class SemanticModel:
     # Set on such a variant: the whole model it was cut from, and for whom.
     source: SemanticModel | None = field(default=None, repr=False)
     viewer: Viewer | None = field(default=None, repr=False)
+
+    def cache_age(self, topic: str | None) -> float | None:
+        """Seconds a result of a query in ``topic`` may be reused: the topic's cache policy,
+        else the model's default one; None when the model sets neither."""
+        found = self.topics.get(topic) if topic else None
+        return found.cache_max_age if found is not None else self.cache_max_age
 
     @property
     def governed(self) -> bool:
