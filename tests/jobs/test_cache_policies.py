@@ -82,3 +82,17 @@ def test_without_policies_the_server_setting_holds(
     runner = make_runner(tmp_path, engine, "\ncache_policies:\n  never: {max_cache_age: 0s}\n")
     runners.append(runner)
     assert _age(run(runner, {**BY_REGION, "table": "lineitem"})) == 3600.0
+
+
+def test_a_shorter_policy_does_not_reuse_a_longer_ones_result(
+    tmp_path: Path, engine: Watched, runners: list[JobRunner]
+) -> None:
+    """The same SQL from a topic that caches for ten minutes and one that caches nothing:
+    the second does not take the first's result."""
+    runner = make_runner(tmp_path, engine, POLICIES)
+    runners.append(runner)
+    first = run(runner, {"fields": ["orders.count"], "table": "orders"})
+    again = run(runner, {"fields": ["orders.count"], "join_paths_from_topic_name": "orders"})
+    assert first.summary is not None and again.summary is not None
+    assert first.summary["sql"] == again.summary["sql"]  # the same SQL: the same cache key
+    assert again.summary["cache_type"] == "MISS"

@@ -265,8 +265,11 @@ class JobRunner:
             return self._made(planned, target, request_id)
         key = cache_key(target.model, run)
         hit = None
-        if request.cache == USE_CACHE:
+        age = target.model.cache_age(shown.topic)
+        if request.cache == USE_CACHE and age != 0:
             hit = self.store.cached(key, now)
+            if hit is not None and age is not None and hit.computed_at + age <= now:
+                hit = None  # stored by a query with a longer policy (the same SQL elsewhere)
             self.counters.add(CACHE_LOOKUPS, "miss" if hit is None else "hit")
         if hit is not None:
             # The SQL is the same, but what this query asked for (and dropped) is its own.
