@@ -305,7 +305,6 @@ UNSUPPORTED: list[tuple[str, Any, str]] = [
     ("calculations", [{"calc_name": "c", "sql_expression": {}}], "calculations"),
     ("column_totals", {"orders.total": {"type": "aggregation"}}, "column totals"),
     ("row_totals", {"orders.total": {"type": "aggregation"}}, "row totals"),
-    ("fill_fields", ["orders.created_at[month]"], "fill fields"),
     ("controls", [{"type": "MULTI_FIELD_FILTER"}], "controls"),
     ("staticQueryReferences", {"q1": {}}, "static query references"),
     ("period_over_period_computations", [{}], "period-over-period computations"),

@@ -39,6 +39,8 @@ def summary_of(
         "fields": fields,
         "missing_fields": list(compiled.missing_fields),
     }
+    if compiled.warnings:  # e.g. a fill not made: said, never silently skipped
+        summary["stage_summaries"] = [{"succeeded": True, "warnings": list(compiled.warnings)}]
     if written is not None:
         summary.update(
             total_rows=written.rows,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from assay.errors import InvalidQuery, NotSupported
+from assay.semantic.fill_fields import parse_fill_fields
 from assay.semantic.filters import Filter, FilterError, parse_json_filter
 
 FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)(?:\[([^\]]*)\])?$")
@@ -21,7 +22,6 @@ _UNSUPPORTED = {
     "calculations": "calculations",
     "column_totals": "column totals",
     "row_totals": "row totals",
-    "fill_fields": "fill fields",
     "controls": "controls",
     "staticQueryReferences": "static query references",
     "period_over_period_computations": "period-over-period computations",
@@ -70,6 +70,8 @@ class SemanticQuery:
     limit: int | None = None
     limit_given: bool = False
     offset: int = 0
+    #: ``fill_fields``: names exactly as in ``fields`` (see ``semantic.fill_fields``)
+    fill_fields: tuple[str, ...] = ()
 
 
 def parse_query(obj: Any) -> SemanticQuery:
@@ -115,6 +117,7 @@ def parse_query(obj: Any) -> SemanticQuery:
         limit=limit,
         limit_given=limit_given,
         offset=offset,
+        fill_fields=parse_fill_fields(obj, [f.text for f in fields]),
     )
 
 

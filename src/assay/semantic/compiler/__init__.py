@@ -17,6 +17,7 @@ from sqlglot import exp
 
 from assay.errors import InvalidQuery, UnknownField
 from assay.semantic.compiler.build import BuildInput, build, render
+from assay.semantic.compiler.fill import fill
 from assay.semantic.compiler.resolve import (
     Resolution,
     Scope,
@@ -84,6 +85,8 @@ class CompiledQuery:
     deduplicated_views: tuple[str, ...]
     limit: int | None
     offset: int
+    #: what the summary warns of (a fill not made, and why)
+    warnings: tuple[str, ...] = ()
     # the pretty SQL once generated: a compiled query is cached and shown in the summary of
     # every run of it, and generating it (about 0.2 ms) would otherwise be paid on each
     _pretty: list[str] = field(default_factory=list, init=False, compare=False, repr=False)
@@ -221,6 +224,11 @@ def _compile(
     tree = build(
         BuildInput(model, res, joins, multiplied, sorts, limit, q.offset, now, target, viewer)
     )
+    warnings: tuple[str, ...] = ()
+    if q.fill_fields:
+        assert isinstance(tree, exp.Select)
+        filled = fill(tree, res, q.fill_fields, now=now, viewer=viewer)
+        tree, warnings = filled.tree, filled.warnings
     return CompiledQuery(
         sql=render(tree, target),
         expression=tree,
@@ -233,6 +241,7 @@ def _compile(
         deduplicated_views=tuple(sorted({m.view for m in measures} & multiplied)),
         limit=limit,
         offset=q.offset,
+        warnings=warnings,
     )
 
 
