@@ -16,6 +16,8 @@ from assay.engines import DuckDBEngine
 from assay.engines.base import Engine
 from assay.semantic.compiler import compile_query
 from assay.semantic.model import SemanticModel
+from assay.semantic.viewer import Viewer
+from tests.governed import governed_model
 from tests.rows import assert_same_rows
 
 pytestmark = pytest.mark.tpch
@@ -204,3 +206,42 @@ def test_a_boolean_fills_true_and_false(
     want = rows(engine, LATE_SQL)
     assert [r[0] for r in want] == [False, True] and want[0][1] is None
     check(got, want)
+
+
+def _governed_viewer(**values: Any) -> Viewer:
+    attrs: dict[str, tuple[str, ...]] = {
+        "segment_pattern": ("%",), "min_balance": ("-1000",), "min_customers": ("0",),
+        "max_size": ("50",), "omni_is_org_admin": ("false",),
+    }  # fmt: skip
+    for name, value in values.items():
+        attrs[name] = tuple(value)
+    numeric = frozenset({"min_balance", "min_customers", "max_size"})
+    return Viewer("u-" + "-".join(sorted(values)), attrs, numeric, role="QUERIER")
+
+
+@pytest.mark.parametrize(
+    ("topic", "field", "who", "shown"),
+    [
+        ("customer", "region.r_name", {"region": ["ASIA"]}, ["ASIA"]),
+        ("customer", "region.r_name", {"region": ["ASIA", "EUROPE"]}, ["ASIA", "EUROPE"]),
+        ("customer", "region.r_name", {"region": ["ALL"]},
+         ["AFRICA", "AMERICA", "ASIA", "EUROPE", "MIDDLE EAST"]),
+        ("lineitem", "customer.c_mktsegment", {"segment_pattern": ["BUILD%", "FURN%"]},
+         ["BUILDING", "FURNITURE"]),
+    ],
+)  # fmt: skip
+def test_a_filled_all_values_field_shows_only_values_the_user_may_see(
+    tpch_engine: DuckDBEngine, topic: str, field: str, who: dict[str, list[str]], shown: list[str]
+) -> None:
+    """The fill comes from the model's all_values, cut by the user's access filter: a user of
+    one region never sees another region's name, not even with an empty row."""
+    query = {
+        "join_paths_from_topic_name": topic,
+        "fields": [field, "customer.count" if topic == "customer" else "lineitem.count"],
+        "fill_fields": [field],
+        "sorts": [{"column_name": field}],
+    }
+    compiled = compile_query(governed_model(), query, viewer=_governed_viewer(**who))
+    got = rows(tpch_engine, compiled.sql)
+    assert [r[0] for r in got] == shown
+    assert all(r[1] for r in got)  # every value shown has the user's rows: nothing leaked

@@ -278,6 +278,17 @@ def _offered_values(
     return out
 
 
+def offered_values(
+    model: SemanticModel, topic: Topic, viewer: Viewer | None, key: str, values: tuple[Any, ...]
+) -> tuple[Any, ...]:
+    """Those of ``values`` (a dimension's declared values) that ``topic``'s access filters
+    let this user see: what may be shown to them without coming from their own rows."""
+    patterns = _offered_values(model, [topic], viewer).get(key)
+    if patterns is None:
+        return values
+    return tuple(v for v in values if any(p.fullmatch(str(v)) for p in patterns))
+
+
 def _like(pattern: str) -> re.Pattern[str]:
     """A SQL LIKE pattern as a regular expression (``%`` any text, ``_`` one character)."""
     parts = [".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern]

@@ -17,7 +17,7 @@ from sqlglot import exp
 
 from assay.errors import InvalidQuery, UnknownField
 from assay.semantic.compiler.build import BuildInput, build, render
-from assay.semantic.compiler.fill import fill
+from assay.semantic.compiler.fill_plan import fill
 from assay.semantic.compiler.resolve import (
     Resolution,
     Scope,
@@ -227,7 +227,7 @@ def _compile(
     warnings: tuple[str, ...] = ()
     if q.fill_fields:
         assert isinstance(tree, exp.Select)
-        filled = fill(tree, res, q.fill_fields, now=now, viewer=viewer)
+        filled = fill(tree, res, q.fill_fields, model=model, now=now, viewer=viewer)
         tree, warnings = filled.tree, filled.warnings
     return CompiledQuery(
         sql=render(tree, target),

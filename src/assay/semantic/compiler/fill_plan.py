@@ -26,6 +26,7 @@ from datetime import datetime
 from sqlglot import exp
 
 from assay.errors import InvalidQuery, NotSupported
+from assay.semantic.access import offered_values
 from assay.semantic.compiler.resolve import Resolution, Selected
 from assay.semantic.fill_fields import (
     DATE_GRAINS,
@@ -36,6 +37,7 @@ from assay.semantic.fill_fields import (
     filter_bounds,
     value_literal,
 )
+from assay.semantic.model import SemanticModel
 from assay.semantic.viewer import Viewer
 
 _BASE = "$omni_fill_base"
@@ -58,6 +60,7 @@ def fill(
     res: Resolution,
     names: Sequence[str],
     *,
+    model: SemanticModel,
     now: datetime,
     viewer: Viewer | None,
 ) -> Filled:
@@ -70,7 +73,7 @@ def fill(
         if sel is None:  # an invalid grain: the field is in missing_fields, not the result
             warnings.append(f"fill_fields: {name!r} was not filled: it is not in the result")
             continue
-        values = _domain(sel, res, now, viewer)
+        values = _domain(model, sel, res, now, viewer)
         if values is None:
             warnings.append(
                 f"fill_fields: {name!r} was not filled: a date series is filled only between "
@@ -86,7 +89,7 @@ def fill(
 
 
 def _domain(
-    sel: Selected, res: Resolution, now: datetime, viewer: Viewer | None
+    model: SemanticModel, sel: Selected, res: Resolution, now: datetime, viewer: Viewer | None
 ) -> list[exp.Expr] | None:
     """The values ``sel`` is filled with; None when a date grain has no bounding filter."""
     name = sel.alias
@@ -114,7 +117,7 @@ def _domain(
             f"date filter, and {', '.join(FIXED_GRAINS)}); remove it from fill_fields"
         )
     if d.all_values is not None:
-        return [value_literal(v, name) for v in _offered(sel, res, viewer, d.all_values)]
+        return [value_literal(v, name) for v in _offered(model, sel, res, viewer, d.all_values)]
     if (d.data_type or "").upper() == "BOOLEAN":
         return [exp.Boolean(this=True), exp.Boolean(this=False)]
     raise NotSupported(
@@ -141,25 +144,18 @@ def _bounds(sel: Selected, res: Resolution, now: datetime) -> tuple[Bounds, bool
 
 
 def _offered(
-    sel: Selected, res: Resolution, viewer: Viewer | None, values: tuple[object, ...]
+    model: SemanticModel,
+    sel: Selected,
+    res: Resolution,
+    viewer: Viewer | None,
+    values: tuple[object, ...],
 ) -> tuple[object, ...]:
-    """``all_values`` this user may see: a topic's access filter on the field keeps only their
-    own values, so a fill never shows a value their rows could not have."""
+    """``all_values`` this user may see: a topic's access filter on the field keeps only the
+    values their rows could have, so a fill never shows them one they may not see."""
     topic = res.scope.topic
-    out = values
-    for rule in topic.access_filters if topic is not None else ():
-        if rule.field != sel.ref.key:
-            continue
-        theirs = viewer.values(rule.attribute) if viewer is not None else ()
-        if theirs and not rule.unfiltered.isdisjoint(theirs):
-            continue
-        if rule.wildcards:
-            raise NotSupported(
-                f"query.fill_fields: {sel.alias!r} has an access filter with wildcards; it "
-                "cannot be filled from all_values; remove it from fill_fields"
-            )
-        out = tuple(v for v in out if str(v) in theirs)
-    return out
+    if topic is None:
+        return values
+    return offered_values(model, topic, viewer, sel.ref.key, values)
 
 
 def _id(name: str) -> exp.Identifier:
