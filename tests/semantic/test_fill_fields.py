@@ -15,7 +15,13 @@ from sqlglot import exp
 from assay.errors import InvalidQuery, NotSupported
 from assay.semantic.calendar import Calendar
 from assay.semantic.compiler import DIALECTS, compile_query
-from assay.semantic.fill_fields import Bounds, date_buckets, filter_bounds, parse_fill_fields
+from assay.semantic.fill_fields import (
+    Bounds,
+    date_buckets,
+    date_literals,
+    filter_bounds,
+    parse_fill_fields,
+)
 from assay.semantic.filters import parse_json_filter
 from assay.semantic.model import SemanticModel
 from assay.semantic.query import parse_query
@@ -235,3 +241,15 @@ def test_every_dialect_renders_a_fill(tpch_model: SemanticModel, dialect: str) -
     tree = sqlglot.parse_one(sql, read=dialect)
     assert tree.args["limit"] is not None and tree.args["order"] is not None
     assert {"$omni_fill_base", "$omni_fill_frame"} <= {c.alias for c in tree.find_all(exp.CTE)}
+
+
+def test_hour_buckets_are_timestamps_midnight_included() -> None:
+    b = Bounds(datetime(2024, 3, 1, 22), datetime(2024, 3, 2, 2))
+    hours = date_buckets("x", "hour", b, Calendar(), on_buckets=False)
+    assert [h.hour for h in hours] == [22, 23, 0, 1]
+    literals = date_literals(hours, "hour")
+    assert {lit.to.this for lit in literals if isinstance(lit, exp.Cast)} == {
+        exp.DataType.Type.TIMESTAMP
+    }
+    assert literals[2].sql() == "CAST('2024-03-02 00:00:00' AS TIMESTAMP)"
+    assert date_literals([datetime(2024, 3, 2)], "date")[0].sql() == "CAST('2024-03-02' AS DATE)"

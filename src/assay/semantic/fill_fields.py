@@ -158,9 +158,13 @@ def date_buckets(
     return out
 
 
-def date_literals(buckets: Sequence[datetime]) -> list[exp.Expr]:
-    """Bucket starts as the typed literals date filters use (DATE at midnight)."""
-    return [date_literal(b) for b in buckets]
+def date_literals(buckets: Sequence[datetime], grain: str) -> list[exp.Expr]:
+    """Bucket starts as the typed literals date filters use: DATE for day and longer grains;
+    TIMESTAMP for hours, midnight included, so one series never mixes the two types."""
+    if grain != "hour":
+        return [date_literal(b) for b in buckets]
+    timestamp = exp.DataType(this=exp.DataType.Type.TIMESTAMP)
+    return [exp.Cast(this=exp.Literal.string(b.isoformat(sep=" ")), to=timestamp) for b in buckets]
 
 
 def value_literal(value: Any, name: str) -> exp.Expr:

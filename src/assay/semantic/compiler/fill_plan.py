@@ -107,7 +107,8 @@ def _domain(
         bounds, on_buckets = _bounds(sel, res, now)
         if bounds.start is None or bounds.end is None:
             return None
-        return date_literals(date_buckets(name, grain, bounds, sel.calendar, on_buckets=on_buckets))
+        buckets = date_buckets(name, grain, bounds, sel.calendar, on_buckets=on_buckets)
+        return date_literals(buckets, grain)
     if grain in FIXED_GRAINS:
         return [value_literal(v, name) for v in FIXED_GRAINS[grain]]
     if grain not in (None, "raw"):
