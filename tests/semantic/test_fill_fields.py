@@ -253,3 +253,15 @@ def test_hour_buckets_are_timestamps_midnight_included() -> None:
     }
     assert literals[2].sql() == "CAST('2024-03-02 00:00:00' AS TIMESTAMP)"
     assert date_literals([datetime(2024, 3, 2)], "date")[0].sql() == "CAST('2024-03-02' AS DATE)"
+
+
+def test_several_fills_are_capped_together(tpch_model: SemanticModel) -> None:
+    grains = ["date", "day_of_week_num", "month_num", "quarter_of_year"]
+    fields = [f"{DATE}[{g}]" for g in grains]
+    q = query([*fields, "orders.count"], fields, filters=between("1993-01-01", "1996-01-01"))
+    with pytest.raises(InvalidQuery, match=r"1,095 x 7 x 12 x 4 = 367,920 value combinations"):
+        compile_query(tpch_model, q, now=NOW)
+    q = query(
+        [*fields[:3], "orders.count"], fields[:3], filters=between("1993-01-01", "1996-01-01")
+    )
+    assert compile_query(tpch_model, q, now=NOW).warnings == ()

@@ -19,6 +19,7 @@ move to the outside: they apply to the filled rows.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +41,8 @@ from assay.semantic.fill_fields import (
 from assay.semantic.model import SemanticModel
 from assay.semantic.viewer import Viewer
 
+#: Most combinations several filled fields may make together (each alone: MAX_BUCKETS).
+MAX_COMBINATIONS = 100_000
 _BASE = "$omni_fill_base"
 _FRAME = "$omni_fill_frame"
 _OTHERS = "$omni_fill_others"
@@ -85,6 +88,14 @@ def fill(
             domains[name] = values
     if not domains:
         return Filled(tree, tuple(warnings))
+    combinations = math.prod(len(v) for v in domains.values())
+    if combinations > MAX_COMBINATIONS:
+        sizes = " x ".join(f"{len(v):,}" for v in domains.values())
+        raise InvalidQuery(
+            f"query.fill_fields: filling {', '.join(map(repr, domains))} together makes "
+            f"{sizes} = {combinations:,} value combinations for each combination of the other "
+            f"fields, more than {MAX_COMBINATIONS:,}; fill fewer fields or narrow the date filters"
+        )
     return Filled(_wrap(tree, res, domains), tuple(warnings))
 
 
