@@ -13,7 +13,7 @@ from assay.semantic.build_measures import MeasureBuilder
 from assay.semantic.build_state import NAME
 from assay.semantic.calendar import ISO, Calendar, weekday_number
 from assay.semantic.catalog import DEFAULT_TIMEFRAMES, data_type_of, omni_type, table_columns
-from assay.semantic.extends import resolve_extends
+from assay.semantic.extends import resolve_extends, resolve_field_extends
 from assay.semantic.files import DimensionFile, MeasureFile, ViewFile
 from assay.semantic.model import Dimension, Measure, MeasureFilter, View, titleize
 from assay.semantic.names import file_stem
@@ -62,6 +62,8 @@ class FieldBuilder(MeasureBuilder):
             else:
                 raw[view] = (file, data)
         resolved = resolve_extends("view", raw, self.issue, broken=frozenset(broken))
+        files = {view: file for view, (file, _) in raw.items()}
+        resolved = resolve_field_extends(resolved, files, self.issue)
         for view, (file, _) in raw.items():
             if view not in resolved:
                 self.quiet.add(view)

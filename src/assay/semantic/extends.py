@@ -135,3 +135,83 @@ def _overlay(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def resolve_field_extends(
+    views: Mapping[str, dict[str, Any]], files: Mapping[str, str], report: Report
+) -> dict[str, dict[str, Any]]:
+    """Every view (``name -> resolved YAML``, templates included) with each field's own
+    ``extends: [view.field]`` resolved: the field inherits the named fields' parameters
+    (earlier entries first), its own overriding them, as Omni's field ``extends`` does
+    (reusable labels, formats and colors, often kept in a template view). Its SQL is read
+    in its own view, as a field written there. ``files``: each view's file, for reports. A
+    dimension extends dimensions and a measure measures; an unknown field or a cycle is
+    reported and the field keeps only its own parameters."""
+    done: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+    def field(view: str, kind: str, name: str, chain: list[str]) -> dict[str, Any]:
+        key = (view, kind, name)
+        if key in done:
+            return done[key]
+        spec = views[view][kind][name]
+        own = spec if isinstance(spec, dict) else {}
+        parents = own.get("extends")
+        here = f"{view}.{name}"
+        path = f"{kind}.{name}.extends"
+        merged: dict[str, Any] = {}
+        if parents is not None:
+            if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
+                report(files[view], path, "extends must be a list of fields, like [view.field]")
+                parents = []
+            for i, parent in reversed(list(enumerate(parents))):  # earlier entries win
+                found = _parent_field(views, kind, parent)
+                if isinstance(found, str):
+                    report(files[view], f"{path}[{i}]", found)
+                    continue
+                if parent in chain or parent == here:
+                    cycle = " -> ".join([*chain[chain.index(parent):], here, parent]) \
+                        if parent in chain else f"{here} -> {here}"  # fmt: skip
+                    report(files[view], f"{path}[{i}]", f"field extends form a cycle: {cycle}")
+                    continue
+                inherited = field(*found, [*chain, here])
+                merged.update({k: v for k, v in inherited.items() if k != "ignore_from_extended"})
+        merged.update({k: v for k, v in own.items() if k != "extends"})
+        done[key] = merged
+        return merged
+
+    out: dict[str, dict[str, Any]] = {}
+    for view, data in views.items():
+        copy = dict(data)
+        for kind in FIELD_MAPS:
+            fields = data.get(kind)
+            if not isinstance(fields, dict):
+                continue
+            copy[kind] = {
+                name: field(view, kind, name, [])
+                if isinstance(spec, dict) and "extends" in spec
+                else spec
+                for name, spec in fields.items()
+            }
+        out[view] = copy
+    return out
+
+
+def _parent_field(
+    views: Mapping[str, dict[str, Any]], kind: str, ref: str
+) -> tuple[str, str, str] | str:
+    """Where ``ref`` (``view.field``) is, as (view, kind, name), or why it cannot be
+    extended."""
+    view, _, name = ref.partition(".")
+    if not name:
+        return f"{ref!r}: a field is extended as view.field"
+    if view not in views:
+        return f"no view {view!r} to extend a field of.{did_you_mean(view, views)}"
+    fields = views[view].get(kind)
+    if isinstance(fields, dict) and name in fields:
+        return (view, kind, name)
+    other = "measures" if kind == "dimensions" else "dimensions"
+    others = views[view].get(other)
+    if isinstance(others, dict) and name in others:
+        return f"{ref!r} is one of the {other}: {kind} extend {kind} only"
+    known = list(fields) if isinstance(fields, dict) else []
+    return f"no field {name!r} in view {view!r} to extend.{did_you_mean(name, known)}"

@@ -192,7 +192,6 @@ class DimensionFile(_Strict):
     mask_unless_access_grants: list[str] | None = None
     # left out of views that extend this one (``extends``), resolved before validation
     ignore_from_extended: bool = False
-    extends: Refused = None  # a field's own extends ([view.field]) is not implemented yet
     custom_primary_key_sql_for_quick_aggs: Any = inert()  # quick aggregates are Omni's UI
     order_by_field: str | None = None
     groups: list[GroupFile] | None = Field(default=None, min_length=1)
@@ -223,7 +222,6 @@ class MeasureFile(_Strict):
     custom_primary_key_sql: str | None = None
     level_of_detail: Refused = None
     ignore_from_extended: bool = False  # as a dimension's
-    extends: Refused = None  # as a dimension's
     display_order: Any = inert()
     view_label: Any = inert()
     colors: Any = inert()
