@@ -308,7 +308,6 @@ UNSUPPORTED: list[tuple[str, Any, str]] = [
     ("controls", [{"type": "MULTI_FIELD_FILTER"}], "controls"),
     ("staticQueryReferences", {"q1": {}}, "static query references"),
     ("period_over_period_computations", [{}], "period-over-period computations"),
-    ("userEditedSQL", "SELECT 1", "raw SQL queries"),
 ]
 
 

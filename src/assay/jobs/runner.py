@@ -41,7 +41,9 @@ from assay.jobs.store import JobStore
 from assay.jobs.summaries import cache_key, cache_metadata_of, summary_of
 from assay.jobs.timing import Stopwatch
 from assay.semantic.compiler import CompiledQuery, compile_query
+from assay.semantic.compiler.omnisql import probe as omnisql_probe
 from assay.semantic.model import SemanticModel
+from assay.semantic.sql_mode import sql_mode
 from assay.semantic.viewer import Viewer
 
 logger = logging.getLogger(__name__)
@@ -329,6 +331,8 @@ class JobRunner:
                               default_limit=self.default_row_limit, viewer=viewer)  # fmt: skip
         if shown.limit is None:
             return shown, shown
+        if sql_mode(query) == "omnisql":  # its LIMIT is in its SQL, not in the query object
+            return shown, omnisql_probe(shown)
         probe = {**query, "limit": shown.limit + 1}
         return shown, compile_query(
             target.model, probe, dialect=target.engine.dialect, viewer=viewer

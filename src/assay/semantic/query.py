@@ -14,6 +14,7 @@ from typing import Any, Literal
 from assay.errors import InvalidQuery, NotSupported
 from assay.semantic.fill_fields import parse_fill_fields
 from assay.semantic.filters import Filter, FilterError, parse_json_filter
+from assay.semantic.sql_mode import sql_mode
 
 FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)(?:\[([^\]]*)\])?$")
 NullSort = Literal["FIRST", "LAST", "DIALECT_DEFAULT", "OMNI_DEFAULT"]
@@ -25,8 +26,12 @@ _UNSUPPORTED = {
     "controls": "controls",
     "staticQueryReferences": "static query references",
     "period_over_period_computations": "period-over-period computations",
-    "userEditedSQL": "raw SQL queries",
 }
+#: keys OmniSQL does not combine with yet: refused by name rather than dropped (its
+#: ``limit`` is ignored, as Omni does: the SQL's own LIMIT bounds it)
+_NOT_WITH_SQL = ("filters", "sorts", "offset", "pivots", "calculations", "column_totals",
+                 "row_totals", "fill_fields", "controls", "staticQueryReferences",
+                 "period_over_period_computations")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +77,8 @@ class SemanticQuery:
     offset: int = 0
     #: ``fill_fields``: names exactly as in ``fields`` (see ``semantic.fill_fields``)
     fill_fields: tuple[str, ...] = ()
+    #: OmniSQL (``userEditedSQL`` to parse against the model); its SQL says what it selects
+    sql: str | None = None
 
 
 def parse_query(obj: Any) -> SemanticQuery:
@@ -79,6 +86,9 @@ def parse_query(obj: Any) -> SemanticQuery:
     feature."""
     if not isinstance(obj, Mapping):
         raise InvalidQuery(f"query must be a JSON object, not {type(obj).__name__}")
+    sql = _parse_sql(obj)
+    if sql is not None:
+        return sql
     for key, what in _UNSUPPORTED.items():
         if obj.get(key):
             raise NotSupported(f"query.{key}: {what} are not supported yet; remove {key!r}")
@@ -119,6 +129,31 @@ def parse_query(obj: Any) -> SemanticQuery:
         offset=offset,
         fill_fields=parse_fill_fields(obj, [f.text for f in fields]),
     )
+
+
+def _parse_sql(obj: Mapping[str, Any]) -> SemanticQuery | None:
+    """An OmniSQL query, or None for a semantic one. ``fields`` and ``table`` are ignored, as
+    Omni does: the SQL says what is selected and from where."""
+    text = obj.get("userEditedSQL")
+    if text not in (None, "") and not isinstance(text, str):
+        raise InvalidQuery(f"query.userEditedSQL: expected SQL text, got {text!r}")
+    mode = sql_mode(obj)
+    if mode == "semantic":
+        return None
+    if mode == "raw":
+        raise NotSupported(
+            "query.userEditedSQL: raw SQL (rewriteSql: false) is not supported yet; drop "
+            "rewriteSql: false (and dbtMode, parsed: false, -- DO NOT PARSE) to run it as "
+            "OmniSQL over ${view.field} references"
+        )
+    for key in _NOT_WITH_SQL:
+        if obj.get(key):
+            raise NotSupported(
+                f"query.{key} is not supported with userEditedSQL (OmniSQL) yet: write it in "
+                f"the SQL (WHERE, ORDER BY ...) or remove {key!r}"
+            )
+    model_id = obj.get("modelId")
+    return SemanticQuery(fields=(), model_id=str(model_id) if model_id else None, sql=str(text))
 
 
 def _opt_name(obj: Mapping[str, Any], key: str) -> str | None:

@@ -198,6 +198,10 @@ def _compile(
 ) -> CompiledQuery:
     if target not in DIALECTS:
         raise InvalidQuery(f"Unknown dialect {target!r}: expected one of {', '.join(DIALECTS)}")
+    if q.sql is not None:  # OmniSQL: SQL over the model's fields, governed the same way
+        from assay.semantic.compiler.omnisql import compile_omnisql  # noqa: PLC0415 (it builds on this module)
+
+        return compile_omnisql(model, q, target, now, viewer)
     res = resolve(model, q, dialect=target, viewer=viewer)
     aliases = {s.alias for s in res.selected}
     sorts = tuple(s for s in q.sorts if s.field in aliases)

@@ -169,8 +169,15 @@ def _relationship_tree(model: SemanticModel, base: str) -> Mapping[str, JoinStep
 
 
 def resolve(
-    model: SemanticModel, query: SemanticQuery, *, dialect: str, viewer: Viewer | None = None
+    model: SemanticModel,
+    query: SemanticQuery,
+    *,
+    dialect: str,
+    viewer: Viewer | None = None,
+    require_fields: bool = True,
 ) -> Resolution:
+    """``require_fields``: refuse a query that selects no field (OmniSQL may select only
+    ``COUNT(*)``, and still holds the topic's rules)."""
     if viewer is not None and not viewer.may(QUERY_TOPICS):
         raise PermissionDenied("Permission denied - querier role required on the model")
     vis = visibility(model, viewer)
@@ -182,7 +189,7 @@ def resolve(
             res.missing.append(ref.text)
         else:
             res.selected.append(sel)
-    if not res.selected:
+    if require_fields and not res.selected:
         raise InvalidQuery(
             "The query selects no valid field"
             + (f" (dropped: {', '.join(res.missing)})" if res.missing else "")
