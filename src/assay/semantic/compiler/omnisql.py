@@ -286,6 +286,12 @@ def _build(
         keys = [positional(e, "GROUP BY") for e in group.expressions]
         select.set("group", exp.Group(expressions=keys))
     user_having = st.select.args.get("having")
+    if (inp.res.having or inp.res.rule_having) and not _aggregated(st, sel):
+        topic = inp.res.scope.topic
+        raise InvalidQuery(
+            f"userEditedSQL: topic {topic.name if topic else ''!r} filters groups "
+            "(always_having), so a statement on it must aggregate: add GROUP BY"
+        )
     having = [
         c
         for c in (_having(inp, value_of, inp.res.having), user_having and clause(user_having.this))
@@ -306,6 +312,13 @@ def _build(
     if st.offset:
         select.set("offset", exp.Offset(expression=exp.Literal.number(st.offset)))
     return select, items.fields
+
+
+def _aggregated(st: Statement, sel: dict[str, Selected]) -> bool:
+    """Whether the statement makes groups (GROUP BY, an aggregate or a measure)."""
+    if st.select.args.get("group") or st.select.find(exp.AggFunc):
+        return True
+    return any(s.measure is not None for s in sel.values())
 
 
 def _refuse_aggregates(node: exp.Expr, sel: dict[str, Selected], clause: str) -> None:
