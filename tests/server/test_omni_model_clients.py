@@ -2,9 +2,10 @@
 
 - omniframes (official, PyPI): its `whoami` preflight, model and topic discovery, and governed
   queries written the omniframes way (`group_by(...).agg(F.measure(...))`, filters, date
-  grains, a bare view); every answer equals the same question asked of DuckDB directly. Its
-  other execution tiers need what Assay does not serve (OmniSQL `userEditedSQL`, raw SQL,
-  `column_totals`): those tests are strict xfails naming the missing feature.
+  grains, a bare view), and its ad-hoc aggregates and `with_column` as one OmniSQL statement
+  (`userEditedSQL`); every answer equals the same question asked of DuckDB directly. Its
+  other execution tiers need what Assay does not serve (raw SQL, `column_totals`): those
+  tests are strict xfails naming the missing feature.
 - omni-app-mcp's model tools called directly (no MCP transport), as test_omni_clients.py calls
   its query tools: list models, topic detail, model YAML read and write, validate. They run on a
   server of this module's own, because writes change the served model; every test that writes
@@ -326,19 +327,10 @@ def test_omniframes_polls_query_wait_with_job_ids_csv(
 # with a FAILED job line, error_type PLAN, naming the unsupported query key.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=QueryError,
-    reason="gap: omniframes runs an ad-hoc aggregate (fn.sum/avg/max of a dimension, or "
-    "with_column arithmetic) as tier 2: POST /api/v1/query/run with query.userEditedSQL "
-    "holding OmniSQL ('SELECT ${orders.o_orderpriority}, SUM(${orders.o_totalprice}) AS "
-    "of_expr_1 FROM ${orders} GROUP BY 1 ...', fields [], table ''); Assay answers FAILED/PLAN "
-    '"query.userEditedSQL: raw SQL queries are not supported yet"',
-)
 def test_omniframes_ad_hoc_aggregate_runs_as_omnisql(
     server: Server, org_key: str, frames: Frames, tpch_engine: DuckDBEngine
 ) -> None:
-    session, _ = frames(server, org_key)
+    session, log = frames(server, org_key)
     totals = (
         session.read.topic("tpch", "orders")
         .group_by("orders.o_orderpriority")
@@ -346,6 +338,42 @@ def test_omniframes_ad_hoc_aggregate_runs_as_omnisql(
         .sort("orders.o_orderpriority")
     )
     assert table_rows(totals.collect()) == duckdb_rows(tpch_engine, ORDERS_BY_PRIORITY_SQL)
+    (body,) = log.run_bodies()
+    sql = body["query"]["userEditedSQL"]
+    assert "${orders}" in sql and "of_expr_" in sql and "rewriteSql" not in body["query"]
+
+
+def test_omniframes_with_column_and_count_distinct_run_as_omnisql(
+    server: Server, org_key: str, frames: Frames, tpch_engine: DuckDBEngine
+) -> None:
+    """An expression over fields (with_column) beside a governed measure and a distinct count:
+    one OmniSQL statement, its expression columns matched back by their of_expr_ suffix."""
+    session, log = frames(server, org_key)
+    by_status = (
+        session.read.topic("tpch", "orders")
+        .group_by("orders.o_orderstatus")
+        .agg(
+            fn.measure("orders.count"),
+            fn.count_distinct("orders.o_custkey").alias("customers"),
+            fn.max("orders.o_totalprice").alias("top"),
+        )
+        .with_column("top_thousands", fn.col("top") / 1000)
+        .sort("orders.o_orderstatus")
+    )
+    table = by_status.collect()
+    assert table.column_names == [
+        "orders.o_orderstatus", "orders.count", "customers", "top", "top_thousands",
+    ]  # fmt: skip
+    want = duckdb_rows(
+        tpch_engine,
+        "SELECT o_orderstatus, count(*), count(DISTINCT o_custkey), max(o_totalprice), "
+        "max(o_totalprice) / 1000 FROM orders GROUP BY 1 ORDER BY 1",
+    )
+    got = table_rows(table)
+    assert [r[:4] for r in got] == [r[:4] for r in want]
+    assert all(abs(float(g[4]) - float(w[4])) < 1e-6 for g, w in zip(got, want, strict=True))
+    assert any("userEditedSQL" in b["query"] and b["query"]["userEditedSQL"]
+               for b in log.run_bodies())  # fmt: skip
 
 
 @pytest.mark.xfail(
