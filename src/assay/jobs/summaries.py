@@ -38,6 +38,8 @@ def summary_of(
         "sql": compiled.sql,
         "fields": fields,
         "missing_fields": list(compiled.missing_fields),
+        # Omni's flag for OmniSQL it could not parse; Assay refuses such SQL instead
+        "omni_sql_parse_failed": False,
     }
     if compiled.warnings:  # e.g. a fill not made: said, never silently skipped
         summary["stage_summaries"] = [{"succeeded": True, "warnings": list(compiled.warnings)}]
