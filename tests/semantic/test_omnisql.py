@@ -269,6 +269,17 @@ def test_it_renders_for_every_dialect(tpch_model: SemanticModel, dialect: str) -
         ("SELECT SUM(${orders.count}) AS s FROM ${orders}", InvalidQuery,
          "already an aggregate"),
         ("SELECT ${orders.count} FROM ${orders} FOR UPDATE", InvalidQuery, "LOCKS"),
+        ("SELECT COUNT(*) AS n FROM ${}", InvalidQuery, "must name a topic or view"),
+        ("SELECT ${orders.o_orderdate[month} FROM ${orders}", InvalidQuery,
+         "is not a field reference"),
+        ("SELECT " + "(" * 3000 + "1" + ")" * 3000 + " AS a FROM ${orders}", InvalidQuery,
+         "nested too deeply"),
+        ("SELECT ${orders.o_orderpriority} FROM ${orders} GROUP BY 3", InvalidQuery,
+         "GROUP BY 3 is not a select item"),
+        ("SELECT ${orders.o_orderpriority} FROM ${orders} LIMIT 1.5", InvalidQuery,
+         "LIMIT must be a whole number"),
+        ("SELECT ${orders.count} FROM ${orders} WHERE ${orders.o_orderkey} = ?", InvalidQuery,
+         "is not a SQL function or value"),
     ],
 )  # fmt: skip
 def test_what_cannot_be_governed_is_refused_by_name(

@@ -66,7 +66,16 @@ def compile_omnisql(
             "Permission denied - your role on this model may not run queries based on "
             "manually written SQL (userEditedSQL)"
         )
-    st = parse_statement(q.sql, model.dialect)
+    try:
+        return _compile(model, q.sql, target, now, viewer)
+    except RecursionError:  # sqlglot reads and writes trees recursively
+        raise InvalidQuery("userEditedSQL is nested too deeply to plan") from None
+
+
+def _compile(
+    model: SemanticModel, sql: str, target: str, now: datetime, viewer: Viewer | None
+) -> CompiledQuery:
+    st = parse_statement(sql, model.dialect)
     refs = {p: _field(text) for p, text in st.refs.items() if text != st.source}
     topic = st.source if st.source in model.topics else None
     scope_query = SemanticQuery(

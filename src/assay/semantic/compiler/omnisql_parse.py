@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError, TokenError
+from sqlglot.errors import SqlglotError
 
 from assay.errors import InvalidQuery, NotSupported
 
@@ -69,7 +69,7 @@ def parse_statement(sql: str, dialect: str) -> Statement:
     text = _REF.sub(swap, sql)
     try:
         parsed = [s for s in sqlglot.parse(text, read=dialect) if s is not None]
-    except (ParseError, TokenError) as exc:
+    except SqlglotError as exc:
         raise InvalidQuery(f"userEditedSQL does not parse as {dialect} SQL: {_first(exc)}") from exc
     if len(parsed) != 1:
         raise InvalidQuery(f"userEditedSQL must be one SELECT statement, not {len(parsed)}")
@@ -111,7 +111,7 @@ def _source(select: exp.Select, refs: dict[str, str]) -> str:
             "not queried by name in OmniSQL"
         )
     name = refs[table.name]
-    if "." in name or "[" in name:
+    if not name or "." in name or "[" in name:
         raise InvalidQuery(f"userEditedSQL: FROM ${{{name}}} must name a topic or view")
     return name
 
