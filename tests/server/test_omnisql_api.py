@@ -115,3 +115,16 @@ def test_the_sql_limit_bounds_the_answer_not_the_query_limit(gov: Governed) -> N
         whole = job(run(org, by_region, limit=1))
     assert len(rows(cut)) == 3 and cut["summary"].get("row_limit_reached") is True
     assert len(rows(whole)) == 5 and not whole["summary"].get("row_limit_reached")
+
+
+def test_result_types_render_omnisql_columns(gov: Governed, tpch_path: Path) -> None:
+    body = {"modelId": MODEL_ID, "fields": [], "userEditedSQL": BY_REGION}
+    with gov.client("ann@example.com") as ann:
+        as_json = ann.post("/api/v1/query/run", json={"query": body, "resultType": "json"})
+        as_csv = ann.post("/api/v1/query/run", json={"query": body, "resultType": "csv"})
+    assert as_json.status_code == 200, as_json.text
+    ((region, count),) = by_hand(tpch_path, "AND r.r_name = 'ASIA'")
+    (row,) = as_json.json()
+    assert list(row.values()) == [region, count]
+    assert as_csv.status_code == 200
+    assert as_csv.text.splitlines()[1:] == [f'"{region}",{count}']
