@@ -381,7 +381,7 @@ def test_omniframes_with_column_and_count_distinct_run_as_omnisql(
     raises=QueryError,
     reason="gap: session.read.sql() sends query.userEditedSQL with rewriteSql: false (a "
     "verbatim SQL job on the model's connection, contract section 3); Assay answers "
-    'FAILED/PLAN "query.userEditedSQL: raw SQL queries are not supported yet"',
+    'FAILED/PLAN "query.userEditedSQL: raw SQL (rewriteSql: false) is not supported yet"',
 )
 def test_omniframes_raw_sql_read(
     server: Server, org_key: str, frames: Frames, tpch_engine: DuckDBEngine
