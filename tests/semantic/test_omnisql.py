@@ -270,6 +270,8 @@ def test_it_renders_for_every_dialect(tpch_model: SemanticModel, dialect: str) -
          "already an aggregate"),
         ("SELECT ${orders.count} FROM ${orders} FOR UPDATE", InvalidQuery, "LOCKS"),
         ("SELECT COUNT(*) AS n FROM ${}", InvalidQuery, "must name a topic or view"),
+        ("SELECT COUNT(*) AS n FROM ${orders} TABLESAMPLE (10 PERCENT)", InvalidQuery,
+         "on the FROM is not supported"),
         ("SELECT ${orders.o_orderdate[month} FROM ${orders}", InvalidQuery,
          "is not a field reference"),
         ("SELECT " + "(" * 3000 + "1" + ")" * 3000 + " AS a FROM ${orders}", InvalidQuery,

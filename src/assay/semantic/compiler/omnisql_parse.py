@@ -110,6 +110,11 @@ def _source(select: exp.Select, refs: dict[str, str]) -> str:
             "userEditedSQL: FROM must name a topic or view as ${topic} or ${view}; tables are "
             "not queried by name in OmniSQL"
         )
+    extra = [k for k, v in table.args.items() if v and k not in ("this", "alias")]
+    if extra:  # a PIVOT, a sample, hints ... on the FROM would be dropped with it
+        raise InvalidQuery(
+            f"userEditedSQL: {extra[0].upper()} on the FROM is not supported in OmniSQL"
+        )
     name = refs[table.name]
     if not name or "." in name or "[" in name:
         raise InvalidQuery(f"userEditedSQL: FROM ${{{name}}} must name a topic or view")
