@@ -172,7 +172,7 @@ def _refuse_repeated(
             s = sel.get(col.name)
             if s is not None and s.measure is not None:
                 raise InvalidQuery(
-                    f"userEditedSQL: {agg.sql()} aggregates the measure "
+                    f"userEditedSQL: {st.shown(agg)} aggregates the measure "
                     f"${{{s.ref.text}}}, which is already an aggregate"
                 )
             if s is not None and s.dimension is not None:
@@ -247,7 +247,7 @@ def _build(
         if alias is None:
             if not (isinstance(inner, exp.Count) and isinstance(inner.this, exp.Star)):
                 raise InvalidQuery(
-                    f"userEditedSQL: select item {at} ({inner.sql()}) needs a name: add AS name"
+                    f"userEditedSQL: select item {at} ({st.shown(inner)}) needs a name: add AS name"
                 )
             alias = "count"
         name = f"{items.base_view}.{alias}"

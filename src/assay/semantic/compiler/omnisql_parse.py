@@ -40,11 +40,12 @@ class Statement:
     limit: int | None
     offset: int
 
-    def ref(self, node: exp.Expr) -> str | None:
-        """The reference a node stands for, when it is one."""
-        if isinstance(node, exp.Column) and not node.table:
-            return self.refs.get(node.name)
-        return None
+    def shown(self, node: exp.Expr) -> str:
+        """A node's SQL as the user wrote it, references and all (for messages)."""
+        text = node.sql()
+        for placeholder in sorted(self.refs, key=len, reverse=True):
+            text = text.replace(placeholder, "${" + self.refs[placeholder] + "}")
+        return text
 
 
 def parse_statement(sql: str, dialect: str) -> Statement:
