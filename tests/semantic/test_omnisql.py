@@ -98,6 +98,7 @@ def test_raw_sql_is_refused_by_name(tpch_model: SemanticModel, extra: dict[str, 
         ("offset", 5),
         ("column_totals", {"::total::": {"type": "aggregation"}}),
         ("pivots", ["orders.o_orderstatus"]),
+        ("fill_fields", ["orders.o_orderdate[month]"]),
     ],
 )
 def test_query_keys_omnisql_does_not_combine_with_are_refused(
