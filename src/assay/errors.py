@@ -21,6 +21,7 @@ and the job runner translate errors without isinstance ladders.
     │   ├── UnknownField
     │   ├── UnknownTopic
     │   ├── NotSupported
+    │   ├── CalculationsFailed      (CALCS_FAILED: a table calculation cannot be evaluated)
     │   ├── Forbidden               (FORBIDDEN: an access rule of the model refuses the query)
     │   └── FanoutNeedsPrimaryKey   (PLAN_PK_REQUIRED_DUE_TO_JOIN_FANOUT)
     └── EngineError                 (QUERY: the database refused or failed)
@@ -31,7 +32,7 @@ and the job runner translate errors without isinstance ladders.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -207,6 +208,22 @@ class NotSupported(QueryError):
     """The query uses a feature Assay does not support yet."""
 
     code = "not_supported"
+
+
+class CalculationsFailed(QueryError):
+    """A table calculation cannot be evaluated (and does not swallow its errors)."""
+
+    code = "calculations_failed"
+    error_type = "CALCS_FAILED"
+
+    def __init__(self, invalid: Mapping[str, str], failed: Mapping[str, str]) -> None:
+        #: every invalid calculation and why (``summary.invalid_calculations``)
+        self.invalid = dict(invalid)
+        reasons = "; ".join(f"{name!r} {why}" for name, why in failed.items())
+        super().__init__(
+            f"Invalid calculations: {reasons}. Fix or remove them, or set swallow_errors: true "
+            "on a calculation to show #ERROR! in its cells instead"
+        )
 
 
 class Forbidden(QueryError):

@@ -30,6 +30,7 @@ from assay.counters import (
 from assay.engines.base import Engine, RunningQuery
 from assay.errors import (
     AssayError,
+    CalculationsFailed,
     ModelNotFound,
     PermissionDenied,
     QueryCancelled,
@@ -255,6 +256,8 @@ class JobRunner:
             raise
         except AssayError as exc:
             failed = self._failed(job, exc.error_type, exc.message, now)
+            if isinstance(exc, CalculationsFailed):
+                failed = _evolve(failed, summary={"invalid_calculations": exc.invalid})
             self.store.add_jobs([failed])
             return self._made(failed, target, request_id)
         if watch is not None:
@@ -334,8 +337,10 @@ class JobRunner:
         if sql_mode(query) == "omnisql":  # its LIMIT is in its SQL, not in the query object
             return shown, omnisql_probe(shown)
         probe = {**query, "limit": shown.limit + 1}
+        # calculations see only the rows shown, not the one past the limit (spec 3.2)
+        calc_rows = shown.limit if shown.calculated else None
         return shown, compile_query(
-            target.model, probe, dialect=target.engine.dialect, viewer=viewer
+            target.model, probe, dialect=target.engine.dialect, viewer=viewer, calc_rows=calc_rows
         )
 
     def _enqueue(self, work: _Work) -> None:

@@ -40,6 +40,7 @@ def summary_of(
         "missing_fields": list(compiled.missing_fields),
         # Omni's flag for OmniSQL it could not parse; Assay refuses such SQL instead
         "omni_sql_parse_failed": False,
+        "invalid_calculations": dict(compiled.invalid_calculations),
     }
     if compiled.warnings:  # e.g. a fill not made: said, never silently skipped
         summary["stage_summaries"] = [{"succeeded": True, "warnings": list(compiled.warnings)}]

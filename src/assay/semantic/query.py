@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from assay.errors import InvalidQuery, NotSupported
+from assay.semantic.calculations import Calculation, parse_calculations
 from assay.semantic.fill_fields import parse_fill_fields
 from assay.semantic.filters import Filter, FilterError, parse_json_filter
 from assay.semantic.sql_mode import sql_mode
@@ -20,7 +21,6 @@ FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)(?:\[([^
 NullSort = Literal["FIRST", "LAST", "DIALECT_DEFAULT", "OMNI_DEFAULT"]
 _UNSUPPORTED = {
     "pivots": "pivots",
-    "calculations": "calculations",
     "column_totals": "column totals",
     "row_totals": "row totals",
     "controls": "controls",
@@ -79,6 +79,10 @@ class SemanticQuery:
     fill_fields: tuple[str, ...] = ()
     #: OmniSQL (``userEditedSQL`` to parse against the model); its SQL says what it selects
     sql: str | None = None
+    #: table calculations, and the result's columns in order as ``fields`` lists them (field
+    #: texts and calc names), which places each calculation's column
+    calculations: tuple[Calculation, ...] = ()
+    columns: tuple[str, ...] = ()
 
 
 def parse_query(obj: Any) -> SemanticQuery:
@@ -95,8 +99,12 @@ def parse_query(obj: Any) -> SemanticQuery:
     raw_fields = obj.get("fields")
     if not isinstance(raw_fields, list) or not all(isinstance(f, str) for f in raw_fields):
         raise InvalidQuery("query.fields: expected a list of field names")
+    calculations = parse_calculations(obj)
+    calc_names = {c.name for c in calculations}
     fields: list[FieldRef] = []
     for text in raw_fields:
+        if text in calc_names:
+            continue
         ref = parse_field(text)
         if ref.text not in {f.text for f in fields}:
             fields.append(ref)
@@ -128,6 +136,8 @@ def parse_query(obj: Any) -> SemanticQuery:
         limit_given=limit_given,
         offset=offset,
         fill_fields=parse_fill_fields(obj, [f.text for f in fields]),
+        calculations=calculations,
+        columns=tuple(dict.fromkeys(raw_fields)) if calculations else (),
     )
 
 

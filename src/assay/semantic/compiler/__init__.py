@@ -17,6 +17,7 @@ from sqlglot import exp
 
 from assay.errors import InvalidQuery, UnknownField
 from assay.semantic.compiler.build import BuildInput, build, render
+from assay.semantic.compiler.calcs import calculate
 from assay.semantic.compiler.fill_plan import fill
 from assay.semantic.compiler.resolve import (
     Resolution,
@@ -53,6 +54,7 @@ class FieldMeta:
     format: str | None = None
     description: str | None = None
     hidden: bool = False
+    is_calc: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -62,7 +64,7 @@ class FieldMeta:
             "label": self.label,
             "data_type": self.data_type,
             "is_dimension": self.is_dimension,
-            "is_calc": False,
+            "is_calc": self.is_calc,
             "aggregate_type": self.aggregate_type,
             "date_type": self.date_type,
             "format": self.format,
@@ -87,6 +89,9 @@ class CompiledQuery:
     offset: int
     #: what the summary warns of (a fill not made, and why)
     warnings: tuple[str, ...] = ()
+    #: table calculations that cannot be evaluated, and why (their cells show #ERROR!)
+    invalid_calculations: Mapping[str, str] = field(default_factory=dict)
+    calculated: bool = False  # has table calculations: they see only the rows shown
     # the pretty SQL once generated: a compiled query is cached and shown in the summary of
     # every run of it, and generating it (about 0.2 ms) would otherwise be paid on each
     _pretty: list[str] = field(default_factory=list, init=False, compare=False, repr=False)
@@ -109,6 +114,7 @@ def compile_query(
     now: datetime | None = None,
     default_limit: int = 1000,
     viewer: Viewer | None = None,
+    calc_rows: int | None = None,
 ) -> CompiledQuery:
     """Compile ``query`` (Omni query JSON or a parsed ``SemanticQuery``) to SQL, as ``viewer``.
 
@@ -118,11 +124,16 @@ def compile_query(
     their role may not run it). Without a viewer it runs as no one: a model's access rules
     then refuse it, since no one holds a grant or an attribute value. A model cut for one user
     (``semantic.access.visible_model``) compiles as that user against the whole model.
+    ``calc_rows``: table calculations see only the first that many rows (for the job
+    runner's probe, which fetches a row past the limit); such compiles are not cached.
     """
     if model.source is not None:
         viewer = viewer or model.viewer
         model = model.source
     target = dialect or model.dialect
+    if calc_rows is not None:
+        q = parse_query(query) if isinstance(query, Mapping) else query
+        return _compile(model, q, target, now or datetime.now(), default_limit, viewer, calc_rows)
     if isinstance(query, Mapping):
         when = now or datetime.now()
         key = _cache_key(model, query, target, default_limit, when, viewer)
@@ -195,6 +206,7 @@ def _compile(
     now: datetime,
     default_limit: int,
     viewer: Viewer | None,
+    calc_rows: int | None = None,
 ) -> CompiledQuery:
     if target not in DIALECTS:
         raise InvalidQuery(f"Unknown dialect {target!r}: expected one of {', '.join(DIALECTS)}")
@@ -233,11 +245,20 @@ def _compile(
         assert isinstance(tree, exp.Select)
         filled = fill(tree, res, q.fill_fields, model=model, now=now, viewer=viewer)
         tree, warnings = filled.tree, filled.warnings
+    fields = tuple(_meta(s) for s in res.selected)
+    invalid: dict[str, str] = {}
+    if q.calculations:
+        aliases_in_order = [s.alias for s in res.selected]
+        calc = calculate(tree, q.calculations, q.columns, aliases_in_order, res.missing,
+                         offset=q.offset, window_rows=calc_rows, dialect=target)  # fmt: skip
+        tree, invalid = calc.tree, calc.invalid
+        metas = {f.fully_qualified_name: f for f in fields}
+        fields = tuple(metas.get(c) or _calc_meta(q, c) for c in calc.columns)
     return CompiledQuery(
         sql=render(tree, target),
         expression=tree,
         dialect=target,
-        fields=tuple(_meta(s) for s in res.selected),
+        fields=fields,
         missing_fields=tuple(res.missing),
         base_view=res.scope.base_view,
         topic=topic.name if topic else None,
@@ -246,6 +267,8 @@ def _compile(
         limit=limit,
         offset=q.offset,
         warnings=warnings,
+        invalid_calculations=invalid,
+        calculated=bool(q.calculations),
     )
 
 
@@ -298,4 +321,13 @@ def _meta(sel: Selected) -> FieldMeta:
         field_name=name, view_name=ref.view, fully_qualified_name=ref.text, label=m.label,
         data_type=m.data_type, is_dimension=False, aggregate_type=m.aggregate_type,
         format=m.format, description=m.description, hidden=m.hidden,
+    )  # fmt: skip
+
+
+def _calc_meta(q: SemanticQuery, name: str) -> FieldMeta:
+    c = next(c for c in q.calculations if c.name == name)
+    return FieldMeta(
+        field_name=name, view_name="", fully_qualified_name=name, label=c.label or name,
+        data_type=None, is_dimension=False, format=c.format, description=c.description,
+        is_calc=True,
     )  # fmt: skip
