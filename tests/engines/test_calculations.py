@@ -18,6 +18,8 @@ import pytest
 from assay.engines.base import Engine
 from assay.semantic.compiler import compile_query
 from assay.semantic.model import SemanticModel
+from tests.governed import governed_model
+from tests.semantic.test_governance import viewer
 from tests.special_model import special_model
 
 pytestmark = pytest.mark.tpch
@@ -279,3 +281,41 @@ def test_row_order_follows_a_sort_by_another_field(
     got = rows(engine, compiled.sql)
     assert [r[0] for r in got][:2] == ["1-URGENT", "2-HIGH"]
     same_rows(got, rows(engine, want))
+
+
+def test_calculations_are_governed_per_user(tpch_engine: Engine) -> None:
+    """The base query is the user's: percent of total is of the rows their access filter
+    keeps, and a field they may not see is refused as if it did not exist."""
+    model = governed_model()
+    q = {
+        "join_paths_from_topic_name": "customer",
+        "fields": ["region.r_name", "customer.count", "pct"],
+        "sorts": [{"column_name": "region.r_name"}],
+        "calculations": [
+            {
+                "calc_name": "pct",
+                "sql_expression": call("Omni.OMNI_PERCENT_OF_TOTAL", f("customer.count")),
+            }
+        ],
+    }
+    two = viewer(region=["ASIA", "EUROPE"])
+    got = rows(tpch_engine, compile_query(model, q, viewer=two, dialect="duckdb").sql)
+    want = rows(
+        tpch_engine,
+        """WITH b AS (SELECT r_name AS p, COUNT(*) AS n FROM customer
+                      JOIN nation ON c_nationkey = n_nationkey
+                      JOIN region ON n_regionkey = r_regionkey
+                      WHERE r_name IN ('ASIA', 'EUROPE') AND c_acctbal >= -1000 GROUP BY 1)
+           SELECT p, n, n / (SELECT SUM(n) FROM b) FROM b ORDER BY p""",
+    )
+    same_rows(got, want)
+    assert math.isclose(sum(r[2] for r in got), 1.0)
+    hidden = {
+        "calc_name": "pct",
+        "swallow_errors": True,
+        "sql_expression": call("Omni.OMNI_RANK", f("customer.c_acctbal")),
+    }
+    compiled = compile_query(model, {**q, "calculations": [hidden]}, viewer=two, dialect="duckdb")
+    # the same words as for a field that does not exist; suggestions only from the query
+    reason = compiled.invalid_calculations["pct"]
+    assert reason.startswith("references 'customer.c_acctbal', which is not in fields.")

@@ -41,7 +41,7 @@ from assay.server.state import ServerState, authorized, caller, unfinished
 router = APIRouter()
 # resultType mode answers a failed job as an HTTP error; a cancelled one conflicts with the ask.
 _HTTP_FOR_ERROR = {"PLAN": 400, "PLAN_PK_REQUIRED_DUE_TO_JOIN_FANOUT": 400, "KILL": 409,
-                   "FORBIDDEN": 403}  # fmt: skip
+                   "FORBIDDEN": 403, "CALCS_FAILED": 400}  # fmt: skip
 _STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "NDJSON: a jobs_submitted header (run only), a line per finished job, "
