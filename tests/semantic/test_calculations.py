@@ -73,6 +73,7 @@ def test_literals_keep_their_json_type() -> None:
         ([{**PCT}, {**PCT}], "calc_name 'pct' is used twice"),
         ([{**PCT, "calc_name": "a:b"}], "may not contain ':'"),
         ([{**PCT, "calc_name": ""}], "calc_name: expected a non-empty name"),
+        ([{**PCT, "calc_name": "$omni_row"}], "names starting $omni_ or __omni_ are Omni's own"),
         ([{**PCT, "swallow_error": True}], 'Did you mean "swallow_errors"?'),
         ([{**PCT, "swallow_errors": "yes"}], "swallow_errors: expected true or false"),
         ([{**PCT, "sql_expression": {"type": "formula"}}], "unknown node type 'formula'"),

@@ -10,6 +10,7 @@ which is a property of the calculation, not a malformed request.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -136,6 +137,8 @@ def parse_calculations(query: Mapping[str, Any]) -> tuple[Calculation, ...]:
         where = f"query.calculations[{i}] ({name!r})"
         if ":" in name or "." in name:
             raise InvalidQuery(f"{where}: a calc_name may not contain ':' or '.'")
+        if name.startswith(("$omni_", "__omni_")):
+            raise InvalidQuery(f"{where}: names starting $omni_ or __omni_ are Omni's own")
         if name in names:
             raise InvalidQuery(f"{where}: calc_name {name!r} is used twice")
         names.add(name)
@@ -210,6 +213,8 @@ def _node(raw: Any, where: str) -> Node:
         if "value" not in raw:
             raise InvalidQuery(f"{where}: a literal node needs a value")
         value = raw["value"]
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidQuery(f"{where}: {value!r} is not a number a database can take")
         if value is not None and not isinstance(value, str | int | float | bool):
             # Calcite enum literals (window bounds) only appear inside window_call nodes.
             return OtherNode(f"literal of {type(value).__name__}")
