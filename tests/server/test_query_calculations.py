@@ -11,6 +11,8 @@ import httpx
 import pytest
 
 from assay.engines import DuckDBEngine
+from tests.server.conftest import Server
+from tests.server.test_omni_clients import run_sdk
 from tests.server.test_query_run import RUN, arrow, duck, orders_query, rows, run_job
 
 pytestmark = pytest.mark.tpch
@@ -119,3 +121,11 @@ def test_calcs_failed_with_result_type_is_an_error_naming_the_calculation(
     body = response.json()
     assert body["error_type"] == "CALCS_FAILED"
     assert "'look'" in body["detail"]
+
+
+def test_the_official_sdk_reads_a_calculation(server: Server, org_key: str) -> None:
+    """omni-python-sdk's run_query_blocking: the calc column and its summary field."""
+    table, fields = run_sdk(server, org_key, calc_query(PCT))
+    assert table.column_names == ["orders.o_orderpriority", N, "pct"]
+    assert math.isclose(sum(table.column("pct").to_pylist()), 1.0)
+    assert fields["pct"]["is_calc"] is True
