@@ -1,7 +1,7 @@
 """The semantic query: Omni's query JSON (``query`` in ``/query/run``), read and checked.
 
 Unknown keys are ignored, as Omni's server does. Features Assay does not implement yet
-(pivots, calculations, totals, fill fields, raw SQL) are refused by name, never dropped.
+(pivots, totals, raw SQL) are refused by name, never dropped.
 """
 
 from __future__ import annotations
