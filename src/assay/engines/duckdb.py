@@ -33,12 +33,34 @@ class DuckDBEngine:
         except duckdb.Error as exc:
             raise EngineUnavailable(f"Cannot open DuckDB database {path}: {exc}") from exc
         self.path = Path(path)
+        self._config = config
+        self._sandbox: duckdb.DuckDBPyConnection | None = None
+        self._sandbox_lock = threading.Lock()
 
     def start(self, sql: str, params: Sequence[Any] = ()) -> _DuckDBQuery:
         return _DuckDBQuery(self._conn.cursor(), sql, params)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
         return self.start(sql, params).reader().read_all()
+
+    def start_read_only(self, sql: str) -> _DuckDBQuery:
+        """Run users' raw SQL in a sandbox: a database of its own that attaches this file
+        read-only and has external access (files, URLs, extensions) switched off and locked,
+        so no statement can write or reach outside, whatever got past the statement check.
+        The engine's own connection keeps its settings: models may read files."""
+        cursor = self._sandboxed().cursor()
+        try:  # the default database is each cursor's own setting
+            cursor.execute(f"USE {duckdb_identifier(self.path.stem)}")
+        except duckdb.Error as exc:
+            cursor.close()
+            raise EngineError(f"DuckDB: cannot use {self.path} for raw SQL: {exc}") from exc
+        return _DuckDBQuery(cursor, sql, ())
+
+    def _sandboxed(self) -> duckdb.DuckDBPyConnection:
+        with self._sandbox_lock:
+            if self._sandbox is None:
+                self._sandbox = _sandbox(self.path, self._config)
+            return self._sandbox
 
     def catalog(self) -> dict[str, dict[str, str]]:
         rows = self.execute(
@@ -55,7 +77,33 @@ class DuckDBEngine:
         return out
 
     def close(self) -> None:
+        with self._sandbox_lock:
+            if self._sandbox is not None:
+                self._sandbox.close()
         self._conn.close()
+
+
+def _sandbox(path: Path, config: dict[str, Any]) -> duckdb.DuckDBPyConnection:
+    """An in-memory database with ``path`` attached read-only under its usual name (so that
+    ``name.main.table`` resolves as on the engine's connection) and made the default."""
+    conn = duckdb.connect(":memory:", config=config)
+    try:
+        name = duckdb_identifier(path.stem)
+        conn.execute(f"ATTACH {duckdb_string(str(path))} AS {name} (READ_ONLY)")
+        conn.execute("SET enable_external_access = false")
+        conn.execute("SET lock_configuration = true")
+    except duckdb.Error as exc:
+        conn.close()
+        raise EngineError(f"DuckDB: cannot open {path} read-only for raw SQL: {exc}") from exc
+    return conn
+
+
+def duckdb_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def duckdb_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 class _DuckDBQuery:

@@ -72,10 +72,19 @@ class MySQLEngine:
         self.where = f"{self._args['host']}:{self._args['port']}"
         self.server = "MariaDB" if parts.scheme.lower() == "mariadb" else "MySQL"
         self._pool: ConnectionPool[Connection] = ConnectionPool(self.connect, _close, _ping)
+        # Raw SQL's own connections: every transaction on them is read-only.
+        self._read_only_pool: ConnectionPool[Connection] = ConnectionPool(
+            self._connect_read_only, _close, _ping
+        )
 
     def start(self, sql: str, params: Sequence[Any] = ()) -> _MySQLQuery:
         """Parameters use PyMySQL's ``%s`` placeholders."""
         return _MySQLQuery(self, sql, params)
+
+    def start_read_only(self, sql: str) -> _MySQLQuery:
+        """Run users' raw SQL on a connection whose session is READ ONLY: a statement that
+        would write fails in the server, whatever got past Assay's statement check."""
+        return _MySQLQuery(self, sql, (), pool=self._read_only_pool)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
         return self.start(sql, params).reader().read_all()
@@ -97,6 +106,7 @@ class MySQLEngine:
 
     def close(self) -> None:
         self._pool.close()
+        self._read_only_pool.close()
 
     def connect(self, **extra: Any) -> Connection:
         """A new connection in autocommit mode (a pooled connection must not hold a snapshot
@@ -124,6 +134,16 @@ class MySQLEngine:
             except pymysql.Error as exc:
                 _close(conn)
                 raise self.translate(exc) from exc
+        return conn
+
+    def _connect_read_only(self) -> Connection:
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SET SESSION TRANSACTION READ ONLY")
+        except pymysql.Error as exc:
+            _close(conn)
+            raise self.translate(exc) from exc
         return conn
 
     def _scrub(self, text: str) -> str:
@@ -162,8 +182,14 @@ def _ping(conn: Connection) -> bool:
 
 
 class _MySQLQuery(PooledQuery[Connection]):
-    def __init__(self, engine: MySQLEngine, sql: str, params: Sequence[Any]) -> None:
-        super().__init__(engine._pool, sql, params)
+    def __init__(
+        self,
+        engine: MySQLEngine,
+        sql: str,
+        params: Sequence[Any],
+        pool: ConnectionPool[Connection] | None = None,
+    ) -> None:
+        super().__init__(engine._pool if pool is None else pool, sql, params)
         self._engine = engine
         self._cursor: Any = None
         self._killer: Connection | None = None
@@ -204,14 +230,14 @@ class _MySQLQuery(PooledQuery[Connection]):
         if clean:
             if cursor is not None:
                 cursor.close()  # the result was read to its end: nothing left to drain
-            self._engine._pool.release(conn)
+            self._pool.release(conn)
             return
         if cursor is not None:  # the rest of the result dies with the connection: PyMySQL
             # would read it to its end when the cursor or result is closed or collected
             if cursor._result is not None:
                 cursor._result.unbuffered_active = False
             cursor.connection = None
-        self._engine._pool.discard(conn)
+        self._pool.discard(conn)
 
     def _translate(self, exc: Exception) -> EngineError:
         return self._engine.translate(exc)

@@ -62,10 +62,19 @@ class PostgresEngine:
         self._password = parts.password
         self.where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
         self._pool: ConnectionPool[Connection] = ConnectionPool(self.connect, _close, _ping)
+        # Raw SQL's own connections: every transaction on them is read-only.
+        self._read_only_pool: ConnectionPool[Connection] = ConnectionPool(
+            self._connect_read_only, _close, _ping
+        )
 
     def start(self, sql: str, params: Sequence[Any] = ()) -> _PostgresQuery:
         """Parameters use PostgreSQL's ``$1`` placeholders."""
         return _PostgresQuery(self, sql, params)
+
+    def start_read_only(self, sql: str) -> _PostgresQuery:
+        """Run users' raw SQL on a connection whose transactions are READ ONLY: a statement
+        that would write fails in the server, whatever got past Assay's statement check."""
+        return _PostgresQuery(self, sql, (), pool=self._read_only_pool)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
         return self.start(sql, params).reader().read_all()
@@ -95,6 +104,7 @@ class PostgresEngine:
 
     def close(self) -> None:
         self._pool.close()
+        self._read_only_pool.close()
 
     def connect(self, *, autocommit: bool = True) -> Connection:
         """A new connection; the engine's own run in autocommit mode, so a pooled connection
@@ -113,6 +123,16 @@ class PostgresEngine:
             except adbc_driver_manager.Error as exc:
                 conn.close()
                 raise self.translate(exc) from exc
+        return conn
+
+    def _connect_read_only(self) -> Connection:
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        except adbc_driver_manager.Error as exc:
+            conn.close()
+            raise self.translate(exc) from exc
         return conn
 
     def _scrub(self, text: str) -> str:
@@ -184,8 +204,14 @@ def _ping(conn: Connection) -> bool:
 
 
 class _PostgresQuery(PooledQuery[Connection]):
-    def __init__(self, engine: PostgresEngine, sql: str, params: Sequence[Any]) -> None:
-        super().__init__(engine._pool, sql, params)
+    def __init__(
+        self,
+        engine: PostgresEngine,
+        sql: str,
+        params: Sequence[Any],
+        pool: ConnectionPool[Connection] | None = None,
+    ) -> None:
+        super().__init__(engine._pool if pool is None else pool, sql, params)
         self._engine = engine
         self._cursor: Cursor | None = None
 
@@ -229,9 +255,9 @@ class _PostgresQuery(PooledQuery[Connection]):
                     cursor.adbc_cancel()
             cursor.close()
         if clean:
-            self._engine._pool.release(conn)
+            self._pool.release(conn)
         else:
-            self._engine._pool.discard(conn)
+            self._pool.discard(conn)
 
     def _translate(self, exc: Exception) -> EngineError:
         return self._engine.translate(exc)

@@ -52,15 +52,19 @@ def discard(path: Path) -> None:
 def write_result(
     handle: RunningQuery,
     path: Path,
-    columns: Sequence[str],
+    columns: Sequence[str] | None,
     limit: int | None,
     max_bytes: int | None,
 ) -> Written:
     """Read the running query into ``path``. When writing stops early (the result passed
     ``max_bytes``, or the folder cannot take it), the engine's query is cancelled at once: it
-    would otherwise go on computing rows no one reads, holding a worker's connection."""
+    would otherwise go on computing rows no one reads, holding a worker's connection. So is a
+    query the limit cut whose SQL has no LIMIT of its own (raw SQL, ``columns`` None)."""
     try:
-        return write_stream(handle.reader(), path, columns, limit, max_bytes=max_bytes)
+        written = write_stream(handle.reader(), path, columns, limit, max_bytes=max_bytes)
     except (ResultTooLarge, ResultsUnwritable):
         handle.cancel()
         raise
+    if written.limit_reached and columns is None:
+        handle.cancel()
+    return written

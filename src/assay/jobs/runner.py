@@ -37,6 +37,7 @@ from assay.errors import (
     ResultsUnwritable,
 )
 from assay.jobs.model import CachedResult, Job
+from assay.jobs.raw_sql_jobs import result_columns, start_query
 from assay.jobs.results_files import checked_cap, discard, prepare_results_dir, write_result
 from assay.jobs.store import JobStore
 from assay.jobs.summaries import cache_key, cache_metadata_of, summary_of
@@ -45,6 +46,7 @@ from assay.semantic.compiler import CompiledQuery, compile_query
 from assay.semantic.compiler.omnisql import probe as omnisql_probe
 from assay.semantic.model import SemanticModel
 from assay.semantic.sql_mode import sql_mode
+from assay.semantic.raw_sql import compile_verbatim
 from assay.semantic.viewer import Viewer
 
 logger = logging.getLogger(__name__)
@@ -330,6 +332,10 @@ class JobRunner:
         self, target: Target, query: Mapping[str, Any], viewer: Viewer | None
     ) -> tuple[CompiledQuery, CompiledQuery]:
         """The query as shown, and as run: one row past the limit, to tell whether it cut rows."""
+        if sql_mode(query) == "raw":  # raw SQL: the run stops reading at the cap instead
+            raw = compile_verbatim(target.model, query, dialect=target.engine.dialect,
+                                   viewer=viewer)  # fmt: skip
+            return raw, raw
         shown = compile_query(target.model, query, dialect=target.engine.dialect,
                               default_limit=self.default_row_limit, viewer=viewer)  # fmt: skip
         if shown.limit is None:
@@ -409,11 +415,11 @@ class JobRunner:
         name = f"{work.key[:40]}-{uuid.uuid4().hex[:8]}.arrows"
         path = self.results_dir / name
         try:
-            handle = work.target.engine.start(work.run.sql)
+            handle = start_query(work.target.engine, work.run)
             self._running[job_id] = handle
             try:
                 written = write_result(
-                    handle, path, shown.columns, shown.limit, self.max_result_bytes
+                    handle, path, result_columns(shown), shown.limit, self.max_result_bytes
                 )
             finally:
                 self._running.pop(job_id, None)

@@ -11,9 +11,11 @@ from typing import Any
 import pyarrow as pa
 
 from assay.jobs.model import CachedResult
+from assay.jobs.raw_sql_jobs import result_fields
 from assay.results.arrow import Written, arrow_data_type
 from assay.semantic.compiler import CompiledQuery
 from assay.semantic.model import SemanticModel
+from assay.semantic.raw_sql import VerbatimQuery
 
 
 def iso(ts: float) -> str:
@@ -22,8 +24,12 @@ def iso(ts: float) -> str:
 
 
 def cache_key(model: SemanticModel, compiled: CompiledQuery) -> str:
-    """Results are reused for the same SQL on the same version of the same model."""
-    text = f"{model.id}\0{model.version}\0{compiled.dialect}\0{compiled.sql}"
+    """Results are reused for the same SQL on the same version of the same model. Raw SQL
+    has a key of its own: its result keeps the database's column names, a semantic query's
+    the fields'. (Who may reuse it is checked before any lookup: raw SQL runs only for users
+    the model's rules do not restrict, so their results do not depend on who asked.)"""
+    kind = "verbatim" if isinstance(compiled, VerbatimQuery) else "semantic"
+    text = f"{model.id}\0{model.version}\0{compiled.dialect}\0{kind}\0{compiled.sql}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -31,7 +37,9 @@ def summary_of(
     compiled: CompiledQuery, written: Written | None, elapsed_ms: float | None
 ) -> dict[str, Any]:
     fields = {f.fully_qualified_name: f.to_dict() for f in compiled.fields}
-    if written is not None:
+    if written is not None and isinstance(compiled, VerbatimQuery):
+        fields = result_fields(written.schema)
+    elif written is not None:
         fill_types(fields, written.schema)
     summary: dict[str, Any] = {
         "display_sql": compiled.pretty_sql(),

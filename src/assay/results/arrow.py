@@ -49,7 +49,7 @@ _EOS_BYTES = 8
 def write_stream(
     reader: pa.RecordBatchReader,
     path: Path,
-    columns: Sequence[str],
+    columns: Sequence[str] | None,
     limit: int | None,
     *,
     max_bytes: int | None = None,
@@ -57,6 +57,7 @@ def write_stream(
     """Write ``reader``'s batches to ``path`` as an Arrow IPC stream, renaming the columns by
     position (databases may truncate or refuse field names as aliases) and keeping at most
     ``limit`` rows; the query asked for one row more, which tells whether the limit cut rows.
+    ``columns`` None keeps the names the database gave (raw SQL).
 
     The file is written under a temporary name and renamed when whole, so ``path`` is either
     the complete result or absent; on any failure the partial file is removed.
@@ -70,8 +71,9 @@ def write_stream(
     ``ResultsUnwritable`` naming the folder and the system's reason; errors of the engine's
     reader pass through unchanged, so the two are never confused.
     """
+    names = reader.schema.names if columns is None else columns
     schema = pa.schema(
-        [pa.field(name, f.type, f.nullable) for name, f in zip(columns, reader.schema, strict=True)]
+        [pa.field(name, f.type, f.nullable) for name, f in zip(names, reader.schema, strict=True)]
     )
     tmp = path.with_name(path.name + ".tmp")
     try:

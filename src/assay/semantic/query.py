@@ -150,11 +150,10 @@ def _parse_sql(obj: Mapping[str, Any]) -> SemanticQuery | None:
     mode = sql_mode(obj)
     if mode == "semantic":
         return None
-    if mode == "raw":
+    if mode == "raw":  # the job runner sends it past the compiler (semantic.raw_sql)
         raise NotSupported(
-            "query.userEditedSQL: raw SQL (rewriteSql: false) is not supported yet; drop "
-            "rewriteSql: false (and dbtMode, parsed: false, -- DO NOT PARSE) to run it as "
-            "OmniSQL over ${view.field} references"
+            "query.userEditedSQL: raw SQL (rewriteSql: false) runs only as a query job "
+            "(POST /api/v1/query/run), not through the semantic compiler"
         )
     for key in _NOT_WITH_SQL:
         if obj.get(key):

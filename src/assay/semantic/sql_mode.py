@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 SqlMode = Literal["semantic", "raw", "omnisql"]
 #: Omni's marker for SQL it must not parse: a line of its own
-DO_NOT_PARSE = re.compile(r"^\s*--\s*DO NOT PARSE\s*$", re.MULTILINE | re.IGNORECASE)
+DO_NOT_PARSE = re.compile(r"^\s*--\s*DO NOT PARSE\s*$", re.MULTILINE)
 
 
 def sql_mode(obj: Mapping[str, Any]) -> SqlMode:
