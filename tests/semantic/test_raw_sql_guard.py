@@ -3,7 +3,7 @@ must pass and must be refused, per dialect), the dispatch between semantic, verb
 OmniSQL queries, and who may run raw SQL on which model.
 
 The engines' own read-only walls, and what a refused statement leaves in the database, are
-checked on real databases in tests/jobs/test_raw_sql_jobs.py.
+checked on real databases in tests/engines/test_raw_sql_jobs.py.
 """
 
 from __future__ import annotations
