@@ -4,8 +4,8 @@
   queries written the omniframes way (`group_by(...).agg(F.measure(...))`, filters, date
   grains, a bare view), and its ad-hoc aggregates and `with_column` as one OmniSQL statement
   (`userEditedSQL`); every answer equals the same question asked of DuckDB directly. Its
-  other execution tiers need what Assay does not serve (raw SQL, `column_totals`): those
-  tests are strict xfails naming the missing feature.
+  `read.sql()` runs raw SQL verbatim. Its `with_totals()` needs `column_totals`: a strict
+  xfail naming the missing feature.
 - omni-app-mcp's model tools called directly (no MCP transport), as test_omni_clients.py calls
   its query tools: list models, topic detail, model YAML read and write, validate. They run on a
   server of this module's own, because writes change the served model; every test that writes
@@ -376,20 +376,18 @@ def test_omniframes_with_column_and_count_distinct_run_as_omnisql(
                for b in log.run_bodies())  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=QueryError,
-    reason="gap: session.read.sql() sends query.userEditedSQL with rewriteSql: false (a "
-    "verbatim SQL job on the model's connection, contract section 3); Assay answers "
-    'FAILED/PLAN "query.userEditedSQL: raw SQL (rewriteSql: false) is not supported yet"',
-)
 def test_omniframes_raw_sql_read(
     server: Server, org_key: str, frames: Frames, tpch_engine: DuckDBEngine
 ) -> None:
-    session, _ = frames(server, org_key)
-    sql = "SELECT r_name FROM region ORDER BY 1"
-    got = session.read.sql("tpch", sql).collect().column("r_name").to_pylist()
-    assert got == [r for (r,) in duckdb_rows(tpch_engine, sql)]
+    """session.read.sql() sends userEditedSQL with rewriteSql: false and sqlSortsEnabled:
+    true: a verbatim job whose columns keep the database's names."""
+    session, log = frames(server, org_key)
+    sql = "SELECT r_name, r_regionkey FROM region ORDER BY 1"
+    table = session.read.sql("tpch", sql).collect()
+    assert table.column_names == ["r_name", "r_regionkey"]
+    assert table_rows(table) == duckdb_rows(tpch_engine, sql)
+    (body,) = log.run_bodies()
+    assert body["query"]["userEditedSQL"] == sql and body["query"]["rewriteSql"] is False
 
 
 @pytest.mark.xfail(
