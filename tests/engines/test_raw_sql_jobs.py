@@ -245,3 +245,28 @@ def test_duckdb_raw_sql_cannot_reach_files(tpch_engine: DuckDBEngine, tmp_path: 
     assert tpch_engine.execute("SELECT current_setting('enable_external_access') AS a").column(
         0
     ).to_pylist() == [True]
+
+
+def test_postgres_a_function_cannot_unlock_the_next_statement(
+    tpch_postgres: Any, tmp_path: Path
+) -> None:
+    """A user's function (allowed by the check: it is not a known one) turns the session's
+    read-only default off; the next raw statement on that pooled connection is still
+    read-only, because the default is set again before each."""
+    name = f"assay_raw_{uuid.uuid4().hex[:12]}"
+    engine = tpch_postgres
+    engine.execute(f"CREATE TABLE {name} (id INT)")
+    engine.execute(f"INSERT INTO {name} VALUES (1), (2), (3)")
+    engine.execute(
+        f"CREATE FUNCTION {name}_unlock() RETURNS int LANGUAGE sql AS "
+        "$$ SELECT 1 FROM (SELECT set_config('default_transaction_read_only', 'off', false)) s $$"
+    )
+    try:
+        flipped = engine.start_read_only(f"SELECT {name}_unlock() AS one").reader().read_all()
+        assert flipped.column(0).to_pylist() == [1]
+        with pytest.raises(EngineError, match="read-only transaction"):
+            engine.start_read_only(f"DELETE FROM {name}").reader().read_all()
+        assert count(engine, name) == 3
+    finally:
+        engine.execute(f"DROP FUNCTION {name}_unlock()")
+        engine.execute(f"DROP TABLE {name}")

@@ -72,9 +72,11 @@ class MySQLEngine:
         self.where = f"{self._args['host']}:{self._args['port']}"
         self.server = "MariaDB" if parts.scheme.lower() == "mariadb" else "MySQL"
         self._pool: ConnectionPool[Connection] = ConnectionPool(self.connect, _close, _ping)
-        # Raw SQL's own connections: every transaction on them is read-only.
+        # Raw SQL's own connections: whatever a user's statement leaves in its session (a
+        # setting changed by a stored routine it called) never reaches the engine's other
+        # queries.
         self._read_only_pool: ConnectionPool[Connection] = ConnectionPool(
-            self._connect_read_only, _close, _ping
+            self.connect, _close, _ping
         )
 
     def start(self, sql: str, params: Sequence[Any] = ()) -> _MySQLQuery:
@@ -82,9 +84,11 @@ class MySQLEngine:
         return _MySQLQuery(self, sql, params)
 
     def start_read_only(self, sql: str) -> _MySQLQuery:
-        """Run users' raw SQL on a connection whose session is READ ONLY: a statement that
-        would write fails in the server, whatever got past Assay's statement check."""
-        return _MySQLQuery(self, sql, (), pool=self._read_only_pool)
+        """Run users' raw SQL in a READ ONLY transaction: a statement that would write fails
+        in the server, whatever got past Assay's statement check. The session's mode is set
+        again before each statement, since a routine the previous one called may have changed
+        it."""
+        return _MySQLQuery(self, sql, (), pool=self._read_only_pool, read_only=True)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
         return self.start(sql, params).reader().read_all()
@@ -136,16 +140,6 @@ class MySQLEngine:
                 raise self.translate(exc) from exc
         return conn
 
-    def _connect_read_only(self) -> Connection:
-        conn = self.connect()
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SET SESSION TRANSACTION READ ONLY")
-        except pymysql.Error as exc:
-            _close(conn)
-            raise self.translate(exc) from exc
-        return conn
-
     def _scrub(self, text: str) -> str:
         password = self._args["password"]
         return text.replace(password, "***") if password else text
@@ -188,13 +182,18 @@ class _MySQLQuery(PooledQuery[Connection]):
         sql: str,
         params: Sequence[Any],
         pool: ConnectionPool[Connection] | None = None,
+        read_only: bool = False,
     ) -> None:
         super().__init__(engine._pool if pool is None else pool, sql, params)
         self._engine = engine
+        self._read_only = read_only
         self._cursor: Any = None
         self._killer: Connection | None = None
 
     def _open(self, conn: Connection) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        if self._read_only:
+            with conn.cursor() as setting:
+                setting.execute("SET SESSION TRANSACTION READ ONLY")
         cursor = conn.cursor()
         self._cursor = cursor
         cursor.execute(self._sql, self._params or None)

@@ -62,9 +62,10 @@ class PostgresEngine:
         self._password = parts.password
         self.where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
         self._pool: ConnectionPool[Connection] = ConnectionPool(self.connect, _close, _ping)
-        # Raw SQL's own connections: every transaction on them is read-only.
+        # Raw SQL's own connections: whatever a user's statement leaves in its session (a
+        # setting changed by a function it called) never reaches the engine's other queries.
         self._read_only_pool: ConnectionPool[Connection] = ConnectionPool(
-            self._connect_read_only, _close, _ping
+            self.connect, _close, _ping
         )
 
     def start(self, sql: str, params: Sequence[Any] = ()) -> _PostgresQuery:
@@ -72,9 +73,12 @@ class PostgresEngine:
         return _PostgresQuery(self, sql, params)
 
     def start_read_only(self, sql: str) -> _PostgresQuery:
-        """Run users' raw SQL on a connection whose transactions are READ ONLY: a statement
-        that would write fails in the server, whatever got past Assay's statement check."""
-        return _PostgresQuery(self, sql, (), pool=self._read_only_pool)
+        """Run users' raw SQL in a READ ONLY transaction: a statement that would write fails
+        in the server, whatever got past Assay's statement check. The session default is set
+        again before each statement, since a function the previous one called may have
+        changed it (``set_config('default_transaction_read_only', 'off', false)``); within a
+        transaction that began read-only, nothing can make it write."""
+        return _PostgresQuery(self, sql, (), pool=self._read_only_pool, read_only=True)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
         return self.start(sql, params).reader().read_all()
@@ -125,16 +129,6 @@ class PostgresEngine:
                 raise self.translate(exc) from exc
         return conn
 
-    def _connect_read_only(self) -> Connection:
-        conn = self.connect()
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-        except adbc_driver_manager.Error as exc:
-            conn.close()
-            raise self.translate(exc) from exc
-        return conn
-
     def _scrub(self, text: str) -> str:
         return text.replace(self._password, "***") if self._password else text
 
@@ -156,6 +150,7 @@ class PostgresEngine:
         return EngineError(f"PostgreSQL: {text}")
 
 
+_READ_ONLY = "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"
 _SEARCH_PATH = (
     "SELECT lower(s) AS s, n FROM unnest(current_schemas(false)) WITH ORDINALITY AS p(s, n) "
     "UNION ALL SELECT 'public', 1000000 ORDER BY 2"
@@ -210,12 +205,17 @@ class _PostgresQuery(PooledQuery[Connection]):
         sql: str,
         params: Sequence[Any],
         pool: ConnectionPool[Connection] | None = None,
+        read_only: bool = False,
     ) -> None:
         super().__init__(engine._pool if pool is None else pool, sql, params)
         self._engine = engine
+        self._read_only = read_only
         self._cursor: Cursor | None = None
 
     def _open(self, conn: Connection) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        if self._read_only:
+            with conn.cursor() as setting:
+                setting.execute(_READ_ONLY)
         cursor = conn.cursor(
             adbc_stmt_kwargs={"adbc.postgresql.batch_size_hint_bytes": str(BATCH_BYTES)}
         )
