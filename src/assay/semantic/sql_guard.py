@@ -164,9 +164,10 @@ def _check_source(table: exp.Table) -> None:
         return
     if isinstance(source, exp.Func) and _function_name(source) in _SOURCE_FUNCTIONS:
         return
+    shown = (source if isinstance(source, exp.Expr) else table).sql()
     raise InvalidQuery(
         f"Raw SQL may read tables, subqueries and {', '.join(sorted(_SOURCE_FUNCTIONS))} in "
-        f"FROM: {source.sql()[:80]!r} is not allowed"
+        f"FROM: {shown[:80]!r} is not allowed"
     )
 
 
