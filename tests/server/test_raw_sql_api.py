@@ -148,3 +148,23 @@ def test_the_result_stops_at_50000_rows(tokens: dict[str, str]) -> None:
     assert rows(job).num_rows == 50_000
     assert job["summary"]["row_limit_reached"] is True
     assert job["summary"]["total_rows"] == 50_000
+
+
+@pytest.mark.parametrize("result_type", ["csv", "json"])
+def test_rendered_results_keep_the_databases_names(
+    tokens: dict[str, str], tpch_path: Path, result_type: str
+) -> None:
+    sql = "SELECT r_regionkey AS KEY, r_name FROM region ORDER BY 1"
+    body = {"query": {"modelId": MODEL_ID, "userEditedSQL": sql, "rewriteSql": False,
+                      "fields": []}, "resultType": result_type}  # fmt: skip
+    token = tokens["all@example.com"]
+    answer = httpx.post(f"{tokens['url']}{RUN}", json=body, timeout=120,
+                        headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    expected = direct(tpch_path, sql)
+    if result_type == "csv":
+        lines = answer.text.strip().splitlines()
+        assert lines[0] == '"KEY","r_name"' and len(lines) == 1 + len(expected)
+    else:
+        got = answer.json()
+        assert [(r["KEY"], r["r_name"]) for r in got] == expected
