@@ -85,8 +85,11 @@ def test_sql_mode_follows_omnis_dispatch(query: dict[str, Any], mode: str) -> No
     "extra",
     [{"rewriteSql": False}, {"dbtMode": True}, {"parsed": False}],
 )
-def test_raw_sql_is_refused_by_name(tpch_model: SemanticModel, extra: dict[str, Any]) -> None:
-    with pytest.raises(NotSupported, match=r"raw SQL \(rewriteSql: false\) is not supported yet"):
+def test_raw_sql_is_not_compiled_as_omnisql(
+    tpch_model: SemanticModel, extra: dict[str, Any]
+) -> None:
+    """Raw SQL runs as a query job (semantic.raw_sql), never through the OmniSQL compiler."""
+    with pytest.raises(NotSupported, match=r"raw SQL \(rewriteSql: false\) runs only as a query"):
         omnisql(tpch_model, "SELECT r_name FROM region", **extra)
 
 

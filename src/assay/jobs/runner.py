@@ -45,8 +45,8 @@ from assay.jobs.timing import Stopwatch
 from assay.semantic.compiler import CompiledQuery, compile_query
 from assay.semantic.compiler.omnisql import probe as omnisql_probe
 from assay.semantic.model import SemanticModel
-from assay.semantic.sql_mode import sql_mode
 from assay.semantic.raw_sql import compile_verbatim
+from assay.semantic.sql_mode import sql_mode
 from assay.semantic.viewer import Viewer
 
 logger = logging.getLogger(__name__)
