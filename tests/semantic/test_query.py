@@ -302,7 +302,6 @@ def test_bad_filters_are_invalid_queries_naming_the_field(value: Any, message: s
 
 UNSUPPORTED: list[tuple[str, Any, str]] = [
     ("pivots", ["orders.status"], "pivots"),
-    ("column_totals", {"orders.total": {"type": "aggregation"}}, "column totals"),
     ("row_totals", {"orders.total": {"type": "aggregation"}}, "row totals"),
     ("controls", [{"type": "MULTI_FIELD_FILTER"}], "controls"),
     ("staticQueryReferences", {"q1": {}}, "static query references"),

@@ -55,13 +55,16 @@ def write_result(
     columns: Sequence[str] | None,
     limit: int | None,
     max_bytes: int | None,
+    limit_per: str | None = None,
 ) -> Written:
     """Read the running query into ``path``. When writing stops early (the result passed
     ``max_bytes``, or the folder cannot take it), the engine's query is cancelled at once: it
     would otherwise go on computing rows no one reads, holding a worker's connection. So is a
     query the limit cut whose SQL has no LIMIT of its own (raw SQL, ``columns`` None)."""
     try:
-        written = write_stream(handle.reader(), path, columns, limit, max_bytes=max_bytes)
+        written = write_stream(
+            handle.reader(), path, columns, limit, max_bytes=max_bytes, limit_per=limit_per
+        )
     except (ResultTooLarge, ResultsUnwritable):
         handle.cancel()
         raise

@@ -418,9 +418,8 @@ class JobRunner:
             handle = start_query(work.target.engine, work.run)
             self._running[job_id] = handle
             try:
-                written = write_result(
-                    handle, path, result_columns(shown), shown.limit, self.max_result_bytes
-                )
+                written = write_result(handle, path, result_columns(shown), shown.limit,
+                                       self.max_result_bytes, shown.limit_per)  # fmt: skip
             finally:
                 self._running.pop(job_id, None)
         except AssayError as exc:

@@ -26,6 +26,7 @@ import pybase64
 import xlsxwriter
 
 from assay.errors import ResultsUnwritable, ResultTooLarge
+from assay.results.row_kinds import PerKindLimit
 
 # 3 bytes become 4 base64 characters: reading multiples of 3 lets chunks be encoded alone.
 _B64_CHUNK = 3 * 256 * 1024
@@ -53,6 +54,7 @@ def write_stream(
     limit: int | None,
     *,
     max_bytes: int | None = None,
+    limit_per: str | None = None,
 ) -> Written:
     """Write ``reader``'s batches to ``path`` as an Arrow IPC stream, renaming the columns by
     position (databases may truncate or refuse field names as aliases) and keeping at most
@@ -70,6 +72,9 @@ def write_stream(
     Errors writing the file (disk full, read-only or removed folder ...) raise
     ``ResultsUnwritable`` naming the folder and the system's reason; errors of the engine's
     reader pass through unchanged, so the two are never confused.
+
+    ``limit_per``: a column whose values are kinds of rows, each limited on its own
+    (``row_kinds``).
     """
     names = reader.schema.names if columns is None else columns
     schema = pa.schema(
@@ -77,7 +82,8 @@ def write_stream(
     )
     tmp = path.with_name(path.name + ".tmp")
     try:
-        rows, cut, size = _write(reader, tmp, schema, limit, max_bytes)
+        kinds = None if limit_per is None else PerKindLimit(limit, list(names).index(limit_per))
+        rows, cut, size = _write(reader, tmp, schema, limit, max_bytes, kinds)
         with _storing(path.parent):
             os.replace(tmp, path)
     except BaseException:
@@ -93,6 +99,7 @@ def _write(
     schema: pa.Schema,
     limit: int | None,
     max_bytes: int | None,
+    kinds: PerKindLimit | None = None,
 ) -> tuple[int, bool, int]:
     """The stream into ``tmp``: rows written, whether the limit cut rows, and its bytes."""
     rows = 0
@@ -106,7 +113,10 @@ def _write(
             writer = pa.ipc.new_stream(sink, schema)
         for batch in reader:  # outside _storing: an engine's error is not the disk's
             part = batch
-            if limit is not None and rows + batch.num_rows > limit:
+            if kinds is not None:
+                part = kinds.take(batch)
+                cut = kinds.details_cut
+            elif limit is not None and rows + batch.num_rows > limit:
                 part = batch.slice(0, limit - rows)
                 cut = True
             if part.num_rows:
@@ -121,7 +131,7 @@ def _write(
                 if max_bytes is not None and sink.tell() + _EOS_BYTES > max_bytes:
                     raise ResultTooLarge(max_bytes)
                 rows += part.num_rows
-            if cut:
+            if cut and kinds is None:
                 break
         with _storing(tmp.parent):
             writer.close()

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from assay.errors import InvalidQuery, NotSupported
 from assay.semantic.calculations import Calculation, parse_calculations
+from assay.semantic.column_totals import ColumnTotals, parse_column_totals
 from assay.semantic.fill_fields import parse_fill_fields
 from assay.semantic.filters import Filter, FilterError, parse_json_filter
 from assay.semantic.sql_mode import sql_mode
@@ -21,7 +22,6 @@ FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)(?:\[([^
 NullSort = Literal["FIRST", "LAST", "DIALECT_DEFAULT", "OMNI_DEFAULT"]
 _UNSUPPORTED = {
     "pivots": "pivots",
-    "column_totals": "column totals",
     "row_totals": "row totals",
     "controls": "controls",
     "staticQueryReferences": "static query references",
@@ -83,6 +83,7 @@ class SemanticQuery:
     #: texts and calc names), which places each calculation's column
     calculations: tuple[Calculation, ...] = ()
     columns: tuple[str, ...] = ()
+    column_totals: ColumnTotals | None = None
 
 
 def parse_query(obj: Any) -> SemanticQuery:
@@ -138,6 +139,7 @@ def parse_query(obj: Any) -> SemanticQuery:
         fill_fields=parse_fill_fields(obj, [f.text for f in fields]),
         calculations=calculations,
         columns=tuple(dict.fromkeys(raw_fields)) if calculations else (),
+        column_totals=parse_column_totals(obj, fields),
     )
 
 

@@ -31,6 +31,7 @@ from assay.semantic.compiler.resolve import (
     resolve,
     rule_measures,
 )
+from assay.semantic.compiler.totals import INDICATOR, build_with_totals
 from assay.semantic.model import JoinStep, SemanticModel
 from assay.semantic.query import SemanticQuery, parse_query
 from assay.semantic.timeframes import grain_type
@@ -92,13 +93,18 @@ class CompiledQuery:
     #: table calculations that cannot be evaluated, and why (their cells show #ERROR!)
     invalid_calculations: Mapping[str, str] = field(default_factory=dict)
     calculated: bool = False  # has table calculations: they see only the rows shown
+    #: result columns after the fields (``$omni_`` helpers, not in ``summary.fields``)
+    helper_columns: tuple[str, ...] = ()
+    #: the column whose values are kinds of rows (detail rows NULL) that ``limit`` counts
+    #: separately: it cuts each kind, and ``row_limit_reached`` says whether detail rows were cut
+    limit_per: str | None = None
     # the pretty SQL once generated: a compiled query is cached and shown in the summary of
     # every run of it, and generating it (about 0.2 ms) would otherwise be paid on each
     _pretty: list[str] = field(default_factory=list, init=False, compare=False, repr=False)
 
     @property
     def columns(self) -> list[str]:
-        return [f.fully_qualified_name for f in self.fields]
+        return [*(f.fully_qualified_name for f in self.fields), *self.helper_columns]
 
     def pretty_sql(self) -> str:
         if not self._pretty:
@@ -237,9 +243,13 @@ def _compile(
             (topic.default_row_limit if topic else None) or model.default_row_limit or default_limit
         )
     )
-    tree = build(
-        BuildInput(model, res, joins, multiplied, sorts, limit, q.offset, now, target, viewer)
-    )
+    inp = BuildInput(model, res, joins, multiplied, sorts, limit, q.offset, now, target, viewer)
+    helpers: tuple[str, ...] = ()
+    if q.column_totals is None:
+        tree = build(inp)
+    else:
+        totals = build_with_totals(inp, q.column_totals)
+        tree, helpers = totals.tree, totals.helper_columns
     warnings: tuple[str, ...] = ()
     if q.fill_fields:
         assert isinstance(tree, exp.Select)
@@ -269,6 +279,8 @@ def _compile(
         warnings=warnings,
         invalid_calculations=invalid,
         calculated=bool(q.calculations),
+        helper_columns=helpers,
+        limit_per=INDICATOR if helpers else None,
     )
 
 
