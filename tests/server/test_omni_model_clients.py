@@ -2,10 +2,9 @@
 
 - omniframes (official, PyPI): its `whoami` preflight, model and topic discovery, and governed
   queries written the omniframes way (`group_by(...).agg(F.measure(...))`, filters, date
-  grains, a bare view), and its ad-hoc aggregates and `with_column` as one OmniSQL statement
-  (`userEditedSQL`); every answer equals the same question asked of DuckDB directly. Its
-  `read.sql()` runs raw SQL verbatim. Its `with_totals()` needs `column_totals`: a strict
-  xfail naming the missing feature.
+  grains, a bare view), its ad-hoc aggregates and `with_column` as one OmniSQL statement
+  (`userEditedSQL`), `read.sql()` as raw SQL run verbatim, and `with_totals()` with its
+  totals row; every answer equals the same question asked of DuckDB directly.
 - omni-app-mcp's model tools called directly (no MCP transport), as test_omni_clients.py calls
   its query tools: list models, topic detail, model YAML read and write, validate. They run on a
   server of this module's own, because writes change the served model; every test that writes
@@ -390,23 +389,32 @@ def test_omniframes_raw_sql_read(
     assert body["query"]["userEditedSQL"] == sql and body["query"]["rewriteSql"] is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=QueryError,
-    reason="gap: with_totals() sends query.column_totals {'::total::': {'type': "
-    "'aggregation'}}; Assay answers FAILED/PLAN \"query.column_totals: column totals are not "
-    'supported yet"',
-)
-def test_omniframes_with_totals(server: Server, org_key: str, frames: Frames) -> None:
+def test_omniframes_with_totals(
+    server: Server, org_key: str, frames: Frames, tpch_engine: DuckDBEngine
+) -> None:
+    """with_totals() sends column_totals {"::total::": ...}: the detail rows equal DuckDB's,
+    and one more row, marked total, holds the orders of every priority."""
     session, _ = frames(server, org_key)
     by_priority = (
         session.read.topic("tpch", "orders")
         .group_by("orders.o_orderpriority")
         .agg(fn.measure("orders.count"))
-        .with_totals()
+        .sort("orders.o_orderpriority")
     )
-    table = by_priority.collect()
-    assert 150000 in table.column("orders.count").to_pylist()  # the totals row
+    table = by_priority.with_totals().collect()
+    # omniframes reads "total" from "::total::" and passes other indicators through; Assay
+    # marks the grand total "column_total", as Omni's dashboard tiles do (spec 4.3)
+    kinds = table.column("row_type").to_pylist()
+    assert kinds == ["data"] * 5 + ["column_total"]
+    rows = list(zip(*(table.column(c).to_pylist() for c in table.column_names[:2]), strict=True))
+    want = duckdb_rows(
+        tpch_engine, "SELECT o_orderpriority, count(*) FROM orders GROUP BY 1 ORDER BY 1"
+    )
+    assert rows == [*want, (None, 150000)]
+    assert not any(c.startswith("$omni_") for c in table.column_names)
+    plain = by_priority.collect()  # without with_totals(), no totals row
+    assert 150000 not in plain.column("orders.count").to_pylist()
+    assert plain.num_rows == 5
 
 
 # ---------------------------------------------------------------------- omni-app-mcp
