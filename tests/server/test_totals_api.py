@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from assay.engines import DuckDBEngine
-from tests.server.test_query_run import PRIORITY_SQL, arrow, duck, orders_query, rows, run_job
+from tests.server.test_query_run import PRIORITY_SQL, RUN, arrow, duck, orders_query, rows, run_job
 
 pytestmark = pytest.mark.tpch
 TOTAL = {"::total::": {"type": "aggregation"}}
@@ -56,3 +56,12 @@ def test_a_key_that_is_not_a_field_fails_the_plan_naming_it(api: httpx.Client) -
     assert (job["status"], job["error_type"]) == ("FAILED", "PLAN")
     assert "'orders.cont' is neither '::total::' nor a field" in job["error_message"]
     assert 'Did you mean "orders.count"?' in job["error_message"]
+
+
+def test_a_rendered_result_has_the_totals_row_and_no_helper_columns(api: httpx.Client) -> None:
+    body = {"query": orders_query(column_totals=TOTAL), "resultType": "json"}
+    response = api.post(RUN, json=body)
+    assert response.status_code == 200, response.text
+    got = response.json()
+    assert got[-1] == {"Order Priority": None, "Order Count": 150000}
+    assert len(got) == 6 and all(set(r) == {"Order Priority", "Order Count"} for r in got)

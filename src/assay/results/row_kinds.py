@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+#: Every helper column of a result starts so; clients strip ``^\$omni_`` columns.
+HELPER_PREFIX = "$omni_"
+
 
 class PerKindLimit:
     """Keeps the first ``limit`` rows of each value of column ``index`` across batches."""
@@ -31,3 +34,11 @@ class PerKindLimit:
             if kind is None and n > self.limit:
                 self.details_cut = True
         return batch if all(keep) else batch.filter(pa.array(keep))
+
+
+def without_helpers(table: pa.Table) -> pa.Table:
+    """The table without its reserved ``$omni_`` helper columns: a rendered table (CSV, JSON,
+    XLSX) shows the fields, and its totals rows read as such by their empty dimension cells,
+    as Omni renders them."""
+    keep = [name for name in table.column_names if not name.startswith(HELPER_PREFIX)]
+    return table if len(keep) == table.num_columns else table.select(keep)

@@ -12,12 +12,13 @@ from fastapi.responses import Response
 from assay.jobs.model import Job
 from assay.results.arrow import read_table, to_csv, to_json, to_xlsx
 from assay.results.formats import date_types_of, formatted_table, grains_as_text
+from assay.results.row_kinds import without_helpers
 from assay.server.lines import RESULT_TYPES
 
 
 def result_document(kind: str, job: Job, path: Path, *, formatted: bool = False) -> Response:
     """The rows alone, as one document; JSON rows are keyed by display label, as Omni's."""
-    table = read_table(path)
+    table = without_helpers(read_table(path))
     fields = (job.summary or {}).get("fields", {})
     labels = [(fields.get(name) or {}).get("label", name) for name in table.column_names]
     table = grains_as_text(table, date_types_of(table.column_names, fields))
