@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import pyarrow as pa
 import pytest
-from omniframes import CompileError, OmniSession, QueryError
+from omniframes import CompileError, OmniSession
 from omniframes import functions as fn
 from omniframes.transport.http import HttpTransport
 
