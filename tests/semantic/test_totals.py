@@ -194,3 +194,46 @@ def test_totals_with_features_being_built_are_refused(key: str) -> None:
 def test_row_totals_stay_refused() -> None:
     with pytest.raises(NotSupported, match=r"query\.row_totals: row totals are not supported"):
         parse_query({**BY_SEGMENT, "row_totals": {"orders.count": AGG}})
+
+
+# ---------------------------------------------------------------- two subtotal levels
+
+THREE_LEVELS: dict[str, Any] = {
+    "join_paths_from_topic_name": "lineitem",
+    "fields": ["lineitem.l_returnflag", "lineitem.l_linestatus", "lineitem.l_shipmode",
+               "lineitem.count", "lineitem.avg_quantity"],
+    "column_totals": {"lineitem.l_linestatus": AGG, "lineitem.l_returnflag": AGG},
+    "sorts": [{"column_name": "lineitem.l_returnflag", "sort_descending": True}],
+    "limit": None,
+}  # fmt: skip
+THREE_LEVELS_SQL = """
+SELECT l_returnflag, l_linestatus, l_shipmode, COUNT(*), AVG(l_quantity), NULL
+FROM lineitem GROUP BY 1, 2, 3
+UNION ALL
+SELECT l_returnflag, l_linestatus, NULL, COUNT(*), AVG(l_quantity),
+       'column_subtotal::lineitem.l_linestatus' FROM lineitem GROUP BY 1, 2
+UNION ALL
+SELECT l_returnflag, NULL, NULL, COUNT(*), AVG(l_quantity),
+       'column_subtotal::lineitem.l_returnflag' FROM lineitem GROUP BY 1
+"""
+
+
+@pytest.mark.parametrize("union", [False, True], ids=["grouping_sets", "union_all"])
+def test_two_subtotal_levels_nest_in_the_sorted_order(
+    union: bool, tpch_model: SemanticModel, tpch_engine: DuckDBEngine
+) -> None:
+    c = compiled(tpch_model, THREE_LEVELS, union=union)
+    assert c.columns[5:7] == ["$omni_ssort_0", "$omni_ssort_1"]
+    got = rows(tpch_engine, c)
+    assert_same_rows(got, plain(tpch_engine, THREE_LEVELS_SQL), ordered=False, nonempty=True)
+    flags = [r[0] for r in got if r[-1] == "column_subtotal::lineitem.l_returnflag"]
+    assert flags == ["R", "N", "A"]  # sorted descending, as asked
+    assert "column_total" not in [r[-1] for r in got]  # no ::total:: asked
+    for i, row in enumerate(got):
+        if row[-1] == "column_subtotal::lineitem.l_linestatus":
+            # after its (flag, status) group's detail rows, before anything else
+            assert got[i - 1][:2] == row[:2] and got[i - 1][-1] is None
+            assert all(r[:2] != row[:2] for r in got[i + 1 :])
+        if row[-1] == "column_subtotal::lineitem.l_returnflag":
+            assert all(r[0] != row[0] for r in got[i + 1 :])
+            assert got[i - 1][-1] == "column_subtotal::lineitem.l_linestatus"
