@@ -78,8 +78,8 @@ def levels_of(dims: list[Selected], measures: list[Selected], totals: ColumnTota
                     f'"::total::" for a grand total'
                 )
             depths.add(index + 1)
-        elif any(m.ref.text == ref.text for m in measures):
-            grand.add(ref.text)
+        elif (measure := next((m for m in measures if m.ref.text == ref.text), None)) is not None:
+            grand.add(measure.alias)
         # else: a field dropped into missing_fields (an invalid grain): reported there
     for depth in sorted(depths, reverse=True):
         levels.append(
@@ -91,11 +91,9 @@ def levels_of(dims: list[Selected], measures: list[Selected], totals: ColumnTota
     return levels
 
 
-def build_with_totals(
-    inp: BuildInput, totals: ColumnTotals, *, union: bool | None = None
-) -> TotalsPlan:
-    """The query with the totals rows ``totals`` asks for. ``union``: force (or forbid) the
-    UNION ALL plan; by default it is used only where grouping sets cannot be."""
+def build_with_totals(inp: BuildInput, totals: ColumnTotals) -> TotalsPlan:
+    """The query with the totals rows ``totals`` asks for: grouping sets where they can be,
+    else the UNION ALL plan."""
     res = inp.res
     dims = [s for s in res.selected if s.dimension is not None]
     measures = [s for s in res.selected if s.measure is not None]
@@ -115,8 +113,7 @@ def build_with_totals(
     levels = levels_of(dims, measures, totals)
     plain = replace(inp, limit=None, offset=0)
     full = build(plain)
-    if union is None:
-        union = inp.dialect in _NO_GROUPING_SETS or full.args.get("with_") is not None
+    union = inp.dialect in _NO_GROUPING_SETS or full.args.get("with_") is not None
     grouped = _union_of_levels(plain, dims, levels) if union else _grouping_sets(full, dims, levels)
     return _ordered_and_limited(inp, grouped, dims, measures, levels, sorts)
 
