@@ -352,10 +352,10 @@ def test_an_unknown_topic_is_a_failed_plan_line(api: httpx.Client) -> None:
     assert "nope" in job["error_message"]
 
 
-def test_pivots_are_a_failed_plan_line_not_supported_yet(api: httpx.Client) -> None:
-    job = run_job(api, {"query": orders_query(pivots=["orders.o_orderpriority"])})
+def test_a_pivot_outside_fields_is_a_failed_plan_line(api: httpx.Client) -> None:
+    job = run_job(api, {"query": orders_query(pivots=["orders.o_orderstatus"])})
     assert (job["status"], job["error_type"]) == ("FAILED", "PLAN")
-    assert "not supported yet" in job["error_message"]
+    assert '"orders.o_orderstatus" is not in query.fields' in job["error_message"]
 
 
 # ---------------------------------------------------------------------- resultType documents

@@ -37,6 +37,7 @@ from assay.errors import (
     ResultsUnwritable,
 )
 from assay.jobs.model import CachedResult, Job
+from assay.jobs.pivot_cap import pivot_capped, with_pivot_cut
 from assay.jobs.raw_sql_jobs import result_columns, start_query
 from assay.jobs.results_files import checked_cap, discard, prepare_results_dir, write_result
 from assay.jobs.store import JobStore
@@ -415,11 +416,12 @@ class JobRunner:
         name = f"{work.key[:40]}-{uuid.uuid4().hex[:8]}.arrows"
         path = self.results_dir / name
         try:
-            handle = start_query(work.target.engine, work.run)
+            handle = pivot_capped(start_query(work.target.engine, work.run), shown)
             self._running[job_id] = handle
             try:
-                written = write_result(handle, path, result_columns(shown), shown.limit,
+                written = write_result(handle, path, result_columns(shown), shown.row_cap,
                                        self.max_result_bytes, shown.limit_per)  # fmt: skip
+                written = with_pivot_cut(written, handle)
             finally:
                 self._running.pop(job_id, None)
         except AssayError as exc:

@@ -1,7 +1,7 @@
 """The semantic query: Omni's query JSON (``query`` in ``/query/run``), read and checked.
 
 Unknown keys are ignored, as Omni's server does. Features Assay does not implement yet
-(pivots, totals, raw SQL) are refused by name, never dropped.
+(row totals, controls ...) are refused by name, never dropped.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from assay.semantic.calculations import Calculation, parse_calculations
 from assay.semantic.column_totals import ColumnTotals, parse_column_totals
 from assay.semantic.fill_fields import parse_fill_fields
 from assay.semantic.filters import Filter, FilterError, parse_json_filter
+from assay.semantic.pivot_request import DEFAULT_COLUMN_LIMIT, parse_pivots, sort_pivot_keys
 from assay.semantic.sql_mode import sql_mode
 
 FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)(?:\[([^\]]*)\])?$")
 NullSort = Literal["FIRST", "LAST", "DIALECT_DEFAULT", "OMNI_DEFAULT"]
 _UNSUPPORTED = {
-    "pivots": "pivots",
     "row_totals": "row totals",
     "controls": "controls",
     "staticQueryReferences": "static query references",
@@ -62,6 +62,7 @@ class Sort:
     field: str
     descending: bool = False
     null_sort: NullSort = "OMNI_DEFAULT"
+    column_sort: bool = False  # orders pivot columns (is_column_sort)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,8 @@ class SemanticQuery:
     calculations: tuple[Calculation, ...] = ()
     columns: tuple[str, ...] = ()
     column_totals: ColumnTotals | None = None
+    pivots: tuple[str, ...] = ()
+    column_limit: int = DEFAULT_COLUMN_LIMIT
 
 
 def parse_query(obj: Any) -> SemanticQuery:
@@ -126,6 +129,7 @@ def parse_query(obj: Any) -> SemanticQuery:
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise InvalidQuery(f"query.offset: expected a non-negative integer, got {offset!r}")
     model_id = obj.get("modelId")
+    pivots = parse_pivots(obj, [f.text for f in fields])
     return SemanticQuery(
         fields=tuple(fields),
         model_id=str(model_id) if model_id else None,
@@ -140,6 +144,8 @@ def parse_query(obj: Any) -> SemanticQuery:
         calculations=calculations,
         columns=tuple(dict.fromkeys(raw_fields)) if calculations else (),
         column_totals=parse_column_totals(obj, fields),
+        pivots=pivots.fields,
+        column_limit=pivots.column_limit,
     )
 
 
@@ -208,5 +214,7 @@ def _parse_sorts(raw: Any) -> tuple[Sort, ...]:
                 f"query.sorts[{i}].null_sort: expected FIRST, LAST, DIALECT_DEFAULT or "
                 f"OMNI_DEFAULT, got {null_sort!r}"
             )
-        out.append(Sort(item["column_name"], bool(item.get("sort_descending")), null_sort))  # type: ignore[arg-type]
+        column_sort = sort_pivot_keys(item, i)
+        descending = bool(item.get("sort_descending"))
+        out.append(Sort(item["column_name"], descending, null_sort, column_sort))  # type: ignore[arg-type]
     return tuple(out)

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from assay.jobs.model import Job
 from assay.results.arrow import read_table, to_csv, to_json, to_xlsx
 from assay.results.formats import date_types_of, formatted_table, grains_as_text
+from assay.results.pivot_grid import grid_csv, grid_json, grid_xlsx, is_pivoted, pivot_grid
 from assay.results.row_kinds import without_helpers
 from assay.server.lines import RESULT_TYPES
 
@@ -22,6 +23,11 @@ def result_document(kind: str, job: Job, path: Path, *, formatted: bool = False)
     fields = (job.summary or {}).get("fields", {})
     labels = [(fields.get(name) or {}).get("label", name) for name in table.column_names]
     table = grains_as_text(table, date_types_of(table.column_names, fields))
+    if is_pivoted(table):  # the wide grid, as Omni's table shows it
+        pivots = job.request.get("query", {}).get("pivots") or []
+        grid = pivot_grid(table, pivots, fields, formatted=formatted)
+        made = {"csv": grid_csv, "json": grid_json, "xlsx": grid_xlsx}[kind](grid)
+        return Response(made, media_type=RESULT_TYPES[kind])
     if formatted:
         table = formatted_table(table, fields)
     if kind == "csv":

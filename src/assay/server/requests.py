@@ -157,6 +157,8 @@ def parse_run_body(body: dict[str, Any], query_user: str | None) -> RunBody:
     result_type = body.get("resultType")
     if result_type is not None and result_type not in RESULT_TYPES:
         raise ApiError(400, 'resultType: Invalid option: expected one of "csv"|"json"|"xlsx"')
+    if query.get("pivots") and "limit" in query and limit is None and not result_type:
+        raise ApiError(400, "Unlimited limit (null) cannot be used with pivoted queries")
     flags = {name: body.get(name, False) for name in ("planOnly", "formatResults", "workbookUrl")}
     for name, value in flags.items():
         if not isinstance(value, bool):

@@ -19,6 +19,7 @@ from assay.errors import InvalidQuery, UnknownField
 from assay.semantic.compiler.build import BuildInput, build, render
 from assay.semantic.compiler.calcs import calculate
 from assay.semantic.compiler.fill_plan import fill
+from assay.semantic.compiler.pivot import PIVOT_COLUMNS, pivoted
 from assay.semantic.compiler.resolve import (
     Resolution,
     Scope,
@@ -98,13 +99,22 @@ class CompiledQuery:
     #: the column whose values are kinds of rows (detail rows NULL) that ``limit`` counts
     #: separately: it cuts each kind, and ``row_limit_reached`` says whether detail rows were cut
     limit_per: str | None = None
+    #: pivot fields: ``limit`` counts pivot rows, and two ``$omni_pivot_*`` columns follow
+    pivots: tuple[str, ...] = ()
     # the pretty SQL once generated: a compiled query is cached and shown in the summary of
     # every run of it, and generating it (about 0.2 ms) would otherwise be paid on each
     _pretty: list[str] = field(default_factory=list, init=False, compare=False, repr=False)
 
     @property
     def columns(self) -> list[str]:
-        return [*(f.fully_qualified_name for f in self.fields), *self.helper_columns]
+        names = [f.fully_qualified_name for f in self.fields]
+        return [*names, *self.helper_columns, *(PIVOT_COLUMNS if self.pivots else ())]
+
+    @property
+    def row_cap(self) -> int | None:
+        """The most SQL rows to keep; None when the SQL bounds them itself (a pivoted query
+        limits pivot rows, each of several cells)."""
+        return None if self.pivots else self.limit
 
     def pretty_sql(self) -> str:
         if not self._pretty:
@@ -245,7 +255,10 @@ def _compile(
     )
     inp = BuildInput(model, res, joins, multiplied, sorts, limit, q.offset, now, target, viewer)
     helpers: tuple[str, ...] = ()
-    if q.column_totals is None:
+    tree: exp.Expr
+    if q.pivots:
+        tree = pivoted(inp, q.pivots, q.column_limit)
+    elif q.column_totals is None:
         tree = build(inp)
     else:
         totals = build_with_totals(inp, q.column_totals)
@@ -281,6 +294,7 @@ def _compile(
         calculated=bool(q.calculations),
         helper_columns=helpers,
         limit_per=INDICATOR if helpers else None,
+        pivots=q.pivots,
     )
 
 

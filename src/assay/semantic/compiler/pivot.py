@@ -1,0 +1,191 @@
+"""Pivoted queries: Omni's row and column numbering around the grouped query (spec 2.2).
+
+The database does not reshape anything. The grouped query (no ORDER BY, no LIMIT) is wrapped
+so each (row key x pivot key) cell carries ``$omni_pivot_row_num`` (dense rank of the row
+dimensions, in row-sort order) and ``$omni_pivot_col_num`` (dense rank of the pivot fields,
+in column-sort order), as the SQL Omni generates does. ``limit`` and ``offset`` count pivot
+rows; ``column_limit`` keeps columns 1..N, and a row whose cells all lie beyond N keeps its
+first cell, so no row disappears. Numbering is over the whole grouped result, before the row
+limit, so the column numbers of a page do not depend on which rows it shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sqlglot import exp
+
+from assay.errors import InvalidQuery, NotSupported
+from assay.semantic.compiler.build import BuildInput, build
+from assay.semantic.compiler.resolve import Selected
+from assay.semantic.query import Sort
+
+ROW_NUM = "$omni_pivot_row_num"
+COL_NUM = "$omni_pivot_col_num"
+PIVOT_COLUMNS = (ROW_NUM, COL_NUM)
+_FIRST_COL = "$omni_pivot_first_col"
+
+
+def _id(name: str) -> exp.Identifier:
+    return exp.Identifier(this=name, quoted=True)
+
+
+def _col(name: str, table: str | None = None) -> exp.Column:
+    return exp.Column(this=_id(name), table=exp.to_identifier(table) if table else None)
+
+
+def _subquery(select: exp.Select, alias: str) -> exp.Subquery:
+    return exp.Subquery(this=select, alias=exp.TableAlias(this=exp.to_identifier(alias)))
+
+
+def pivoted(inp: BuildInput, pivots: tuple[str, ...], column_limit: int) -> exp.Select:
+    """The pivoted query's tree: the fields in request order, then the two numbers.
+
+    Raises ``InvalidQuery`` for a pivot that is not a dimension of the query and for a
+    column sort on a row dimension; ``NotSupported`` for sorts on measures (what a measure
+    sort means across pivot columns is not pinned down; refused rather than guessed).
+    """
+    selected = {s.alias: s for s in inp.res.selected}
+    for name in pivots:
+        sel = selected.get(name)
+        if sel is None:
+            raise InvalidQuery(
+                f'query.pivots: "{name}" could not be resolved (see missing_fields); '
+                "a pivot must be a valid dimension of the query"
+            )
+        if sel.dimension is None:
+            raise InvalidQuery(f'query.pivots: "{name}" is a measure; pivots must be dimensions')
+    rows = [s for s in inp.res.selected if s.dimension is not None and s.alias not in pivots]
+    row_sorts, col_sorts = _split_sorts(inp.sorts, selected, pivots)
+    row_keys = [*row_sorts, *(Sort(s.alias) for s in rows if s.alias not in _named(row_sorts))]
+    col_keys = [*col_sorts, *(Sort(p) for p in pivots if p not in _named(col_sorts))]
+    base = build(replace(inp, sorts=(*row_keys, *col_keys), limit=None, offset=0))
+    assert isinstance(base, exp.Select)
+    names = _short_names(base, inp.res.selected)
+    keys = _order_keys(base, names)
+    row_order = _tie_broken(keys[: len(row_keys)], [names[s.alias] for s in rows])
+    col_order = _tie_broken(keys[len(row_keys) :], [names[p] for p in pivots])
+
+    fields = [names[s.alias] for s in inp.res.selected]
+    numbered = exp.Select(expressions=[_col(f, "b") for f in fields])
+    row_num: exp.Expr = (
+        exp.Window(this=exp.Anonymous(this="DENSE_RANK"), order=exp.Order(expressions=row_order))
+        if row_order
+        else exp.Literal.number(1)  # every field is a pivot: one row
+    )
+    col_num = exp.Window(
+        this=exp.Anonymous(this="DENSE_RANK"), order=exp.Order(expressions=col_order)
+    )
+    numbered.append("expressions", exp.Alias(this=row_num, alias=_id(ROW_NUM)))
+    numbered.append("expressions", exp.Alias(this=col_num, alias=_id(COL_NUM)))
+    numbered.set("from_", exp.From(this=_subquery(base, "b")))
+
+    kept = exp.Select(expressions=[_col(f, "n") for f in [*fields, ROW_NUM, COL_NUM]])
+    first = exp.Window(this=exp.Min(this=_col(COL_NUM, "n")), partition_by=[_col(ROW_NUM, "n")])
+    kept.append("expressions", exp.Alias(this=first, alias=_id(_FIRST_COL)))
+    kept.set("from_", exp.From(this=_subquery(numbered, "n")))
+    window = _row_window(_col(ROW_NUM, "n"), inp.limit, inp.offset)
+    if window is not None:
+        kept.set("where", exp.Where(this=window))
+
+    out = exp.Select(
+        expressions=[
+            exp.Alias(this=_col(names[s.alias], "c"), alias=_id(s.alias)) for s in inp.res.selected
+        ]
+    )
+    shown_row: exp.Expr = _col(ROW_NUM, "c")
+    if inp.offset:  # the rows of a page are numbered from 1
+        shown_row = exp.Sub(this=shown_row, expression=exp.Literal.number(inp.offset))
+    out.append("expressions", exp.Alias(this=shown_row, alias=_id(ROW_NUM)))
+    out.append("expressions", exp.Alias(this=_col(COL_NUM, "c"), alias=_id(COL_NUM)))
+    out.set("from_", exp.From(this=_subquery(kept, "c")))
+    in_limit = exp.LTE(this=_col(COL_NUM, "c"), expression=exp.Literal.number(column_limit))
+    first_cell = exp.EQ(this=_col(COL_NUM, "c"), expression=_col(_FIRST_COL, "c"))
+    out.set("where", exp.Where(this=exp.or_(in_limit, first_cell)))
+    out.set(
+        "order",
+        exp.Order(expressions=[exp.Ordered(this=_col(ROW_NUM, "c")),
+                               exp.Ordered(this=_col(COL_NUM, "c"))]),
+    )  # fmt: skip
+    return out
+
+
+def _named(sorts: list[Sort]) -> set[str]:
+    return {s.field for s in sorts}
+
+
+def _split_sorts(
+    sorts: tuple[Sort, ...], selected: dict[str, Selected], pivots: tuple[str, ...]
+) -> tuple[list[Sort], list[Sort]]:
+    """Row sorts (on row dimensions) and column sorts (on pivots: ``is_column_sort`` or
+    not, since a pivot field can only order columns)."""
+    rows: list[Sort] = []
+    cols: list[Sort] = []
+    for s in sorts:
+        sel = selected[s.field]
+        if sel.measure is not None:
+            raise NotSupported(
+                f'query.sorts: sorting a pivoted query by the measure "{s.field}" is not '
+                "supported yet; sort by its row dimensions or pivot fields"
+            )
+        if s.field in pivots:
+            if s.field not in _named(cols):
+                cols.append(s)
+        elif s.column_sort:
+            raise InvalidQuery(
+                f'query.sorts: "{s.field}" has is_column_sort but is not a pivot field; '
+                "a column sort orders pivot columns (one of "
+                f"{', '.join(pivots)})"
+            )
+        elif s.field not in _named(rows):
+            rows.append(s)
+    return rows, cols
+
+
+def _short_names(base: exp.Select, selected: list[Selected]) -> dict[str, str]:
+    """Rename the grouped query's columns ``c0``, ``c1`` ...: field names can pass the 64
+    characters MySQL allows for a derived table's columns. The last SELECT names them back."""
+    names = {s.alias: f"c{i}" for i, s in enumerate(selected)}
+    for projection in base.expressions:
+        if isinstance(projection, exp.Alias) and projection.alias in names:
+            projection.set("alias", _id(names[projection.alias]))
+    return names
+
+
+def _order_keys(base: exp.Select, names: dict[str, str]) -> list[exp.Ordered]:
+    """The grouped query's ORDER BY (one term per key, with its NULL placement), moved into
+    the windows: a term on a field reads its column; a term on anything else (a
+    dimension's ``order_by_field``) becomes a ``$omni_sort_<i>`` column of the grouped query."""
+    order = base.args.get("order")
+    base.set("order", None)
+    out: list[exp.Ordered] = []
+    for i, term in enumerate(order.expressions if order is not None else []):
+        target = term.this
+        if isinstance(target, exp.Column) and not target.table and target.name in names:
+            name = names[target.name]
+        else:
+            name = f"$omni_sort_{i}"
+            base.append("expressions", exp.Alias(this=target, alias=_id(name)))
+        ordered = exp.Ordered(this=_col(name, "b"), desc=term.args.get("desc"))
+        if term.args.get("nulls_first") is not None:
+            ordered.set("nulls_first", term.args["nulls_first"])
+        out.append(ordered)
+    return out
+
+
+def _tie_broken(keys: list[exp.Ordered], columns: list[str]) -> list[exp.Ordered]:
+    """``keys``, then the fields themselves when a key is an ``order_by_field``: two values
+    sharing a sort key must still be two rows (or two columns)."""
+    if all(not k.this.name.startswith("$omni_sort_") for k in keys):
+        return keys
+    return [*keys, *(exp.Ordered(this=_col(c, "b"), nulls_first=False) for c in columns)]
+
+
+def _row_window(row: exp.Column, limit: int | None, offset: int) -> exp.Expr | None:
+    """Which pivot rows a page shows: ``limit`` rows after ``offset``."""
+    conds: list[exp.Expr] = []
+    if offset:
+        conds.append(exp.GT(this=row, expression=exp.Literal.number(offset)))
+    if limit is not None:
+        conds.append(exp.LTE(this=row.copy(), expression=exp.Literal.number(offset + limit)))
+    return exp.and_(*conds) if conds else None

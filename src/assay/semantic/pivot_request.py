@@ -1,0 +1,105 @@
+"""The pivot keys of Omni's query object (``pivots``, ``column_limit``), read and checked.
+
+Omni's planner drops what it does not understand; Assay refuses instead, so a pivot that
+would be silently ignored is an error naming the key (semantic layer: no engines, no HTTP).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from assay.errors import InvalidQuery, NotSupported, did_you_mean
+
+#: Omni's default number of pivot columns (spec section 1.3).
+DEFAULT_COLUMN_LIMIT = 50
+#: Features another part of the query object adds, not yet combined with pivots.
+_NOT_WITH_PIVOTS = {
+    "column_totals": "column totals",
+    "row_totals": "row totals",
+    "calculations": "table calculations",
+    "fill_fields": "fill fields",
+    "transposed_measures": "transposed measures",
+    "period_over_period_computations": "period-over-period computations",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PivotRequest:
+    fields: tuple[str, ...] = ()
+    column_limit: int = DEFAULT_COLUMN_LIMIT
+
+
+def parse_pivots(obj: Mapping[str, Any], fields: Sequence[str]) -> PivotRequest:
+    """``pivots`` (field names, each also in ``fields``) and ``column_limit``.
+
+    ``fields``: the query's field names as written; a pivot must repeat one exactly, since
+    the result's columns are named by those strings.
+    """
+    raw = obj.get("pivots")
+    limit = _column_limit(obj.get("column_limit"))
+    if raw is None or raw == []:
+        _no_column_sorts(obj.get("sorts"))
+        return PivotRequest(column_limit=limit)
+    if not isinstance(raw, list):
+        raise InvalidQuery(
+            f"query.pivots: expected a list of field names, got {type(raw).__name__}"
+        )
+    out: list[str] = []
+    for i, name in enumerate(raw):
+        if not isinstance(name, str):
+            raise InvalidQuery(
+                f"query.pivots[{i}]: expected a field name (a string such as "
+                f'"orders.o_orderstatus"), got {type(name).__name__}'
+            )
+        if name not in fields:
+            raise InvalidQuery(
+                f'query.pivots[{i}]: "{name}" is not in query.fields; a pivot field must also '
+                f"be one of the query's fields.{did_you_mean(name, fields)}"
+            )
+        if name not in out:
+            out.append(name)
+    for key, what in _NOT_WITH_PIVOTS.items():
+        if obj.get(key):
+            raise NotSupported(
+                f"query.{key} with query.pivots: {what} of a pivoted query are not supported "
+                f"yet; remove {key!r} or 'pivots'"
+            )
+    return PivotRequest(tuple(out), limit)
+
+
+def _no_column_sorts(sorts: Any) -> None:
+    """A column sort orders pivot columns: without pivots it would be dropped unseen."""
+    for i, item in enumerate(sorts if isinstance(sorts, list) else []):
+        if isinstance(item, Mapping) and item.get("is_column_sort") is True:
+            raise InvalidQuery(
+                f"query.sorts[{i}].is_column_sort: a column sort orders pivot columns, and "
+                "this query has no pivots; remove is_column_sort or add 'pivots'"
+            )
+
+
+def _column_limit(raw: Any) -> int:
+    if raw is None:
+        return DEFAULT_COLUMN_LIMIT
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+        raise InvalidQuery(f"query.column_limit: expected a positive integer, got {raw!r}")
+    return raw
+
+
+def sort_pivot_keys(item: Mapping[str, Any], i: int) -> bool:
+    """Whether a sort orders pivot columns (``is_column_sort``); a sort on one pivoted
+    measure value (``pivot_value_map``) is refused by name rather than ignored."""
+    if item.get("pivot_value_map"):
+        raise NotSupported(
+            f"query.sorts[{i}].pivot_value_map: sorting rows by a measure at one pivot value "
+            "is not supported yet; sort by the row dimensions instead"
+        )
+    column_sort = item.get("is_column_sort")
+    if column_sort is None:
+        return False
+    if not isinstance(column_sort, bool):
+        raise InvalidQuery(
+            f"query.sorts[{i}].is_column_sort: expected true or false, got {column_sort!r}"
+        )
+    return column_sort
