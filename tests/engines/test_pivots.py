@@ -23,6 +23,7 @@ from tests.engine_parity import _same
 from tests.governed import governed_model
 
 pytestmark = pytest.mark.tpch
+NUMERIC = frozenset({"min_balance", "min_customers", "max_size"})
 
 
 @dataclass(frozen=True)
@@ -47,11 +48,18 @@ CASES = [
     Case(
         # years 1996-1998 hold only status O (column 2): with column_limit 1 they keep it
         "years by status, one column, every row kept",
-        {"join_paths_from_topic_name": "orders",
-         "fields": ["orders.o_orderdate[year]", "orders.o_orderstatus", "orders.count",
-                    "orders.sum_totalprice"],
-         "pivots": ["orders.o_orderstatus"], "column_limit": 1,
-         "sorts": [{"column_name": "orders.o_orderdate[year]"}]},
+        {
+            "join_paths_from_topic_name": "orders",
+            "fields": [
+                "orders.o_orderdate[year]",
+                "orders.o_orderstatus",
+                "orders.count",
+                "orders.sum_totalprice",
+            ],
+            "pivots": ["orders.o_orderstatus"],
+            "column_limit": 1,
+            "sorts": [{"column_name": "orders.o_orderdate[year]"}],
+        },
         numbered(
             "SELECT EXTRACT(YEAR FROM o_orderdate) AS y, o_orderstatus AS s, COUNT(*) AS n, "
             "SUM(o_totalprice) AS t FROM orders GROUP BY EXTRACT(YEAR FROM o_orderdate), "
@@ -63,12 +71,22 @@ CASES = [
     ),
     Case(
         "segments by priority, descending both ways, a page of pivot rows",
-        {"join_paths_from_topic_name": "orders",
-         "fields": ["customer.c_mktsegment", "orders.o_orderpriority", "orders.count"],
-         "pivots": ["orders.o_orderpriority"], "column_limit": 3, "limit": 2, "offset": 1,
-         "sorts": [{"column_name": "customer.c_mktsegment", "sort_descending": True},
-                   {"column_name": "orders.o_orderpriority", "sort_descending": True,
-                    "is_column_sort": True}]},
+        {
+            "join_paths_from_topic_name": "orders",
+            "fields": ["customer.c_mktsegment", "orders.o_orderpriority", "orders.count"],
+            "pivots": ["orders.o_orderpriority"],
+            "column_limit": 3,
+            "limit": 2,
+            "offset": 1,
+            "sorts": [
+                {"column_name": "customer.c_mktsegment", "sort_descending": True},
+                {
+                    "column_name": "orders.o_orderpriority",
+                    "sort_descending": True,
+                    "is_column_sort": True,
+                },
+            ],
+        },
         numbered(
             "SELECT c_mktsegment AS m, o_orderpriority AS p, COUNT(*) AS n "
             "FROM orders JOIN customer ON o_custkey = c_custkey GROUP BY c_mktsegment, "
@@ -82,10 +100,18 @@ CASES = [
         # lineitem repeats its order: order totals are de-duplicated per group (a WITH query
         # inside the pivot wrapper), and there are two pivot fields
         "fanned-out measure, two pivot fields",
-        {"join_paths_from_topic_name": "lineitem",
-         "fields": ["lineitem.l_returnflag", "lineitem.l_linestatus", "orders.o_orderstatus",
-                    "orders.sum_totalprice", "lineitem.count"],
-         "pivots": ["lineitem.l_linestatus", "orders.o_orderstatus"], "limit": 2},
+        {
+            "join_paths_from_topic_name": "lineitem",
+            "fields": [
+                "lineitem.l_returnflag",
+                "lineitem.l_linestatus",
+                "orders.o_orderstatus",
+                "orders.sum_totalprice",
+                "lineitem.count",
+            ],
+            "pivots": ["lineitem.l_linestatus", "orders.o_orderstatus"],
+            "limit": 2,
+        },
         numbered(
             "SELECT f, ls, os, SUM(o_totalprice) AS t, SUM(nl) AS n FROM ("
             "SELECT l_returnflag AS f, l_linestatus AS ls, o_orderstatus AS os, o_orderkey, "
@@ -170,7 +196,7 @@ def test_an_access_filtered_user_sees_only_their_pivot_values(tpch_engine: DuckD
                 "max_size": ("50",), "omni_is_org_admin": ("false",)}  # fmt: skip
 
     def as_user(regions: tuple[str, ...]) -> list[tuple[Any, ...]]:
-        who = Viewer("u", {**defaults, "region": regions}, {"min_balance", "min_customers", "max_size"})
+        who = Viewer("u", {**defaults, "region": regions}, NUMERIC)
         return rows(tpch_engine, compile_query(model, query, viewer=who).sql)
 
     everyone = as_user(("ALL",))

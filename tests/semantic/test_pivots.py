@@ -88,12 +88,12 @@ def test_pivots_with_features_not_combined_yet_are_refused_by_name(key: str) -> 
 
 
 def test_a_pivot_must_be_a_dimension(tpch_model: SemanticModel) -> None:
-    with pytest.raises(InvalidQuery, match='"orders.count" is a measure'):
+    with pytest.raises(InvalidQuery, match=r'"orders\.count" is a measure'):
         compile_query(tpch_model, q(pivots=["orders.count"]))
 
 
 def test_a_measure_sort_is_refused_by_name(tpch_model: SemanticModel) -> None:
-    with pytest.raises(NotSupported, match='by the measure "orders.count"'):
+    with pytest.raises(NotSupported, match=r'by the measure "orders\.count"'):
         compile_query(tpch_model, q(sorts=[{"column_name": "orders.count"}]))
 
 
@@ -131,9 +131,8 @@ def test_numbering_follows_row_and_column_sorts(tpch_model: SemanticModel) -> No
     assert [(o.this.name, bool(o.args.get("desc"))) for o in col] == [("c2", True)]
     sql = compiled.sql
     assert '"$omni_pivot_row_num" > 2 AND n."$omni_pivot_row_num" <= 7' in sql
-    assert (
-        'c."$omni_pivot_col_num" <= 3 OR c."$omni_pivot_col_num" = c."$omni_pivot_first_col"' in sql
-    )
+    kept = 'c."$omni_pivot_col_num" <= 3 OR c."$omni_pivot_col_num" = c."$omni_pivot_first_col"'
+    assert kept in sql
     assert 'c."$omni_pivot_row_num" - 2 AS "$omni_pivot_row_num"' in sql
     assert "LIMIT" not in sql
 

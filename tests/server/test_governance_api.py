@@ -348,3 +348,18 @@ def test_a_model_naming_an_undefined_attribute_is_refused(gov: Governed) -> None
         wrote = org.post(path, json={"fileName": "customer.topic", "yaml": text})
     assert wrote.status_code == 400
     assert "no user attribute 'regon'" in wrote.text and 'Did you mean \\"region\\"' in wrote.text
+
+
+def test_a_pivoted_query_shows_a_user_only_their_pivot_values(gov: Governed) -> None:
+    """Pivots go through the same compiler: bob's access filter leaves his two regions as the
+    only pivot columns, numbered 1 and 2, in the JSON grid as in the Arrow cells."""
+    query = {"modelId": MODEL_ID, "join_paths_from_topic_name": "customer",
+             "fields": ["customer.c_mktsegment", "region.r_name", "customer.count"],
+             "pivots": ["region.r_name"]}  # fmt: skip
+    with gov.client("bob@example.com") as bob:
+        cells = pa.ipc.open_stream(base64.b64decode(job(run(bob, query))["result"])).read_all()
+        grid = run(bob, query, resultType="json")
+    columns = {(c["region.r_name"], c["$omni_pivot_col_num"]) for c in cells.to_pylist()}
+    assert sorted(columns) == [("AMERICA", 1), ("EUROPE", 2)]
+    assert grid.status_code == 200, grid.text
+    assert list(grid.json()[0]) == ["Region", "AMERICA", "EUROPE"]
