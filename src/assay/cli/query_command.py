@@ -83,6 +83,7 @@ def query(
         )
         labels = [f.label for f in fields]
         date_types = [f.date_type for f in fields]
+        summary_fields = {f.fully_qualified_name: f.to_dict() for f in fields}
     else:
         base, token = server_and_key(settings, url, key)
         import httpx
@@ -106,7 +107,12 @@ def query(
         table, missing = result.table, result.summary.get("missing_fields", [])
         labels = [summary_fields.get(c, {}).get("label", c) for c in table.column_names]
         date_types = date_types_of(table.column_names, summary_fields)
-    _emit(table, fmt, labels, date_types)
+    if fmt != "arrow" and body.get("pivots") and "$omni_pivot_col_num" in table.column_names:
+        from assay.cli.pivot_output import emit_pivoted
+
+        emit_pivoted(table, fmt, body["pivots"], summary_fields)
+    else:
+        _emit(table, fmt, labels, date_types)
     if missing:
         err.print(Text(f"missing fields (dropped): {', '.join(missing)}"))
 
