@@ -163,6 +163,38 @@ CASES = [
             "1 = 1",
         ),
     ),
+    Case(
+        # only 1995 has a P cell: it comes first, the years without one follow (NULL keys
+        # last), in year order
+        "rows sorted by a measure at one pivot value",
+        {
+            "join_paths_from_topic_name": "orders",
+            "fields": ["orders.o_orderdate[year]", "orders.o_orderstatus", "orders.count"],
+            "pivots": ["orders.o_orderstatus"],
+            "limit": 3,
+            "sorts": [
+                {
+                    "column_name": "orders.count",
+                    "sort_descending": True,
+                    "pivot_value_map": {"orders.o_orderstatus": "P"},
+                }
+            ],
+        },
+        """
+WITH g AS (SELECT EXTRACT(YEAR FROM o_orderdate) AS y, o_orderstatus AS s, COUNT(*) AS n
+           FROM orders GROUP BY EXTRACT(YEAR FROM o_orderdate), o_orderstatus),
+k AS (SELECT DISTINCT g0.y, (SELECT g3.n FROM g g3 WHERE g3.y = g0.y AND g3.s = 'P') AS kv
+      FROM g g0),
+numbered AS (
+  SELECT g.*,
+    1 + (SELECT COUNT(*) FROM k k1 JOIN k k2
+         ON k2.kv > k1.kv OR (k2.kv IS NOT NULL AND k1.kv IS NULL)
+         OR ((k2.kv = k1.kv OR (k2.kv IS NULL AND k1.kv IS NULL)) AND k2.y < k1.y)
+         WHERE k1.y = g.y) AS rn,
+    (SELECT COUNT(DISTINCT g2.s) FROM g g2 WHERE g2.s <= g.s) AS cn
+  FROM g)
+SELECT * FROM numbered x WHERE rn <= 3 ORDER BY rn, cn""",
+    ),
 ]
 
 

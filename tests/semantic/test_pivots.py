@@ -70,10 +70,30 @@ def test_a_column_sort_without_pivots_is_refused() -> None:
         parse_query({"fields": FIELDS, "sorts": sorts})
 
 
-def test_a_sort_at_one_pivot_value_is_refused_by_name() -> None:
-    sorts = [{"column_name": "orders.count", "pivot_value_map": {"orders.o_orderstatus": "F"}}]
-    with pytest.raises(NotSupported, match=r"query.sorts\[0\].pivot_value_map"):
+def test_a_sort_at_one_pivot_value_is_read() -> None:
+    at = {"orders.o_orderstatus": "F"}
+    sorts = [{"column_name": "orders.count", "pivot_value_map": at}]
+    assert parse_query(q(sorts=sorts)).sorts[0].pivot_values == (("orders.o_orderstatus", "F"),)
+
+
+@pytest.mark.parametrize(
+    ("value_map", "message"),
+    [
+        ("F", "pivot_value_map: expected an object of pivot field -> value"),
+        ({"orders.o_orderstatus": ["F"]}, "pivot_value_map['orders.o_orderstatus']: expected"),
+    ],
+)
+def test_a_bad_pivot_value_map_is_invalid(value_map: Any, message: str) -> None:
+    sorts = [{"column_name": "orders.count", "pivot_value_map": value_map}]
+    with pytest.raises(InvalidQuery) as info:
         parse_query(q(sorts=sorts))
+    assert message in str(info.value)
+
+
+def test_a_pivot_value_map_without_pivots_is_refused() -> None:
+    sorts = [{"column_name": "orders.count", "pivot_value_map": {"orders.o_orderstatus": "F"}}]
+    with pytest.raises(InvalidQuery, match=r"pivot_value_map: .* no pivots"):
+        parse_query({"fields": FIELDS, "sorts": sorts})
 
 
 @pytest.mark.parametrize(
@@ -92,9 +112,42 @@ def test_a_pivot_must_be_a_dimension(tpch_model: SemanticModel) -> None:
         compile_query(tpch_model, q(pivots=["orders.count"]))
 
 
-def test_a_measure_sort_is_refused_by_name(tpch_model: SemanticModel) -> None:
-    with pytest.raises(NotSupported, match=r'by the measure "orders\.count"'):
+def test_a_measure_sort_needs_a_pivot_value(tpch_model: SemanticModel) -> None:
+    with pytest.raises(NotSupported, match=r'measure "orders\.count" needs the pivot value'):
         compile_query(tpch_model, q(sorts=[{"column_name": "orders.count"}]))
+    at = {"orders.o_orderstatus": "F"}
+    column = [{"column_name": "orders.count", "is_column_sort": True, "pivot_value_map": at}]
+    with pytest.raises(NotSupported, match="ordering pivot columns by the measure"):
+        compile_query(tpch_model, q(sorts=column))
+
+
+@pytest.mark.parametrize(
+    ("sort", "message"),
+    [
+        ({"column_name": "orders.count", "pivot_value_map": {"orders.o_orderstatu": "F"}},
+         'names "orders.o_orderstatu", which is not a pivot of the query. Did you mean'),
+        ({"column_name": "orders.count",
+          "pivot_value_map": {"orders.o_orderstatus": "F", "orders.o_orderpriority": "x"}},
+         'names "orders.o_orderpriority", which is not a pivot'),
+        ({"column_name": "orders.o_orderpriority",
+          "pivot_value_map": {"orders.o_orderstatus": "F"}},
+         '"orders.o_orderpriority" is a dimension; pivot_value_map picks'),
+    ],
+)  # fmt: skip
+def test_a_pivot_value_map_must_name_the_pivots(
+    tpch_model: SemanticModel, sort: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidQuery) as info:
+        compile_query(tpch_model, q(sorts=[sort]))
+    assert message in str(info.value)
+
+
+def test_a_pivot_value_map_must_give_every_pivot(tpch_model: SemanticModel) -> None:
+    fields = [*FIELDS, "customer.c_mktsegment"]
+    sort = {"column_name": "orders.count", "pivot_value_map": {"orders.o_orderstatus": "F"}}
+    query = q(fields=fields, pivots=["orders.o_orderstatus", "customer.c_mktsegment"])
+    with pytest.raises(InvalidQuery, match=r"missing customer\.c_mktsegment"):
+        compile_query(tpch_model, {**query, "sorts": [sort]})
 
 
 def test_a_column_sort_on_a_row_dimension_is_invalid(tpch_model: SemanticModel) -> None:

@@ -12,6 +12,8 @@ from typing import Any
 
 from assay.errors import InvalidQuery, NotSupported, did_you_mean
 
+#: A pivot value as a sort's ``pivot_value_map`` gives it.
+PivotValue = str | int | float | bool | None
 #: Omni's default number of pivot columns (spec section 1.3).
 DEFAULT_COLUMN_LIMIT = 50
 #: Features another part of the query object adds, not yet combined with pivots.
@@ -70,13 +72,17 @@ def parse_pivots(obj: Mapping[str, Any], fields: Sequence[str]) -> PivotRequest:
 
 
 def _no_column_sorts(sorts: Any) -> None:
-    """A column sort orders pivot columns: without pivots it would be dropped unseen."""
+    """Column sorts and pivot values name pivot columns: without pivots they would be
+    dropped unseen."""
     for i, item in enumerate(sorts if isinstance(sorts, list) else []):
-        if isinstance(item, Mapping) and item.get("is_column_sort") is True:
-            raise InvalidQuery(
-                f"query.sorts[{i}].is_column_sort: a column sort orders pivot columns, and "
-                "this query has no pivots; remove is_column_sort or add 'pivots'"
-            )
+        if not isinstance(item, Mapping):
+            continue
+        for key in ("is_column_sort", "pivot_value_map"):
+            if item.get(key):
+                raise InvalidQuery(
+                    f"query.sorts[{i}].{key}: it names pivot columns, and this query has no "
+                    f"pivots; remove {key} or add 'pivots'"
+                )
 
 
 def _column_limit(raw: Any) -> int:
@@ -87,19 +93,23 @@ def _column_limit(raw: Any) -> int:
     return raw
 
 
-def sort_pivot_keys(item: Mapping[str, Any], i: int) -> bool:
-    """Whether a sort orders pivot columns (``is_column_sort``); a sort on one pivoted
-    measure value (``pivot_value_map``) is refused by name rather than ignored."""
-    if item.get("pivot_value_map"):
-        raise NotSupported(
-            f"query.sorts[{i}].pivot_value_map: sorting rows by a measure at one pivot value "
-            "is not supported yet; sort by the row dimensions instead"
-        )
+def sort_pivot_keys(
+    item: Mapping[str, Any], i: int
+) -> tuple[bool, tuple[tuple[str, PivotValue], ...]]:
+    """Whether a sort orders pivot columns (``is_column_sort``), and the pivot value a sort
+    on a pivoted measure reads (``pivot_value_map``: pivot field -> value)."""
     column_sort = item.get("is_column_sort")
-    if column_sort is None:
-        return False
-    if not isinstance(column_sort, bool):
+    if column_sort is not None and not isinstance(column_sort, bool):
         raise InvalidQuery(
             f"query.sorts[{i}].is_column_sort: expected true or false, got {column_sort!r}"
         )
-    return column_sort
+    raw = item.get("pivot_value_map")
+    if raw is None or raw == {}:
+        return bool(column_sort), ()
+    where = f"query.sorts[{i}].pivot_value_map"
+    if not isinstance(raw, Mapping):
+        raise InvalidQuery(f"{where}: expected an object of pivot field -> value")
+    for name, value in raw.items():
+        if value is not None and not isinstance(value, str | int | float | bool):
+            raise InvalidQuery(f"{where}[{name!r}]: expected a value, got {value!r}")
+    return bool(column_sort), tuple(raw.items())

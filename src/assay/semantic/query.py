@@ -16,7 +16,12 @@ from assay.semantic.calculations import Calculation, parse_calculations
 from assay.semantic.column_totals import ColumnTotals, parse_column_totals
 from assay.semantic.fill_fields import parse_fill_fields
 from assay.semantic.filters import Filter, FilterError, parse_json_filter
-from assay.semantic.pivot_request import DEFAULT_COLUMN_LIMIT, parse_pivots, sort_pivot_keys
+from assay.semantic.pivot_request import (
+    DEFAULT_COLUMN_LIMIT,
+    PivotValue,
+    parse_pivots,
+    sort_pivot_keys,
+)
 from assay.semantic.sql_mode import sql_mode
 
 FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)(?:\[([^\]]*)\])?$")
@@ -63,6 +68,8 @@ class Sort:
     descending: bool = False
     null_sort: NullSort = "OMNI_DEFAULT"
     column_sort: bool = False  # orders pivot columns (is_column_sort)
+    #: a measure sorted by its value at one pivot value (pivot_value_map): (field, value) pairs
+    pivot_values: tuple[tuple[str, PivotValue], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +221,7 @@ def _parse_sorts(raw: Any) -> tuple[Sort, ...]:
                 f"query.sorts[{i}].null_sort: expected FIRST, LAST, DIALECT_DEFAULT or "
                 f"OMNI_DEFAULT, got {null_sort!r}"
             )
-        column_sort = sort_pivot_keys(item, i)
+        column_sort, at = sort_pivot_keys(item, i)
         descending = bool(item.get("sort_descending"))
-        out.append(Sort(item["column_name"], descending, null_sort, column_sort))  # type: ignore[arg-type]
+        out.append(Sort(item["column_name"], descending, null_sort, column_sort, at))  # type: ignore[arg-type]
     return tuple(out)

@@ -15,9 +15,10 @@ from dataclasses import replace
 
 from sqlglot import exp
 
-from assay.errors import InvalidQuery, NotSupported
+from assay.errors import InvalidQuery, NotSupported, did_you_mean
 from assay.semantic.compiler.build import BuildInput, build
 from assay.semantic.compiler.resolve import Selected
+from assay.semantic.pivot_request import PivotValue
 from assay.semantic.query import Sort
 
 ROW_NUM = "$omni_pivot_row_num"
@@ -41,9 +42,12 @@ def _subquery(select: exp.Select, alias: str) -> exp.Subquery:
 def pivoted(inp: BuildInput, pivots: tuple[str, ...], column_limit: int) -> exp.Select:
     """The pivoted query's tree: the fields in request order, then the two numbers.
 
-    Raises ``InvalidQuery`` for a pivot that is not a dimension of the query and for a
-    column sort on a row dimension; ``NotSupported`` for sorts on measures (what a measure
-    sort means across pivot columns is not pinned down; refused rather than guessed).
+    A measure sort orders rows by the measure at one pivot value (``pivot_value_map``).
+
+    Raises ``InvalidQuery`` for a pivot that is not a dimension of the query, a column sort
+    on a row dimension, and a ``pivot_value_map`` that does not name every pivot;
+    ``NotSupported`` for a measure sort without one (what it would mean across pivot
+    columns is not pinned down: refused rather than guessed).
     """
     selected = {s.alias: s for s in inp.res.selected}
     for name in pivots:
@@ -63,6 +67,9 @@ def pivoted(inp: BuildInput, pivots: tuple[str, ...], column_limit: int) -> exp.
     assert isinstance(base, exp.Select)
     names = _short_names(base, inp.res.selected)
     keys = _order_keys(base, names)
+    source = base
+    if any(k.pivot_values for k in row_keys):
+        source = _valued_keys(base, keys, row_keys, rows, names)
     row_order = _tie_broken(keys[: len(row_keys)], [names[s.alias] for s in rows])
     col_order = _tie_broken(keys[len(row_keys) :], [names[p] for p in pivots])
 
@@ -78,7 +85,7 @@ def pivoted(inp: BuildInput, pivots: tuple[str, ...], column_limit: int) -> exp.
     )
     numbered.append("expressions", exp.Alias(this=row_num, alias=_id(ROW_NUM)))
     numbered.append("expressions", exp.Alias(this=col_num, alias=_id(COL_NUM)))
-    numbered.set("from_", exp.From(this=_subquery(base, "b")))
+    numbered.set("from_", exp.From(this=_subquery(source, "b")))
 
     kept = exp.Select(expressions=[_col(f, "n") for f in [*fields, ROW_NUM, COL_NUM]])
     first = exp.Window(this=exp.Min(this=_col(COL_NUM, "n")), partition_by=[_col(ROW_NUM, "n")])
@@ -124,9 +131,13 @@ def _split_sorts(
     for s in sorts:
         sel = selected[s.field]
         if sel.measure is not None:
-            raise NotSupported(
-                f'query.sorts: sorting a pivoted query by the measure "{s.field}" is not '
-                "supported yet; sort by its row dimensions or pivot fields"
+            _check_measure_sort(s, pivots)
+            rows.append(s)
+            continue
+        if s.pivot_values:
+            raise InvalidQuery(
+                f'query.sorts: "{s.field}" is a dimension; pivot_value_map picks the pivot '
+                "value of a measure sort"
             )
         if s.field in pivots:
             if s.field not in _named(cols):
@@ -140,6 +151,73 @@ def _split_sorts(
         elif s.field not in _named(rows):
             rows.append(s)
     return rows, cols
+
+
+def _check_measure_sort(s: Sort, pivots: tuple[str, ...]) -> None:
+    """A measure sorts pivot rows by its value at one pivot value, which must be named
+    whole: every pivot field, nothing else."""
+    if s.column_sort:
+        raise NotSupported(
+            f'query.sorts: ordering pivot columns by the measure "{s.field}" is not supported '
+            "yet; sort the columns by the pivot fields"
+        )
+    if not s.pivot_values:
+        raise NotSupported(
+            f'query.sorts: sorting a pivoted query by the measure "{s.field}" needs the pivot '
+            "value to read it at (pivot_value_map: {pivot field: value}); sorting by a "
+            "measure across all pivot columns is not supported yet"
+        )
+    named = [name for name, _ in s.pivot_values]
+    for name in named:
+        if name not in pivots:
+            raise InvalidQuery(
+                f'query.sorts: pivot_value_map of "{s.field}" names "{name}", which is not a '
+                f"pivot of the query.{did_you_mean(name, pivots)}"
+            )
+    missing = [p for p in pivots if p not in named]
+    if missing:
+        raise InvalidQuery(
+            f'query.sorts: pivot_value_map of "{s.field}" must give a value for every pivot; '
+            f"missing {', '.join(missing)}"
+        )
+
+
+def _valued_keys(
+    base: exp.Select,
+    keys: list[exp.Ordered],
+    row_keys: list[Sort],
+    rows: list[Selected],
+    names: dict[str, str],
+) -> exp.Select:
+    """Measure sorts at a pivot value: each becomes ``$omni_pivot_sort_<i>``, the measure's
+    value in the row's cell at that pivot value (NULL when the row has none there, so such
+    rows come last), computed per row over the grouped query."""
+    keyed = exp.Select(expressions=[exp.Column(this=exp.Star(), table=exp.to_identifier("b0"))])
+    for i, sort in enumerate(row_keys):
+        if not sort.pivot_values:
+            continue
+        conds = [_is(_col(names[p], "b0"), value) for p, value in sort.pivot_values]
+        cell = exp.Case(ifs=[exp.If(this=exp.and_(*conds), true=_col(names[sort.field], "b0"))])
+        window = exp.Window(
+            this=exp.Max(this=cell), partition_by=[_col(names[r.alias], "b0") for r in rows]
+        )
+        name = f"$omni_pivot_sort_{i}"
+        keyed.append("expressions", exp.Alias(this=window, alias=_id(name)))
+        keys[i].set("this", _col(name, "b"))
+    keyed.set("from_", exp.From(this=_subquery(base, "b0")))
+    return keyed
+
+
+def _is(column: exp.Column, value: PivotValue) -> exp.Expr:
+    if value is None:
+        return exp.Is(this=column, expression=exp.Null())
+    if isinstance(value, bool):
+        literal: exp.Expr = exp.Boolean(this=value)
+    elif isinstance(value, int | float):
+        literal = exp.Literal.number(value)
+    else:
+        literal = exp.Literal.string(value)
+    return exp.EQ(this=column, expression=literal)
 
 
 def _short_names(base: exp.Select, selected: list[Selected]) -> dict[str, str]:
