@@ -99,3 +99,27 @@ def test_only_pivot_fields_and_measures_is_one_line() -> None:
 def test_is_pivoted_needs_both_numbering_columns() -> None:
     assert is_pivoted(cells())
     assert not is_pivoted(cells().drop_columns(["$omni_pivot_col_num"]))
+
+
+def test_row_totals_are_a_last_column_per_totalled_measure() -> None:
+    table = cells().append_column(
+        "$omni_row_total_indicator", pa.array([None, None, None], pa.string())
+    )
+    totals = pa.table(
+        {
+            "o.region": ["ASIA", "EUROPE"],
+            "o.status": pa.array([None, None], pa.string()),
+            "o.count": pa.array([None, None], pa.int64()),
+            "o.total": [10.6, 7.0],
+            "$omni_pivot_row_num": [1, 2],
+            "$omni_pivot_col_num": pa.array([None, None], pa.int64()),
+            "$omni_row_total_indicator": ["row_total", "row_total"],
+        }
+    )
+    both = pa.concat_tables([table, totals.cast(table.schema)])
+    grid = pivot_grid(both, ["o.status"], FIELDS, row_totals=["o.total"])
+    assert grid.top == ["Status", "F", "F (2)", "null", "null (2)", "Row Total"]
+    assert grid.labels[-1] == "Total"
+    rows = json.loads(grid_json(grid))
+    assert [r["Row Total"] for r in rows[1:]] == [10.6, 7.0]
+    assert [r["null"] for r in rows[1:]] == [3, 45]  # the totals' NULL status is no column

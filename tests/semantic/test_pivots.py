@@ -97,14 +97,59 @@ def test_a_pivot_value_map_without_pivots_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    "key", ["column_totals", "row_totals", "calculations", "fill_fields", "transposed_measures"]
+    "key", ["column_totals", "calculations", "fill_fields", "transposed_measures"]
 )
 def test_pivots_with_features_not_combined_yet_are_refused_by_name(key: str) -> None:
     with pytest.raises(NotSupported, match=f"query.{key}"):
         parse_query(q(**{key: ["x"]}))
 
 
+def test_row_totals_are_read() -> None:
+    totals = {"orders.count": {"type": "aggregation"}}
+    assert parse_query(q(row_totals=totals)).row_totals == ("orders.count",)
+    assert parse_query(q(row_totals={})).row_totals == ()
+
+
+@pytest.mark.parametrize(
+    ("totals", "error", "message"),
+    [
+        ({"orders.cnt": {"type": "aggregation"}}, InvalidQuery,
+         "query.row_totals['orders.cnt']: \"orders.cnt\" is not in query.fields"),
+        ({"::total::": {"type": "aggregation"}}, InvalidQuery, "is not in query.fields"),
+        ({"orders.count": {"type": "average"}}, NotSupported,
+         'only {"type": "aggregation"} totals are supported'),
+        (["orders.count"], InvalidQuery, "query.row_totals: expected an object"),
+    ],
+)  # fmt: skip
+def test_bad_row_totals_name_the_problem(totals: Any, error: type[Exception], message: str) -> None:
+    with pytest.raises(error) as info:
+        parse_query(q(row_totals=totals))
+    assert message in str(info.value)
+
+
+def test_row_totals_without_pivots_are_refused() -> None:
+    with pytest.raises(InvalidQuery, match=r"query\.row_totals: .* no pivots"):
+        parse_query({"fields": FIELDS, "row_totals": {"orders.count": {"type": "aggregation"}}})
+
+
 # ---------------------------------------------------------------------- compiling
+
+
+def test_row_totals_of_a_dimension_are_refused(tpch_model: SemanticModel) -> None:
+    totals = {"orders.o_orderpriority": {"type": "aggregation"}}
+    with pytest.raises(InvalidQuery, match="is not a measure of the query"):
+        compile_query(tpch_model, q(row_totals=totals))
+
+
+def test_row_totals_add_the_indicator_column(tpch_model: SemanticModel) -> None:
+    compiled = compile_query(tpch_model, q(row_totals={"orders.count": {"type": "aggregation"}}))
+    assert compiled.columns[-3:] == [
+        "$omni_pivot_row_num",
+        "$omni_pivot_col_num",
+        "$omni_row_total_indicator",
+    ]
+    assert [f.fully_qualified_name for f in compiled.fields] == FIELDS
+    assert "UNION ALL" in compiled.sql and "'row_total'" in compiled.sql
 
 
 def test_a_pivot_must_be_a_dimension(tpch_model: SemanticModel) -> None:
@@ -201,13 +246,19 @@ def test_every_dialect_renders_sql_that_parses_back(
     tpch_model: SemanticModel, dialect: str
 ) -> None:
     fields = ["orders.o_orderdate[year]", *FIELDS, "customer.c_mktsegment"]
-    compiled = compile_query(
-        tpch_model,
-        q(fields=fields, pivots=["orders.o_orderstatus", "customer.c_mktsegment"], limit=3),
-        dialect=dialect,
-    )
-    tree = sqlglot.parse_one(compiled.sql, read=dialect)
-    assert tree.find(exp.Window) is not None
-    names = [s.alias_or_name for s in tree.expressions]
-    assert names == [*fields, "$omni_pivot_row_num", "$omni_pivot_col_num"]
-    assert "DENSE_RANK" in compiled.sql.upper()
+    sort = {
+        "column_name": "orders.count",
+        "sort_descending": True,
+        "pivot_value_map": {"orders.o_orderstatus": "F", "customer.c_mktsegment": None},
+    }
+    totals = {"orders.count": {"type": "aggregation"}}
+    pivots = ["orders.o_orderstatus", "customer.c_mktsegment"]
+    for extra in ({}, {"sorts": [sort], "row_totals": totals}):
+        compiled = compile_query(
+            tpch_model, q(fields=fields, pivots=pivots, limit=3, **extra), dialect=dialect
+        )
+        tree = sqlglot.parse_one(compiled.sql, read=dialect)
+        assert tree.find(exp.Window) is not None
+        names = [s.alias_or_name for s in tree.expressions]
+        assert names == compiled.columns
+        assert "DENSE_RANK" in compiled.sql.upper()

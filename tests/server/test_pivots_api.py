@@ -133,3 +133,23 @@ def test_bad_pivots_are_failed_plan_lines_naming_them(api: httpx.Client) -> None
     job = run_job(api, {"query": pivot_query(pivots=[{"field": "orders.o_orderstatus"}])})
     assert (job["status"], job["error_type"]) == ("FAILED", "PLAN")
     assert "query.pivots[0]: expected a field name" in job["error_message"]
+
+
+def test_row_totals_are_flagged_cells_and_a_grid_column(
+    api: httpx.Client, tpch_engine: DuckDBEngine
+) -> None:
+    fields = [*FIELDS, "orders.count_customers"]
+    totals = {"orders.count_customers": {"type": "aggregation"}}
+    query = pivot_query(fields=fields, row_totals=totals, limit=1000)
+    table = arrow(run_job(api, {"query": query}))
+    assert table.column_names[-1] == "$omni_row_total_indicator"
+    flagged = [r for r in table.to_pylist() if r["$omni_row_total_indicator"] == "row_total"]
+    want = duck(tpch_engine, "SELECT EXTRACT(YEAR FROM o_orderdate), COUNT(DISTINCT o_custkey) "
+                "FROM orders GROUP BY 1 ORDER BY 1")  # fmt: skip
+    assert [(r["orders.o_orderdate[year]"].year, r["orders.count_customers"]) for r in flagged] == [
+        (int(y), n) for y, n in want
+    ]
+    assert all(r["orders.count"] is None and r["$omni_pivot_col_num"] is None for r in flagged)
+    grid = api.post(RUN, json={"query": query, "resultType": "json"}).json()
+    assert list(grid[0])[-1] == "Row Total" and grid[0]["Row Total"] == "Ordering Customers"
+    assert [row["Row Total"] for row in grid[1:]] == [n for _, n in want]

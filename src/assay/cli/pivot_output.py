@@ -17,7 +17,11 @@ if TYPE_CHECKING:
 
 
 def emit_pivoted(
-    table: pa.Table, fmt: str, pivots: Sequence[str], fields: Mapping[str, Any]
+    table: pa.Table,
+    fmt: str,
+    pivots: Sequence[str],
+    fields: Mapping[str, Any],
+    row_totals: Sequence[str] = (),
 ) -> None:
     """Print the grid of ``table`` (Omni's long layout) as a terminal table, CSV or JSON;
     ``fields``: ``summary.fields`` (labels, date grains, which fields are measures)."""
@@ -25,7 +29,7 @@ def emit_pivoted(
     from assay.results.pivot_grid import grid_csv, grid_json, pivot_grid
 
     table = grains_as_text(table, date_types_of(table.column_names, fields))
-    grid = pivot_grid(table, pivots, fields)
+    grid = pivot_grid(table, pivots, fields, row_totals=list(row_totals))
     if fmt == "csv":
         sys.stdout.buffer.write(grid_csv(grid))
     elif fmt == "json":

@@ -110,7 +110,8 @@ def query(
     if fmt != "arrow" and body.get("pivots") and "$omni_pivot_col_num" in table.column_names:
         from assay.cli.pivot_output import emit_pivoted
 
-        emit_pivoted(table, fmt, body["pivots"], summary_fields)
+        totals = list(body.get("row_totals") or {})
+        emit_pivoted(table, fmt, body["pivots"], summary_fields, totals)
     else:
         _emit(table, fmt, labels, date_types)
     if missing:

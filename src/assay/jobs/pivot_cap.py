@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from assay.engines.base import RunningQuery
 from assay.results.arrow import Written
 from assay.semantic.compiler import CompiledQuery
+from assay.semantic.compiler.pivot import ROW_NUM
 
 
 class PivotRowCap:
@@ -50,7 +51,7 @@ def pivot_capped(handle: RunningQuery, shown: CompiledQuery) -> RunningQuery:
     """``handle``, capped at ``shown``'s pivot rows when it is a limited pivoted query."""
     if not shown.pivots or shown.limit is None:
         return handle
-    return PivotRowCap(handle, len(shown.columns) - 2, shown.limit)
+    return PivotRowCap(handle, shown.columns.index(ROW_NUM), shown.limit)
 
 
 def with_pivot_cut(written: Written, handle: RunningQuery) -> Written:

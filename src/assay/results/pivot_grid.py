@@ -2,7 +2,8 @@
 
 The Arrow result is long (one row per cell, numbered by ``$omni_pivot_row_num`` and
 ``$omni_pivot_col_num``); documents show Omni's table instead (spec 2.3b): one line per
-pivot row, one column per (pivot value, measure), under two header rows. The top one holds
+pivot row, one column per (pivot value, measure) and one per row-totalled measure, under two
+header rows. The top one holds
 the pivot fields' label over the row dimensions and each column's pivot value; the second
 the field labels. JSON rows are keyed by the top header (made unique), and the first JSON
 row is the second header row, as Omni's. Results layer: pyarrow only.
@@ -26,8 +27,10 @@ from assay.results.formats import formatted_table
 
 ROW_NUM = "$omni_pivot_row_num"
 COL_NUM = "$omni_pivot_col_num"
-#: How a NULL pivot value reads in a header (Assay's choice).
+ROW_TOTAL = "$omni_row_total_indicator"
+#: How a NULL pivot value reads in a header (Assay's choice), and a row total's header.
 NULL_TEXT = "null"
+ROW_TOTAL_TEXT = "Row Total"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,17 +47,28 @@ def is_pivoted(table: pa.Table) -> bool:
 
 
 def pivot_grid(
-    table: pa.Table, pivots: Sequence[str], fields: Mapping[str, Any], *, formatted: bool = False
+    table: pa.Table,
+    pivots: Sequence[str],
+    fields: Mapping[str, Any],
+    *,
+    formatted: bool = False,
+    row_totals: Sequence[str] = (),
 ) -> Grid:
     """The wide grid of a long pivoted ``table`` (date grains already as text).
 
     ``pivots``: the query's pivot fields; ``fields``: ``summary.fields`` (labels, formats,
     and which fields are dimensions: the others are measures, one grid column each per pivot
-    value); ``formatted``: every value in its field's format (``formatResults``).
+    value); ``formatted``: every value in its field's format (``formatResults``);
+    ``row_totals``: the measures totalled per row, a last "Row Total" column each.
     """
     row_nums = table.column(ROW_NUM).to_pylist()
     col_nums = table.column(COL_NUM).to_pylist()
-    table = table.drop_columns([ROW_NUM, COL_NUM])
+    helpers = [ROW_NUM, COL_NUM]
+    is_total = [False] * len(row_nums)
+    if ROW_TOTAL in table.column_names:
+        is_total = [v is not None for v in table.column(ROW_TOTAL).to_pylist()]
+        helpers.append(ROW_TOTAL)
+    table = table.drop_columns(helpers)
     if formatted:
         table = formatted_table(table, fields)
     names = table.column_names
@@ -63,10 +77,13 @@ def pivot_grid(
     pivot_cols = [n for n in pivots if n in names]
     values = {n: table.column(n).to_pylist() for n in names}
     rows = sorted(set(row_nums))
-    cols = sorted(set(col_nums))
-    row_at = {r: i for i, r in reversed(list(enumerate(row_nums)))}  # a row's first cell
-    col_at = {c: i for i, c in reversed(list(enumerate(col_nums)))}
-    cell = {(r, c): i for i, (r, c) in enumerate(zip(row_nums, col_nums, strict=True))}
+    at_cells = [i for i, total in enumerate(is_total) if not total]
+    cols = sorted({col_nums[i] for i in at_cells})
+    row_at = {row_nums[i]: i for i in reversed(range(len(row_nums)))}  # a row's first line
+    col_at = {col_nums[i]: i for i in reversed(at_cells)}
+    cell = {(row_nums[i], col_nums[i]): i for i in at_cells}
+    total_at = {row_nums[i]: i for i, total in enumerate(is_total) if total}
+    totalled = [m for m in row_totals if m in measures]
 
     columns: list[pa.Array] = []
     for n in row_dims:
@@ -82,6 +99,10 @@ def pivot_grid(
             columns.append(
                 pa.array([None if i is None else values[m][i] for i in found], type=kind)
             )
+    for m in totalled:
+        found = [total_at.get(r) for r in rows]
+        kind = table.schema.field(m).type
+        columns.append(pa.array([None if i is None else values[m][i] for i in found], type=kind))
 
     def label(name: str) -> str:
         return str((fields.get(name) or {}).get("label") or name)
@@ -95,6 +116,9 @@ def pivot_grid(
         for m in measures or [None]:
             top.append(heading)
             labels.append("" if m is None else label(m))
+    for m in totalled:
+        top.append(ROW_TOTAL_TEXT)
+        labels.append(label(m))
     unique = _unique(top)
     wide = pa.table(columns, names=[f"c{i}" for i in range(len(columns))])
     return Grid(wide, unique, labels)

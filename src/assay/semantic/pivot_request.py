@@ -19,7 +19,6 @@ DEFAULT_COLUMN_LIMIT = 50
 #: Features another part of the query object adds, not yet combined with pivots.
 _NOT_WITH_PIVOTS = {
     "column_totals": "column totals",
-    "row_totals": "row totals",
     "calculations": "table calculations",
     "fill_fields": "fill fields",
     "transposed_measures": "transposed measures",
@@ -31,6 +30,8 @@ _NOT_WITH_PIVOTS = {
 class PivotRequest:
     fields: tuple[str, ...] = ()
     column_limit: int = DEFAULT_COLUMN_LIMIT
+    #: measures totalled across each pivot row's columns (``row_totals``)
+    row_totals: tuple[str, ...] = ()
 
 
 def parse_pivots(obj: Mapping[str, Any], fields: Sequence[str]) -> PivotRequest:
@@ -43,6 +44,11 @@ def parse_pivots(obj: Mapping[str, Any], fields: Sequence[str]) -> PivotRequest:
     limit = _column_limit(obj.get("column_limit"))
     if raw is None or raw == []:
         _no_column_sorts(obj.get("sorts"))
+        if obj.get("row_totals"):
+            raise InvalidQuery(
+                "query.row_totals: row totals add up a pivot row's columns, and this query "
+                "has no pivots; remove 'row_totals' or add 'pivots'"
+            )
         return PivotRequest(column_limit=limit)
     if not isinstance(raw, list):
         raise InvalidQuery(
@@ -68,7 +74,31 @@ def parse_pivots(obj: Mapping[str, Any], fields: Sequence[str]) -> PivotRequest:
                 f"query.{key} with query.pivots: {what} of a pivoted query are not supported "
                 f"yet; remove {key!r} or 'pivots'"
             )
-    return PivotRequest(tuple(out), limit)
+    return PivotRequest(tuple(out), limit, _row_totals(obj.get("row_totals"), fields))
+
+
+def _row_totals(raw: Any, fields: Sequence[str]) -> tuple[str, ...]:
+    """``row_totals``: {measure: {"type": "aggregation"}}, the only total type Omni sends."""
+    if raw is None or raw == {}:
+        return ()
+    if not isinstance(raw, Mapping):
+        raise InvalidQuery(
+            'query.row_totals: expected an object of measure -> {"type": "aggregation"}'
+        )
+    out: list[str] = []
+    for name, how in raw.items():
+        where = f"query.row_totals[{name!r}]"
+        if name not in fields:
+            raise InvalidQuery(
+                f'{where}: "{name}" is not in query.fields; row totals are keyed by the '
+                f"query's measures.{did_you_mean(name, fields)}"
+            )
+        if not isinstance(how, Mapping) or how.get("type") != "aggregation":
+            raise NotSupported(
+                f'{where}: only {{"type": "aggregation"}} totals are supported, got {how!r}'
+            )
+        out.append(name)
+    return tuple(out)
 
 
 def _no_column_sorts(sorts: Any) -> None:

@@ -27,7 +27,6 @@ from assay.semantic.sql_mode import sql_mode
 FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)(?:\[([^\]]*)\])?$")
 NullSort = Literal["FIRST", "LAST", "DIALECT_DEFAULT", "OMNI_DEFAULT"]
 _UNSUPPORTED = {
-    "row_totals": "row totals",
     "controls": "controls",
     "staticQueryReferences": "static query references",
     "period_over_period_computations": "period-over-period computations",
@@ -94,6 +93,7 @@ class SemanticQuery:
     column_totals: ColumnTotals | None = None
     pivots: tuple[str, ...] = ()
     column_limit: int = DEFAULT_COLUMN_LIMIT
+    row_totals: tuple[str, ...] = ()
 
 
 def parse_query(obj: Any) -> SemanticQuery:
@@ -153,6 +153,7 @@ def parse_query(obj: Any) -> SemanticQuery:
         column_totals=parse_column_totals(obj, fields),
         pivots=pivots.fields,
         column_limit=pivots.column_limit,
+        row_totals=pivots.row_totals,
     )
 
 

@@ -24,8 +24,11 @@ def result_document(kind: str, job: Job, path: Path, *, formatted: bool = False)
     labels = [(fields.get(name) or {}).get("label", name) for name in table.column_names]
     table = grains_as_text(table, date_types_of(table.column_names, fields))
     if is_pivoted(table):  # the wide grid, as Omni's table shows it
-        pivots = job.request.get("query", {}).get("pivots") or []
-        grid = pivot_grid(table, pivots, fields, formatted=formatted)
+        query = job.request.get("query", {})
+        totals = list(query.get("row_totals") or {})
+        grid = pivot_grid(
+            table, query.get("pivots") or [], fields, formatted=formatted, row_totals=totals
+        )
         made = {"csv": grid_csv, "json": grid_json, "xlsx": grid_xlsx}[kind](grid)
         return Response(made, media_type=RESULT_TYPES[kind])
     if formatted:

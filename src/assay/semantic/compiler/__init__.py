@@ -19,7 +19,7 @@ from assay.errors import InvalidQuery, UnknownField
 from assay.semantic.compiler.build import BuildInput, build, render
 from assay.semantic.compiler.calcs import calculate
 from assay.semantic.compiler.fill_plan import fill
-from assay.semantic.compiler.pivot import PIVOT_COLUMNS, pivoted
+from assay.semantic.compiler.pivot import pivot_columns, pivoted
 from assay.semantic.compiler.resolve import (
     Resolution,
     Scope,
@@ -101,6 +101,8 @@ class CompiledQuery:
     limit_per: str | None = None
     #: pivot fields: ``limit`` counts pivot rows, and two ``$omni_pivot_*`` columns follow
     pivots: tuple[str, ...] = ()
+    #: measures totalled across each pivot row (a ``$omni_row_total_indicator`` column follows)
+    row_totals: tuple[str, ...] = ()
     # the pretty SQL once generated: a compiled query is cached and shown in the summary of
     # every run of it, and generating it (about 0.2 ms) would otherwise be paid on each
     _pretty: list[str] = field(default_factory=list, init=False, compare=False, repr=False)
@@ -108,7 +110,7 @@ class CompiledQuery:
     @property
     def columns(self) -> list[str]:
         names = [f.fully_qualified_name for f in self.fields]
-        return [*names, *self.helper_columns, *(PIVOT_COLUMNS if self.pivots else ())]
+        return [*names, *self.helper_columns, *(pivot_columns(self.row_totals) if self.pivots else ())]
 
     @property
     def row_cap(self) -> int | None:
@@ -257,7 +259,7 @@ def _compile(
     helpers: tuple[str, ...] = ()
     tree: exp.Expr
     if q.pivots:
-        tree = pivoted(inp, q.pivots, q.column_limit)
+        tree = pivoted(inp, q.pivots, q.column_limit, q.row_totals)
     elif q.column_totals is None:
         tree = build(inp)
     else:
@@ -295,6 +297,7 @@ def _compile(
         helper_columns=helpers,
         limit_per=INDICATOR if helpers else None,
         pivots=q.pivots,
+        row_totals=q.row_totals,
     )
 
 

@@ -23,8 +23,14 @@ from assay.semantic.query import Sort
 
 ROW_NUM = "$omni_pivot_row_num"
 COL_NUM = "$omni_pivot_col_num"
+ROW_TOTAL = "$omni_row_total_indicator"
 PIVOT_COLUMNS = (ROW_NUM, COL_NUM)
 _FIRST_COL = "$omni_pivot_first_col"
+
+
+def pivot_columns(row_totals: tuple[str, ...]) -> tuple[str, ...]:
+    """The helper columns after a pivoted query's fields."""
+    return (*PIVOT_COLUMNS, ROW_TOTAL) if row_totals else PIVOT_COLUMNS
 
 
 def _id(name: str) -> exp.Identifier:
@@ -35,12 +41,18 @@ def _col(name: str, table: str | None = None) -> exp.Column:
     return exp.Column(this=_id(name), table=exp.to_identifier(table) if table else None)
 
 
-def _subquery(select: exp.Select, alias: str) -> exp.Subquery:
+def _subquery(select: exp.Query, alias: str) -> exp.Subquery:
     return exp.Subquery(this=select, alias=exp.TableAlias(this=exp.to_identifier(alias)))
 
 
-def pivoted(inp: BuildInput, pivots: tuple[str, ...], column_limit: int) -> exp.Select:
-    """The pivoted query's tree: the fields in request order, then the two numbers.
+def pivoted(
+    inp: BuildInput,
+    pivots: tuple[str, ...],
+    column_limit: int,
+    row_totals: tuple[str, ...] = (),
+) -> exp.Select:
+    """The pivoted query's tree: the fields in request order, then the two numbers (and the
+    row-total indicator when ``row_totals`` names measures).
 
     A measure sort orders rows by the measure at one pivot value (``pivot_value_map``).
 
@@ -67,27 +79,35 @@ def pivoted(inp: BuildInput, pivots: tuple[str, ...], column_limit: int) -> exp.
     assert isinstance(base, exp.Select)
     names = _short_names(base, inp.res.selected)
     keys = _order_keys(base, names)
-    source = base
+    source: exp.Query = base
+    totalled = bool(row_totals)
+    if totalled:
+        source = _with_row_totals(inp, base, pivots, row_keys, row_totals, names)
     if any(k.pivot_values for k in row_keys):
-        source = _valued_keys(base, keys, row_keys, rows, names)
+        source = _valued_keys(source, keys, row_keys, rows, names, totalled)
     row_order = _tie_broken(keys[: len(row_keys)], [names[s.alias] for s in rows])
     col_order = _tie_broken(keys[len(row_keys) :], [names[p] for p in pivots])
 
     fields = [names[s.alias] for s in inp.res.selected]
-    numbered = exp.Select(expressions=[_col(f, "b") for f in fields])
+    carried = [*fields, ROW_TOTAL] if totalled else fields
+    numbered = exp.Select(expressions=[_col(f, "b") for f in carried])
     row_num: exp.Expr = (
         exp.Window(this=exp.Anonymous(this="DENSE_RANK"), order=exp.Order(expressions=row_order))
         if row_order
         else exp.Literal.number(1)  # every field is a pivot: one row
     )
-    col_num = exp.Window(
+    col_num: exp.Expr = exp.Window(
         this=exp.Anonymous(this="DENSE_RANK"), order=exp.Order(expressions=col_order)
     )
+    if totalled:  # a total is no pivot column: cells are numbered among themselves
+        is_cell = exp.Is(this=_col(ROW_TOTAL, "b"), expression=exp.Null())
+        col_num.set("partition_by", [_col(ROW_TOTAL, "b")])
+        col_num = exp.Case(ifs=[exp.If(this=is_cell, true=col_num)])
     numbered.append("expressions", exp.Alias(this=row_num, alias=_id(ROW_NUM)))
     numbered.append("expressions", exp.Alias(this=col_num, alias=_id(COL_NUM)))
     numbered.set("from_", exp.From(this=_subquery(source, "b")))
 
-    kept = exp.Select(expressions=[_col(f, "n") for f in [*fields, ROW_NUM, COL_NUM]])
+    kept = exp.Select(expressions=[_col(f, "n") for f in [*carried, ROW_NUM, COL_NUM]])
     first = exp.Window(this=exp.Min(this=_col(COL_NUM, "n")), partition_by=[_col(ROW_NUM, "n")])
     kept.append("expressions", exp.Alias(this=first, alias=_id(_FIRST_COL)))
     kept.set("from_", exp.From(this=_subquery(numbered, "n")))
@@ -105,16 +125,66 @@ def pivoted(inp: BuildInput, pivots: tuple[str, ...], column_limit: int) -> exp.
         shown_row = exp.Sub(this=shown_row, expression=exp.Literal.number(inp.offset))
     out.append("expressions", exp.Alias(this=shown_row, alias=_id(ROW_NUM)))
     out.append("expressions", exp.Alias(this=_col(COL_NUM, "c"), alias=_id(COL_NUM)))
+    if totalled:
+        out.append("expressions", exp.Alias(this=_col(ROW_TOTAL, "c"), alias=_id(ROW_TOTAL)))
     out.set("from_", exp.From(this=_subquery(kept, "c")))
     in_limit = exp.LTE(this=_col(COL_NUM, "c"), expression=exp.Literal.number(column_limit))
     first_cell = exp.EQ(this=_col(COL_NUM, "c"), expression=_col(_FIRST_COL, "c"))
-    out.set("where", exp.Where(this=exp.or_(in_limit, first_cell)))
+    shown = exp.or_(in_limit, first_cell)
+    if totalled:
+        total = exp.Not(this=exp.Is(this=_col(ROW_TOTAL, "c"), expression=exp.Null()))
+        shown = exp.or_(shown, total)
+    out.set("where", exp.Where(this=shown))
     out.set(
         "order",
         exp.Order(expressions=[exp.Ordered(this=_col(ROW_NUM, "c")),
-                               exp.Ordered(this=_col(COL_NUM, "c"))]),
+                               exp.Ordered(this=_col(COL_NUM, "c"), nulls_first=False)]),
     )  # fmt: skip
     return out
+
+
+def _with_row_totals(
+    inp: BuildInput,
+    base: exp.Select,
+    pivots: tuple[str, ...],
+    row_keys: list[Sort],
+    row_totals: tuple[str, ...],
+    names: dict[str, str],
+) -> exp.Query:
+    """The cells, and under them one total per pivot row: the same query grouped by the row
+    dimensions alone, so each total is its measure re-aggregated over the row's rows (never
+    a sum of cells: counts of distinct values and averages stay right), governed alike.
+    Its pivot fields, and measures ``row_totals`` does not name, are NULL; the two sides
+    are told apart by ``$omni_row_total_indicator`` (``row_total``)."""
+    for name in row_totals:
+        sel = next((s for s in inp.res.selected if s.alias == name), None)
+        if sel is None or sel.measure is None:
+            raise InvalidQuery(f'query.row_totals: "{name}" is not a measure of the query')
+    kept = [s for s in inp.res.selected if s.alias not in pivots]
+    totals = build(
+        replace(inp, res=replace(inp.res, selected=kept), sorts=tuple(row_keys), limit=None,
+                offset=0)
+    )  # fmt: skip
+    assert isinstance(totals, exp.Select)
+    _short_names(totals, kept, names)
+    _order_keys(totals, names)  # the row keys' sort columns, named as the cells' are
+    present = {p.alias for p in totals.expressions if isinstance(p, exp.Alias)}
+    columns = [p.alias for p in base.expressions if isinstance(p, exp.Alias)]
+    measures = {names[s.alias] for s in kept if s.measure is not None}
+    totalled = {names[m] for m in row_totals}
+    cells = exp.Select(expressions=[_col(c, "t0") for c in columns])
+    cells.append("expressions", exp.Alias(this=exp.Null(), alias=_id(ROW_TOTAL)))
+    cells.set("from_", exp.From(this=_subquery(base, "t0")))
+    sums = exp.Select()
+    for c in columns:
+        wanted = c in present and (c not in measures or c in totalled)
+        value: exp.Expr = _col(c, "t1") if wanted else exp.Null()
+        sums.append("expressions", exp.Alias(this=value, alias=_id(c)))
+    sums.append(
+        "expressions", exp.Alias(this=exp.Literal.string("row_total"), alias=_id(ROW_TOTAL))
+    )
+    sums.set("from_", exp.From(this=_subquery(totals, "t1")))
+    return exp.Union(this=cells, expression=sums, distinct=False)
 
 
 def _named(sorts: list[Sort]) -> set[str]:
@@ -183,11 +253,12 @@ def _check_measure_sort(s: Sort, pivots: tuple[str, ...]) -> None:
 
 
 def _valued_keys(
-    base: exp.Select,
+    base: exp.Query,
     keys: list[exp.Ordered],
     row_keys: list[Sort],
     rows: list[Selected],
     names: dict[str, str],
+    totalled: bool,
 ) -> exp.Select:
     """Measure sorts at a pivot value: each becomes ``$omni_pivot_sort_<i>``, the measure's
     value in the row's cell at that pivot value (NULL when the row has none there, so such
@@ -197,6 +268,8 @@ def _valued_keys(
         if not sort.pivot_values:
             continue
         conds = [_is(_col(names[p], "b0"), value) for p, value in sort.pivot_values]
+        if totalled:  # a total's NULL pivot fields are no pivot value
+            conds.append(exp.Is(this=_col(ROW_TOTAL, "b0"), expression=exp.Null()))
         cell = exp.Case(ifs=[exp.If(this=exp.and_(*conds), true=_col(names[sort.field], "b0"))])
         window = exp.Window(
             this=exp.Max(this=cell), partition_by=[_col(names[r.alias], "b0") for r in rows]
@@ -220,10 +293,14 @@ def _is(column: exp.Column, value: PivotValue) -> exp.Expr:
     return exp.EQ(this=column, expression=literal)
 
 
-def _short_names(base: exp.Select, selected: list[Selected]) -> dict[str, str]:
+def _short_names(
+    base: exp.Select, selected: list[Selected], names: dict[str, str] | None = None
+) -> dict[str, str]:
     """Rename the grouped query's columns ``c0``, ``c1`` ...: field names can pass the 64
-    characters MySQL allows for a derived table's columns. The last SELECT names them back."""
-    names = {s.alias: f"c{i}" for i, s in enumerate(selected)}
+    characters MySQL allows for a derived table's columns. The last SELECT names them back.
+    ``names``: a naming already made (the row totals' query is named as the cells' is)."""
+    if names is None:
+        names = {s.alias: f"c{i}" for i, s in enumerate(selected)}
     for projection in base.expressions:
         if isinstance(projection, exp.Alias) and projection.alias in names:
             projection.set("alias", _id(names[projection.alias]))
