@@ -191,8 +191,10 @@ def test_totals_with_features_being_built_are_refused(key: str) -> None:
         parse_column_totals(query, fields)
 
 
-def test_row_totals_stay_refused() -> None:
-    with pytest.raises(NotSupported, match=r"query\.row_totals: row totals are not supported"):
+def test_row_totals_without_pivots_are_refused() -> None:
+    """Row totals add up a pivot row (tests/semantic/test_pivots.py): without pivots, there
+    is no row to add up."""
+    with pytest.raises(InvalidQuery, match=r"query\.row_totals: .* this query has no pivots"):
         parse_query({**BY_SEGMENT, "row_totals": {"orders.count": AGG}})
 
 

@@ -110,7 +110,8 @@ class CompiledQuery:
     @property
     def columns(self) -> list[str]:
         names = [f.fully_qualified_name for f in self.fields]
-        return [*names, *self.helper_columns, *(pivot_columns(self.row_totals) if self.pivots else ())]
+        pivot = pivot_columns(self.row_totals) if self.pivots else ()
+        return [*names, *self.helper_columns, *pivot]
 
     @property
     def row_cap(self) -> int | None:
