@@ -19,11 +19,14 @@ from assay.server.lines import RESULT_TYPES
 
 def result_document(kind: str, job: Job, path: Path, *, formatted: bool = False) -> Response:
     """The rows alone, as one document; JSON rows are keyed by display label, as Omni's."""
-    table = without_helpers(read_table(path))
+    table = read_table(path)
+    pivoted = is_pivoted(table)  # its numbering builds the grid; other helpers are dropped
+    if not pivoted:
+        table = without_helpers(table)
     fields = (job.summary or {}).get("fields", {})
     labels = [(fields.get(name) or {}).get("label", name) for name in table.column_names]
     table = grains_as_text(table, date_types_of(table.column_names, fields))
-    if is_pivoted(table):  # the wide grid, as Omni's table shows it
+    if pivoted:  # the wide grid, as Omni's table shows it
         query = job.request.get("query", {})
         totals = list(query.get("row_totals") or {})
         grid = pivot_grid(
