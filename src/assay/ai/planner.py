@@ -7,16 +7,15 @@ filters, sorts and limits; the topic is the one that joins every chosen field.
 
 from __future__ import annotations
 
-import itertools
 import re
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from assay.ai import phrases
+from assay.ai import accounting, matching, phrases
+from assay.ai.matching import Span
 from assay.ai.vocabulary import (
-    Entry,
     Vocabulary,
     build_vocabulary,
     is_date,
@@ -52,23 +51,6 @@ class PlanStep:
 _VOCABS: weakref.WeakKeyDictionary[SemanticModel, Vocabulary] = weakref.WeakKeyDictionary()
 
 _TOKEN = re.compile(r"\d[\d,]*(?:\.\d+)?%?|[A-Za-z][A-Za-z0-9#]*(?:'[a-z]+)?|[,]")
-_STOP = frozenset(
-    """
-    a an the of in on at for to from by per with and or is are was were be been do does
-    did we our us you your i me my what which who whose how many much show list give
-    tell there have has had it its that this these those all each every me please can
-    could would should will total overall number count placed generated made brought
-    where when
-    """.split()  # noqa: SIM905 (a word list reads best as text)
-)
-
-
-@dataclass(slots=True)
-class _Span:
-    start: int
-    end: int
-    entries: list[Entry]
-    role: str = ""  # measure | group | value | filter_target | absorbed
 
 
 @dataclass(slots=True)
@@ -112,30 +94,40 @@ def plan(
     date_filter = phrases.date_filter(toks, used)
     grain = phrases.grain(toks, used)
     comparisons = phrases.comparisons(toks, raw, used)
+    before_ranking = list(used)
     rank_slot, rank_n, desc = phrases.ranking(toks, used)
-    spans = _match(voc, toks, used)
-    _assign_roles(voc, spans, toks, rank_slot)
+    rank_words = [i for i, (a, b) in enumerate(zip(before_ranking, used, strict=True)) if b > a]
+    parsed = list(used)  # what the phrase parsers took, before fields are matched
+    spans = matching.match(voc, toks, used)
+    matching.assign_roles(voc, spans, toks, rank_slot)
 
     previous = _previous_query(conversation)
     for sp in spans:
         text = " ".join(low[sp.start : sp.end])
         if sp.role == "measure":
-            key = _pick(sp, "measure").key
-            if st.measures and not _joined_by_and(toks, spans, sp):
+            key = matching.pick(sp, "measure").key
+            if st.measures and not matching.joined_by_and(toks, spans, sp):
                 continue
+            sp.placed = True
             if key not in st.measures:
                 st.measures.append(key)
-                st.provenance.append(f"matched '{text}' to {key} via {_pick(sp, 'measure').source}")
+                st.provenance.append(
+                    f"matched '{text}' to {key} via {matching.pick(sp, 'measure').source}"
+                )
     negated_values: dict[str, bool] = {}
     value_spans = [sp for sp in spans if sp.role == "value"]
     nothing_asked = not st.measures and not any(
         sp.role in ("group", "filter_target") for sp in spans
     )
     if nothing_asked and not value_spans and previous is None:
-        return _refuse(question, toks, used, spans)
+        return Plan(
+            refusal=accounting.refuse(question, toks, used, [(s.start, s.end) for s in spans])
+        )
+    if not st.measures and desc is not None:
+        _measure_from_verb(voc, toks, raw, parsed, spans, st)
     st.sort_desc = desc
     st.limit = rank_n
-    return _finish(
+    planned = _finish(
         voc,
         model,
         question,
@@ -151,6 +143,87 @@ def plan(
         negated_values,
         previous,
     )
+    if not planned.queries:
+        return planned
+    return _account(model, voc, planned, raw, toks, parsed, spans, st, rank_words)
+
+
+def _measure_from_verb(
+    voc: Vocabulary, toks: list[str], raw: list[str], used: list[bool], spans: list[Span],
+    st: _State,
+) -> None:  # fmt: skip
+    """A ranking with no measure named ("which part sold the most") ranks by the one measure
+    whose synonyms hold the question's verb ("units sold"); none or several: nothing."""
+    covered = {i for sp in spans for i in range(sp.start, sp.end)}
+    for i, tok in enumerate(toks):
+        if used[i] or i in covered or tok in accounting.FILLER or not tok.isalpha():
+            continue
+        named = accounting.measures_named_by(voc, tok)
+        if len(named) == 1:
+            key = named.pop()
+            st.measures.append(key)
+            used[i] = True
+            st.provenance.append(f"matched '{raw[i]}' to {key}, whose synonyms use that word")
+            return
+
+
+def _account(
+    model: SemanticModel,
+    voc: Vocabulary,
+    planned: Plan,
+    raw: list[str],
+    toks: list[str],
+    used: list[bool],
+    spans: list[Span],
+    st: _State,
+    rank_words: list[int],
+) -> Plan:
+    """The plan, if every word that carries meaning is in it; else a refusal naming the words
+    it left out, so no number answers a question other than the one asked."""
+    query = planned.queries[0].query
+    keys = [*query["fields"], *query["filters"]]
+    topic = model.topics[query["join_paths_from_topic_name"]]
+    reached = {topic.base_view}
+    for key in keys:
+        view = key.split(".")[0]
+        if view in topic.views:
+            reached.update(step.view for step in topic.path_to(view))
+    bases = {k.split("[")[0] for k in keys}
+    for sp in spans:
+        if sp.placed or sp.role == "absorbed":
+            sp.placed = True
+            continue
+        for e in sp.entries:
+            view = e.key.split(".")[0]
+            counts_rows = (
+                e.kind == "measure"
+                and voc.measure(e.key).aggregate_type == "count"
+                and not voc.measure(e.key).filters
+            )
+            # the entity the rows are ("orders" in "revenue for low priority orders"), or a
+            # field the plan already uses, adds nothing the plan does not say
+            if (counts_rows and view in reached) or (e.kind != "value" and e.key in bases):
+                sp.placed = True
+        if sp.role != "value" and accounting.names_entity(model, toks[sp.start : sp.end], reached):
+            sp.placed = True
+    placed = list(used)
+    for i in rank_words if not st.measures else []:
+        placed[i] = False
+    for sp in spans:
+        for i in range(sp.start, sp.end):
+            placed[i] = placed[i] or sp.placed
+    words = accounting.unplaced_words(
+        raw,
+        toks,
+        placed,
+        has_measure=bool(st.measures),
+        has_group=bool(st.groups),
+        explained=accounting.field_stems(model, keys),
+        matched={i for sp in spans for i in range(sp.start, sp.end)},
+    )
+    if words:
+        return Plan(refusal=accounting.refusal(words), topic=planned.topic)
+    return planned
 
 
 def _finish(
@@ -161,7 +234,7 @@ def _finish(
     low: list[str],
     raw: list[str],
     used: list[bool],
-    spans: list[_Span],
+    spans: list[Span],
     st: _State,
     date_filter: dict[str, Any] | None,
     grain: str | None,
@@ -169,9 +242,9 @@ def _finish(
     negated: dict[str, bool],
     previous: dict[str, Any] | None,
 ) -> Plan:
-    unknown = _unknown_proper_nouns(raw, toks, used, spans)
+    unknown = accounting.unknown_proper_nouns(raw, toks, used, [(s.start, s.end) for s in spans])
     if unknown:
-        return Plan(refusal=_refusal_text(unknown))
+        return Plan(refusal=accounting.refusal(unknown))
     if previous is not None:
         for fld in previous["fields"]:
             base = fld.split("[")[0]
@@ -205,7 +278,8 @@ def _finish(
         _keep_what_topic_reaches(st, tviews)
     date_dim = main_date_dimension(model, topic)
     for sp in group_spans:
-        d = _pick(sp, "dimension", tviews)
+        sp.placed = True
+        d = matching.pick(sp, "dimension", tviews)
         key = d.key
         if is_date(voc.dimension(key)):
             date_dim = key
@@ -231,8 +305,12 @@ def _finish(
             f"date filter {date_filter.get('left_side') or date_filter.get('kind')} on {date_dim}"
         )
     by_dim: dict[str, list[str]] = {}
+    union: dict[str, bool] = {}  # "urgent or high": one figure; "ASIA and EUROPE": each
     for sp in value_spans:
-        e = _pick(sp, "value", tviews)
+        sp.placed = True
+        e = matching.pick(sp, "value", tviews)
+        if e.key in by_dim and "or" in toks[matching.last_end(spans, sp) : sp.start]:
+            union[e.key] = True
         vals = [x.value for x in sp.entries if x.kind == "value" and x.key == e.key and x.value]
         by_dim.setdefault(e.key, []).extend(v for v in vals if v not in by_dim.get(e.key, []))
         prior = [x.end for x in spans if x.end <= sp.start]
@@ -248,22 +326,29 @@ def _finish(
             f["is_negative"] = True
         st.filters[key] = f
         st.groups = [g for g in st.groups if g != key]
+        if len(vals) > 1 and not negated.get(key) and not union.get(key):
+            st.groups.append(key)  # named side by side: one row for each
+            st.provenance.append(f"one row for each of {', '.join(vals)}")
     for pos, filt in comparisons:
-        target = _nearest_numeric(voc, target_spans, pos, tviews)
+        target = matching.nearest_numeric(voc, target_spans, pos, tviews)
         if target is None:
-            if not st.measures:
+            if not st.measures or not st.groups:
+                # a condition on the one total of the question would only hide it
                 return Plan(refusal="I could not tell which amount the comparison applies to.")
             target = st.measures[0]
         st.filters[target] = filt
         st.provenance.append(f"number filter {filt['kind']} {filt['values']} on {target}")
     for sp in target_spans if not st.measures else []:  # "list the market segments"
-        d = _pick(sp, "dimension", tviews)
+        d = matching.pick(sp, "dimension", tviews)
         dim = voc.dimension(d.key)
         fresh = d.key not in st.filters and d.key not in st.groups
         if fresh and not is_numeric(dim) and not is_date(dim):
             st.groups.append(d.key)
+            sp.placed = True
     if not st.measures and not st.groups:
-        return _refuse(question, toks, used, spans)
+        return Plan(
+            refusal=accounting.refuse(question, toks, used, [(s.start, s.end) for s in spans])
+        )
     fields = [*st.groups, *st.measures]
     query: dict[str, Any] = {
         "modelId": model.id,
@@ -326,94 +411,6 @@ def _intent(model: SemanticModel, st: _State, topic: str) -> str:
     return f"{text} (topic {model.topics[topic].label})"
 
 
-def _match(voc: Vocabulary, toks: list[str], used: list[bool]) -> list[_Span]:
-    spans: list[_Span] = []
-    i = 0
-    while i < len(toks):
-        if used[i] or toks[i] == ",":
-            i += 1
-            continue
-        for k in range(min(voc.max_len, len(toks) - i), 0, -1):
-            if any(used[i : i + k]):
-                continue
-            entries = voc.lookup(toks[i : i + k])
-            if entries and _overtaken(voc, toks, used, i, k):
-                entries = []
-            if entries and not (k == 1 and toks[i] in _STOP and toks[i] not in ("us",)):
-                spans.append(_Span(i, i + k, list(entries)))
-                phrases.mark(used, i, i + k)
-                i += k
-                break
-        else:
-            i += 1
-    return spans
-
-
-def _overtaken(voc: Vocabulary, toks: list[str], used: list[bool], i: int, k: int) -> bool:
-    """A longer phrase starts inside ``toks[i:i+k]`` and runs past it ("by [ship mode]")."""
-    for j in range(i + 1, i + k):
-        for m in range(min(voc.max_len, len(toks) - j), i + k - j, -1):
-            if m < k and toks[i] not in _STOP:
-                continue
-            if not any(used[j : j + m]) and voc.lookup(toks[j : j + m]):
-                return True
-    return False
-
-
-def _assign_roles(
-    voc: Vocabulary, spans: list[_Span], toks: list[str], rank_slot: int | None
-) -> None:
-    grouping = False
-    prev_end = -1
-    for sp in spans:
-        between = toks[prev_end : sp.start] if prev_end >= 0 else []
-        lead = toks[sp.start - 1] if sp.start else ""
-        if lead in phrases.GROUP_LEAD or (lead == "each" and sp.start > 1):
-            grouping = True
-        elif grouping and not all(t in ("and", ",", "the") for t in between):
-            grouping = False
-        kinds = {e.kind for e in sp.entries}
-        slot = rank_slot is not None and rank_slot <= sp.start <= rank_slot + 1
-        if (grouping or slot) and "dimension" in kinds:
-            sp.role = "group"
-        elif "value" in kinds and not (grouping and "dimension" in kinds):
-            sp.role = "value"
-        elif "measure" in kinds:
-            sp.role = "measure"
-        elif "dimension" in kinds:
-            sp.role = "filter_target"
-        prev_end = sp.end
-    # a dimension named right after one of its values ("building segment") is that filter
-    for a, b in itertools.pairwise(spans):
-        if (
-            a.role == "value"
-            and b.start == a.end
-            and b.role in ("filter_target", "measure", "group")
-        ):
-            keys = {e.key for e in a.entries}
-            if (
-                any(e.key in keys for e in b.entries if e.kind == "dimension")
-                and b.role != "measure"
-            ):
-                b.role = "absorbed"
-
-
-def _joined_by_and(toks: list[str], spans: list[_Span], sp: _Span) -> bool:
-    before = [s for s in spans if s.end <= sp.start and s.role == "measure"]
-    if not before:
-        return False
-    gap = toks[before[-1].end : sp.start]
-    return bool(gap) and all(t in ("and", ",", "the") for t in gap)
-
-
-def _pick(sp: _Span, kind: str, views: set[str] | None = None) -> Entry:
-    cands = [e for e in sp.entries if e.kind == kind] or sp.entries
-    if views:
-        inside = [e for e in cands if e.key.split(".")[0] in views]
-        cands = inside or cands
-    return min(cands, key=lambda e: (e.source not in ("label", "synonym", "value"), len(e.key)))
-
-
 def _pick_topic(
     model: SemanticModel, measures: list[str], views: list[set[str]], only: str | None = None
 ) -> str | None:
@@ -427,7 +424,8 @@ def _pick_topic(
         if not all(_offers(model, topic, m) for m in measures):  # `fields`, `ai_fields`
             continue
         base_hit = 0 if measures and measures[0].split(".")[0] == topic.base_view else 1
-        depth = sum(len(topic.path_to(next(iter(opts & tv)))) for opts in views)
+        # the nearest of a phrase's views (a set: its order would differ between processes)
+        depth = sum(min(len(topic.path_to(v)) for v in opts & tv) for opts in views)
         cand = (base_hit, depth, name)
         if best is None or cand < best:
             best = cand
@@ -438,56 +436,3 @@ def _offers(model: SemanticModel, topic: Topic, key: str) -> bool:
     view, _, name = key.partition(".")
     measure = model.views[view].measures.get(name) if view in model.views else None
     return topic.exposes(view, name, measure.tags if measure else ())
-
-
-def _nearest_numeric(voc: Vocabulary, spans: list[_Span], pos: int, views: set[str]) -> str | None:
-    best: tuple[int, str] | None = None
-    for sp in spans:
-        for e in sp.entries:
-            if (
-                e.kind == "dimension"
-                and e.key.split(".")[0] in views
-                and is_numeric(voc.dimension(e.key))
-            ):
-                dist = abs(sp.start - pos) + (0 if sp.start < pos else 1)
-                if best is None or dist < best[0]:
-                    best = (dist, e.key)
-    return best[1] if best else None
-
-
-def _unknown_proper_nouns(
-    raw: list[str], toks: list[str], used: list[bool], spans: list[_Span]
-) -> list[str]:
-    covered: set[int] = set()
-    for sp in spans:
-        covered.update(range(sp.start, sp.end))
-    out = []
-    for i, word in enumerate(raw):
-        if i == 0 or i in covered or used[i] or not word[:1].isupper():
-            continue
-        if toks[i] in _STOP or toks[i] in phrases.MONTHS or raw[i - 1] in (".", "?"):
-            continue
-        out.append(word)
-    return out
-
-
-def _refusal_text(words: list[str]) -> str:
-    quoted = ", ".join(f"'{w}'" for w in words)
-    return (
-        f"Sorry, I can't answer that from this model: I could not map {quoted} to any field "
-        "or value it declares, so I ran no query rather than guess."
-    )
-
-
-def _refuse(question: str, toks: list[str], used: list[bool], spans: list[_Span]) -> Plan:
-    covered: set[int] = set()
-    for sp in spans:
-        covered.update(range(sp.start, sp.end))
-    words = [
-        t
-        for i, t in enumerate(toks)
-        if i not in covered and not used[i] and t not in _STOP and t != "," and not t.isdigit()
-    ]
-    if not words:
-        words = [question.strip()]
-    return Plan(refusal=_refusal_text(words))

@@ -139,6 +139,21 @@ def value_pairs(text: str) -> list[tuple[str, str]]:
     return pairs
 
 
+def code_labels(text: str, values: Sequence[str]) -> list[tuple[str, str]]:
+    """``(words, CODE)`` pairs a description states for a dimension's own coded values:
+    ``"R = returned, A = accepted"`` -> ``("returned", "R")``, ``("accepted", "A")``.
+
+    Only values the dimension lists are read, so a stray ``x = y`` in prose binds nothing.
+    """
+    pairs: list[tuple[str, str]] = []
+    for value in values:
+        said = rf"(?<![\w#-]){re.escape(value)}\s*=\s*([A-Za-z][A-Za-z -]*?)\s*(?=[,;.(]|$)"
+        for words in re.findall(said, text):
+            if len(words.split()) <= 4:
+                pairs.append((words, value))
+    return pairs
+
+
 def build_vocabulary(model: SemanticModel) -> Vocabulary:
     """Index every visible field's label, name and synonyms, and every known value."""
     voc = Vocabulary(model)
@@ -168,6 +183,8 @@ def build_vocabulary(model: SemanticModel) -> Vocabulary:
     # ai_context binds to every dimension that declares VALUE.
     for view in model.views.values():
         for d in view.dimensions.values():
+            for phrase, value in code_labels(d.description or "", _values(d)):
+                voc.add(phrase, Entry("value", d.key, "description", value))
             for phrase, value in value_pairs(f"{d.ai_context or ''}\n{d.description or ''}"):
                 # A dimension that lists its values binds only those (a user's list may be
                 # cut to what they may see); one that lists none binds any it names.
