@@ -171,6 +171,7 @@ def unknown_proper_nouns(
 
 def refuse(
     question: str,
+    raw: Sequence[str],
     toks: Sequence[str],
     used: Sequence[bool],
     spans: Sequence[tuple[int, int]],
@@ -178,7 +179,7 @@ def refuse(
     """A refusal naming every word of the question nothing matched."""
     covered = {i for a, b in spans for i in range(a, b)}
     words = [
-        t
+        raw[i]
         for i, t in enumerate(toks)
         if i not in covered and not used[i] and t not in FILLER and t != "," and not t.isdigit()
     ]

@@ -135,7 +135,9 @@ def grain(toks: list[str], used: list[bool]) -> str | None:
         if t in _GRAIN_ADJ:
             used[i] = True
             return _GRAIN_ADJ[t]
-        if t in _GRAINS and i > 0 and toks[i - 1] in (GROUP_LEAD | {"a", "and", ","}):
+        # "by month", "a month"; "best month", "which year": the grain is what is ranked
+        lead = GROUP_LEAD | _DESC | _ASC | {"a", "and", ",", "which", "what"}
+        if t in _GRAINS and i > 0 and toks[i - 1] in lead:
             used[i] = True
             return _GRAINS[t]
     return None

@@ -50,7 +50,9 @@ class PlanStep:
 
 _VOCABS: weakref.WeakKeyDictionary[SemanticModel, Vocabulary] = weakref.WeakKeyDictionary()
 
-_TOKEN = re.compile(r"\d[\d,]*(?:\.\d+)?%?|[A-Za-z][A-Za-z0-9#]*(?:'[a-z]+)?|[,]")
+# "#" splits a word as the vocabulary does ("Brand#12" is "brand 12"); letters are any
+# script's, so a question in another language is named in the refusal as written
+_TOKEN = re.compile(r"\d[\d,]*(?:\.\d+)?%?|[^\W\d_][^\W_]*(?:'[a-z]+)?|[,]")
 
 
 @dataclass(slots=True)
@@ -62,6 +64,7 @@ class _State:
     limit: int | None = None
     provenance: list[str] = field(default_factory=list)
     only_topic: str | None = None  # the caller chose the topic
+    placed: set[int] = field(default_factory=set)  # tokens used outside spans ("excluding")
 
 
 def vocabulary_for(model: SemanticModel) -> Vocabulary:
@@ -121,7 +124,7 @@ def plan(
     )
     if nothing_asked and not value_spans and previous is None:
         return Plan(
-            refusal=accounting.refuse(question, toks, used, [(s.start, s.end) for s in spans])
+            refusal=accounting.refuse(question, raw, toks, used, [(s.start, s.end) for s in spans])
         )
     if not st.measures and desc is not None:
         _measure_from_verb(voc, toks, raw, parsed, spans, st)
@@ -206,7 +209,7 @@ def _account(
                 sp.placed = True
         if sp.role != "value" and accounting.names_entity(model, toks[sp.start : sp.end], reached):
             sp.placed = True
-    placed = list(used)
+    placed = [u or i in st.placed for i, u in enumerate(used)]
     for i in rank_words if not st.measures else []:
         placed[i] = False
     for sp in spans:
@@ -309,14 +312,20 @@ def _finish(
     for sp in value_spans:
         sp.placed = True
         e = matching.pick(sp, "value", tviews)
-        if e.key in by_dim and "or" in toks[matching.last_end(spans, sp) : sp.start]:
+        if "or" in toks[sp.start : sp.end] or (
+            e.key in by_dim and "or" in toks[matching.last_end(spans, sp) : sp.start]
+        ):
             union[e.key] = True
         vals = [x.value for x in sp.entries if x.kind == "value" and x.key == e.key and x.value]
         by_dim.setdefault(e.key, []).extend(v for v in vals if v not in by_dim.get(e.key, []))
         prior = [x.end for x in spans if x.end <= sp.start]
-        window = toks[max(sp.start - 3, max(prior, default=0)) : sp.start]
+        first = max(sp.start - 3, max(prior, default=0))
+        window = toks[first : sp.start]
         if any(t in phrases.NEGATIONS for t in window) or "other than" in " ".join(window):
             negated[e.key] = True
+            st.placed.update(
+                i for i in range(first, sp.start) if toks[i] in phrases.NEGATIONS | {"other"}
+            )
         st.provenance.append(
             f"matched '{' '.join(low[sp.start : sp.end])}' to {e.key} = {vals} via {e.source}"
         )
@@ -347,7 +356,7 @@ def _finish(
             sp.placed = True
     if not st.measures and not st.groups:
         return Plan(
-            refusal=accounting.refuse(question, toks, used, [(s.start, s.end) for s in spans])
+            refusal=accounting.refuse(question, raw, toks, used, [(s.start, s.end) for s in spans])
         )
     fields = [*st.groups, *st.measures]
     query: dict[str, Any] = {
