@@ -30,7 +30,8 @@ FILLER = frozenset(
     """.split()  # noqa: SIM905 (a word list reads best as text)
 )
 # Words that say how to aggregate: placed when the plan has a measure.
-AGGREGATE = frozenset({"total", "overall", "number", "count", "sum", "altogether", "combined"})
+TOGETHER = frozenset({"altogether", "combined", "together"})  # one figure for named values
+AGGREGATE = frozenset({"total", "overall", "number", "count", "sum"}) | TOGETHER
 # Words asking to set named values side by side: placed when the plan groups by something.
 COMPARE = frozenset({"compare", "comparison", "comparing", "v", "vs", "versus", "against"})
 # Words that need a calculation over the result (a share, a change between periods): they get

@@ -115,7 +115,9 @@ def pick(sp: Span, kind: str, views: set[str] | None = None) -> Entry:
     if views:
         inside = [e for e in cands if e.key.split(".")[0] in views]
         cands = inside or cands
-    return min(cands, key=lambda e: (e.source not in ("label", "synonym", "value"), len(e.key)))
+    # a field's own label beats another's synonym ("nation": the view labelled Nation)
+    rank = {"label": 0, "synonym": 1, "value": 1}
+    return min(cands, key=lambda e: (rank.get(e.source, 2), len(e.key)))
 
 
 def nearest_numeric(voc: Vocabulary, spans: list[Span], pos: int, views: set[str]) -> str | None:

@@ -309,9 +309,12 @@ def _finish(
         )
     by_dim: dict[str, list[str]] = {}
     union: dict[str, bool] = {}  # "urgent or high": one figure; "ASIA and EUROPE": each
+    together = any(t in accounting.TOGETHER for t in toks)  # "ASIA and EUROPE combined"
+    # "suppliers in GERMANY": the nation reached through the supplier, not the customer's
+    named = {e.key.split(".")[0] for sp in spans if sp.role == "measure" for e in sp.entries}
     for sp in value_spans:
         sp.placed = True
-        e = matching.pick(sp, "value", tviews)
+        e = matching.pick(sp, "value", _through(model.topics[topic], tviews, named))
         if "or" in toks[sp.start : sp.end] or (
             e.key in by_dim and "or" in toks[matching.last_end(spans, sp) : sp.start]
         ):
@@ -335,7 +338,7 @@ def _finish(
             f["is_negative"] = True
         st.filters[key] = f
         st.groups = [g for g in st.groups if g != key]
-        if len(vals) > 1 and not negated.get(key) and not union.get(key):
+        if len(vals) > 1 and not negated.get(key) and not union.get(key) and not together:
             st.groups.append(key)  # named side by side: one row for each
             st.provenance.append(f"one row for each of {', '.join(vals)}")
     for pos, filt in comparisons:
@@ -378,6 +381,13 @@ def _finish(
         query["sorts"] = [{"column_name": sort_field, "sort_descending": True}]
     intent = _intent(model, st, topic)
     return Plan(queries=[PlannedQuery(query, intent, st.provenance)], topic=topic)
+
+
+def _through(topic: Topic, tviews: set[str], named: set[str]) -> set[str]:
+    """The topic's views whose join path passes through a view the question names as an
+    entity; all of them when none does."""
+    near = {v for v in tviews if named & {step.view for step in topic.path_to(v)[:-1]}}
+    return near or tviews
 
 
 def _keep_what_topic_reaches(st: _State, tviews: set[str]) -> None:
