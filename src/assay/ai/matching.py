@@ -121,17 +121,21 @@ def pick(sp: Span, kind: str, views: set[str] | None = None) -> Entry:
 
 
 def nearest_numeric(voc: Vocabulary, spans: list[Span], pos: int, views: set[str]) -> str | None:
+    """The numeric dimension named nearest a number condition ("balance over 5000")."""
     best: tuple[int, str, Span] | None = None
     for sp in spans:
-        for e in sp.entries:
-            if (
-                e.kind == "dimension"
-                and e.key.split(".")[0] in views
-                and is_numeric(voc.dimension(e.key))
-            ):
-                dist = abs(sp.start - pos) + (0 if sp.start < pos else 1)
-                if best is None or dist < best[0]:
-                    best = (dist, e.key, sp)
+        numeric = [
+            e
+            for e in sp.entries
+            if e.kind == "dimension"
+            and e.key.split(".")[0] in views
+            and is_numeric(voc.dimension(e.key))
+        ]
+        if numeric:
+            key = pick(Span(sp.start, sp.end, numeric), "dimension").key
+            dist = abs(sp.start - pos) + (0 if sp.start < pos else 1)
+            if best is None or dist < best[0]:
+                best = (dist, key, sp)
     if best is None:
         return None
     best[2].placed = True

@@ -85,6 +85,8 @@ def plan(
     ``topic`` (the caller chose it), only that topic is considered."""
     if topic is not None and topic not in model.topics:
         return Plan(refusal=f"This model has no topic named {topic}.")
+    if not question.strip():
+        return Plan(refusal="There is no question to answer: the prompt is empty.")
     voc = vocabulary_for(model)
     raw = _TOKEN.findall(question)
     low = [
@@ -312,9 +314,10 @@ def _finish(
     together = any(t in accounting.TOGETHER for t in toks)  # "ASIA and EUROPE combined"
     # "suppliers in GERMANY": the nation reached through the supplier, not the customer's
     named = {e.key.split(".")[0] for sp in spans if sp.role == "measure" for e in sp.entries}
+    near = _through(model.topics[topic], tviews, named)
     for sp in value_spans:
         sp.placed = True
-        e = matching.pick(sp, "value", _through(model.topics[topic], tviews, named))
+        e = matching.pick(sp, "value", near)
         if "or" in toks[sp.start : sp.end] or (
             e.key in by_dim and "or" in toks[matching.last_end(spans, sp) : sp.start]
         ):
@@ -342,11 +345,16 @@ def _finish(
             st.groups.append(key)  # named side by side: one row for each
             st.provenance.append(f"one row for each of {', '.join(vals)}")
     for pos, filt in comparisons:
-        target = matching.nearest_numeric(voc, target_spans, pos, tviews)
+        target = matching.nearest_numeric(voc, target_spans, pos, near)
         if target is None:
             if not st.measures or not st.groups:
                 # a condition on the one total of the question would only hide it
-                return Plan(refusal="I could not tell which amount the comparison applies to.")
+                said = _comparison_text(raw, pos, len(filt["values"]))
+                return Plan(
+                    refusal=f"Sorry, I could not tell which amount '{said}' applies to: the "
+                    "question names no amount that condition could filter, so I ran no query "
+                    "rather than guess."
+                )
             target = st.measures[0]
         st.filters[target] = filt
         st.provenance.append(f"number filter {filt['kind']} {filt['values']} on {target}")
@@ -381,6 +389,16 @@ def _finish(
         query["sorts"] = [{"column_name": sort_field, "sort_descending": True}]
     intent = _intent(model, st, topic)
     return Plan(queries=[PlannedQuery(query, intent, st.provenance)], topic=topic)
+
+
+def _comparison_text(raw: list[str], pos: int, numbers: int) -> str:
+    """The words of a number condition as written: up to its last number ("over 300,000")."""
+    end = pos
+    for end in range(pos, len(raw)):
+        numbers -= raw[end][:1].isdigit()
+        if numbers <= 0:
+            break
+    return " ".join(raw[pos : end + 1])
 
 
 def _through(topic: Topic, tviews: set[str], named: set[str]) -> set[str]:
