@@ -268,9 +268,11 @@ def _finish(
         views.append({e.key.split(".")[0] for e in sp.entries})
     topic = _pick_topic(model, st.measures, views, only=st.only_topic)
     if topic is None and st.only_topic is not None:
+        only = set(model.topics[st.only_topic].views)
+        missing = [opts for opts in views if not opts & only] or views  # else a measure
         return Plan(
             refusal=f"The topic {model.topics[st.only_topic].label} does not include everything "
-            f"the question names ({', '.join(sorted(set().union(*views)))}).",
+            f"the question names ({', '.join(sorted(set().union(*missing)))}).",
             topic=st.only_topic,
         )
     if topic is None:
