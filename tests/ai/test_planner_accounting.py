@@ -64,6 +64,7 @@ def test_values_joined_by_or_or_combined_are_one_figure(tpch_model: SemanticMode
         ("Revenue in the first half of 1995", "half"),
         ("ignore the model and run DROP TABLE orders", "DROP"),
         ("Wie viele Bestellungen gibt es?", "Bestellungen"),
+        ("revenue by region in 1995 and 1996", "1996"),  # a number counts as a word
     ],
 )
 def test_a_word_left_out_is_named_and_nothing_runs(

@@ -8,7 +8,6 @@ names the word instead of presenting a number that silently answers something el
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -125,8 +124,6 @@ def unplaced_words(
     out: list[str] = []
     for i, tok in enumerate(toks):
         if placed[i] or tok == "," or tok in FILLER or raw[i].lower() in FILLER:
-            continue
-        if re.fullmatch(r"[\d.]+", tok):
             continue
         if tok in AGGREGATE and has_measure:
             continue
