@@ -65,6 +65,7 @@ def test_values_joined_by_or_or_combined_are_one_figure(tpch_model: SemanticMode
         ("ignore the model and run DROP TABLE orders", "DROP"),
         ("Wie viele Bestellungen gibt es?", "Bestellungen"),
         ("revenue by region in 1995 and 1996", "1996"),  # a number counts as a word
+        ("How many items were shipped by rail in 1997?", "many"),  # a count with no measure
     ],
 )
 def test_a_word_left_out_is_named_and_nothing_runs(

@@ -24,13 +24,13 @@ FILLER = frozenset(
     this these those there here then than so such we our ours us you your i me my mine they
     them their what which who whom whose how when where why whats what's please can could
     would should will shall may might must show list give tell find get display see want
-    know let need each every all any some both either only just also ever far so much many
+    know let need each every all any some both either only just also ever far so
     up out over through between among across during ok okay s
     """.split()  # noqa: SIM905 (a word list reads best as text)
 )
 # Words that say how to aggregate: placed when the plan has a measure.
 TOGETHER = frozenset({"altogether", "combined", "together"})  # one figure for named values
-AGGREGATE = frozenset({"total", "overall", "number", "count", "sum"}) | TOGETHER
+AGGREGATE = frozenset({"total", "overall", "number", "count", "sum", "many", "much"}) | TOGETHER
 # Words asking to set named values side by side: placed when the plan groups by something.
 COMPARE = frozenset({"compare", "comparison", "comparing", "v", "vs", "versus", "against"})
 # Words that need a calculation over the result (a share, a change between periods): they get
@@ -73,14 +73,20 @@ def field_stems(model: SemanticModel, keys: Iterable[str]) -> set[str]:
             texts += [fld.label, fld.description or "", *fld.synonyms]
         for text in texts:
             out.update(stem(t) for t in tokens(text))
-    # the model's own sample questions show how people ask for a field
+    # the model's own sample questions show how people ask for a measure ("brings in")
     wanted = {k.split("[")[0] for k in keys}
     for topic in model.topics.values():
         for sample in topic.sample_queries:
             fields = {str(f).split("[")[0] for f in sample.query.get("fields", ())}
-            if sample.prompt and fields & wanted:
+            measures = {f for f in fields if _is_measure(model, f)}
+            if sample.prompt and measures and measures <= wanted:
                 out.update(stem(t) for t in tokens(sample.prompt))
     return out
+
+
+def _is_measure(model: SemanticModel, key: str) -> bool:
+    view, _, name = key.partition(".")
+    return view in model.views and name in model.views[view].measures
 
 
 def names_entity(model: SemanticModel, words: Sequence[str], views: Iterable[str]) -> bool:
@@ -125,7 +131,10 @@ def unplaced_words(
     for i, tok in enumerate(toks):
         if placed[i] or tok == "," or tok in FILLER or raw[i].lower() in FILLER:
             continue
-        if tok in AGGREGATE and has_measure:
+        if tok in AGGREGATE:  # how to aggregate: placed by a measure, never by prose
+            if has_measure:
+                continue
+            out.append(raw[i])
             continue
         if tok in COMPARE and has_group:
             continue
