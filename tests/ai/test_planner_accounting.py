@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from assay.ai import accounting
-from assay.ai.planner import Plan, plan
+from assay.ai.planner import Plan, PlanStep, plan
 from assay.ai.vocabulary import code_labels
 from assay.semantic.compiler import compile_query
 from assay.semantic.loader import build_model
@@ -74,6 +74,15 @@ def test_a_word_left_out_is_named_and_nothing_runs(
     p = plan(question, tpch_model)
     assert not p.queries and p.refusal
     assert f"'{named}'" in p.refusal
+
+
+@pytest.mark.parametrize(
+    "follow_up", ["now by supplier nation", "break it down by year", "same for 1997 instead"]
+)
+def test_follow_ups_talk_in_discourse_words(follow_up: str, tpch_model: SemanticModel) -> None:
+    first = PlanStep("revenue by region", plan("revenue by region", tpch_model))
+    q = _query(plan(follow_up, tpch_model, conversation=[first]))
+    assert {"region.r_name", "lineitem.revenue"} <= set(q["fields"])
 
 
 def test_calculations_not_built_yet_say_so(tpch_model: SemanticModel) -> None:

@@ -26,13 +26,20 @@ FILLER = frozenset(
     would should will shall may might must show list give tell find get display see want
     know let need each every all any some both either only just also ever far so
     up out over through between among across during ok okay s
+    now same instead again too still but
     """.split()  # noqa: SIM905 (a word list reads best as text)
 )
 # Words that say how to aggregate: placed when the plan has a measure.
 TOGETHER = frozenset({"altogether", "combined", "together"})  # one figure for named values
 AGGREGATE = frozenset({"total", "overall", "number", "count", "sum", "many", "much"}) | TOGETHER
-# Words asking to set named values side by side: placed when the plan groups by something.
-COMPARE = frozenset({"compare", "comparison", "comparing", "v", "vs", "versus", "against"})
+# Words asking to set named values side by side, or to split a figure: placed when the plan
+# groups by something.
+COMPARE = frozenset(
+    """
+    compare comparison comparing v vs versus against break broken down breakdown split group
+    grouped
+    """.split()  # noqa: SIM905
+)
 # Words that need a calculation over the result (a share, a change between periods): they get
 # a sentence saying so, since no plan of this planner can place them yet.
 CALCULATION = frozenset(
