@@ -214,15 +214,20 @@ def _parse_sorts(raw: Any) -> tuple[Sort, ...]:
         raise InvalidQuery("query.sorts: expected a list of {column_name, sort_descending}")
     out: list[Sort] = []
     for i, item in enumerate(raw):
-        if not isinstance(item, Mapping) or not isinstance(item.get("column_name"), str):
-            raise InvalidQuery(f"query.sorts[{i}]: expected {{column_name, sort_descending}}")
-        null_sort = str(item.get("null_sort") or "OMNI_DEFAULT").upper()
-        if null_sort not in ("FIRST", "LAST", "DIALECT_DEFAULT", "OMNI_DEFAULT"):
-            raise InvalidQuery(
-                f"query.sorts[{i}].null_sort: expected FIRST, LAST, DIALECT_DEFAULT or "
-                f"OMNI_DEFAULT, got {null_sort!r}"
-            )
+        column, descending, null_sort = read_sort(item, i)
         column_sort, at = sort_pivot_keys(item, i)
-        descending = bool(item.get("sort_descending"))
-        out.append(Sort(item["column_name"], descending, null_sort, column_sort, at))  # type: ignore[arg-type]
+        out.append(Sort(column, descending, null_sort, column_sort, at))
     return tuple(out)
+
+
+def read_sort(item: Any, i: int) -> tuple[str, bool, NullSort]:
+    """``sorts[i]``'s column, direction and NULL placement (shared with raw SQL's sorts)."""
+    if not isinstance(item, Mapping) or not isinstance(item.get("column_name"), str):
+        raise InvalidQuery(f"query.sorts[{i}]: expected {{column_name, sort_descending}}")
+    null_sort = str(item.get("null_sort") or "OMNI_DEFAULT").upper()
+    if null_sort not in ("FIRST", "LAST", "DIALECT_DEFAULT", "OMNI_DEFAULT"):
+        raise InvalidQuery(
+            f"query.sorts[{i}].null_sort: expected FIRST, LAST, DIALECT_DEFAULT or "
+            f"OMNI_DEFAULT, got {null_sort!r}"
+        )
+    return item["column_name"], bool(item.get("sort_descending")), null_sort  # type: ignore[return-value]

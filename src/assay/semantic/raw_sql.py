@@ -22,6 +22,7 @@ from assay.errors import Forbidden, InvalidQuery, NotSupported
 from assay.semantic.access import granted
 from assay.semantic.compiler import DIALECTS, CompiledQuery
 from assay.semantic.model import Dimension, Measure, SemanticModel
+from assay.semantic.query import read_sort
 from assay.semantic.sql_guard import check_read_only
 from assay.semantic.viewer import QUERY_SQL, Viewer
 
@@ -172,18 +173,7 @@ def _sorts(query: Mapping[str, Any]) -> list[tuple[str, bool, str]]:
     raw = query.get("sorts") or []
     if not isinstance(raw, list):
         raise InvalidQuery("query.sorts: expected a list of {column_name, sort_descending}")
-    out: list[tuple[str, bool, str]] = []
-    for i, item in enumerate(raw):
-        if not isinstance(item, Mapping) or not isinstance(item.get("column_name"), str):
-            raise InvalidQuery(f"query.sorts[{i}]: expected {{column_name, sort_descending}}")
-        nulls = str(item.get("null_sort") or "OMNI_DEFAULT").upper()
-        if nulls not in ("FIRST", "LAST", "DIALECT_DEFAULT", "OMNI_DEFAULT"):
-            raise InvalidQuery(
-                f"query.sorts[{i}].null_sort: expected FIRST, LAST, DIALECT_DEFAULT or "
-                f"OMNI_DEFAULT, got {nulls!r}"
-            )
-        out.append((item["column_name"], bool(item.get("sort_descending")), nulls))
-    return out
+    return [read_sort(item, i) for i, item in enumerate(raw)]
 
 
 def _sorted(body: str, sorts: list[tuple[str, bool, str]], dialect: str) -> str:
