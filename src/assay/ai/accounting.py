@@ -40,8 +40,9 @@ COMPARE = frozenset(
     grouped
     """.split()  # noqa: SIM905
 )
-# Words that need a calculation over the result (a share, a change between periods): they get
-# a sentence saying so, since no plan of this planner can place them yet.
+# Words of calculations over a result: a share of a total and a change from one period to the
+# next are planned (``calculated``); when such a word is left unplaced, the refusal says what
+# can be asked instead.
 CALCULATION = frozenset(
     """
     growth grow grew increase increased decrease decreased change changed percent percentage
@@ -160,9 +161,10 @@ def refusal(words: Sequence[str]) -> str:
     )
     if any(w.lower() in CALCULATION for w in words):
         text += (
-            " Growth, change between periods, shares and percent of total need calculations "
-            "over a result, which I cannot do yet; ask for the amounts themselves (for example "
-            "by year) instead."
+            " The calculations over a result I can make are a share of a total by one "
+            'dimension ("share of revenue by region") and the change from one period to the '
+            'next ("revenue growth year over year"); running totals, ranks, ratios and trends '
+            "are not built yet."
         )
     return text
 

@@ -19,7 +19,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from assay.ai.planner import Plan, PlannedQuery
+from assay.ai.calculated import DIFFERENCE, PERCENT_CHANGE, PERCENT_OF_TOTAL
+from assay.ai.plans import Plan, PlannedQuery
 from assay.results.formats import format_value, grain_text
 from assay.semantic.compiler import FieldMeta
 from assay.semantic.model import SemanticModel
@@ -171,6 +172,9 @@ def answer_markdown(
             )
         else:
             parts.append(_body(planned, outcome))
+            arithmetic = _arithmetic(planned, outcome)
+            if arithmetic:
+                parts.append(arithmetic)
         parts.append(_assumptions(planned, plan, model, outcome))
     return "\n\n".join(parts)
 
@@ -208,6 +212,83 @@ def _body(planned: PlannedQuery, res: QueryResult) -> str:
     rule = "|" + "|".join("---:" if i in values else "---" for i in range(n_cols)) + "|"
     body = ["| " + " | ".join(_cell(x) for x in c) + " |" for c in cells]
     return "\n".join([head, rule, *body]) + note
+
+
+def _arithmetic(planned: PlannedQuery, res: QueryResult) -> str:
+    """How each calculation of the answer was made, in words and with the cells it used: a
+    figure computed from others is only worth as much as knowing what it divides by."""
+    cols = res.table.column_names
+    if res.table.num_rows == 0:
+        return ""
+    said: list[str] = []
+    calcs = planned.query.get("calculations") or ()
+    differences = {
+        c["sql_expression"]["operands"][0].get("field_name"): c["calc_name"]
+        for c in calcs
+        if (c.get("sql_expression") or {}).get("operator") == DIFFERENCE
+        and c.get("calc_name") in cols
+    }
+    for calc in calcs:
+        expr = calc.get("sql_expression") or {}
+        operands = expr.get("operands") or [{}]
+        measure = operands[0].get("field_name")
+        if calc.get("calc_name") not in cols or measure not in cols:
+            continue
+        label = res.labels[cols.index(calc["calc_name"])]
+        of = res.labels[cols.index(measure)]
+        if expr.get("operator") == PERCENT_OF_TOTAL:
+            said.append(
+                f"**{label}** is each row's {of} divided by the sum of {of} over all "
+                f"{res.total:,} rows of the result, so the shares add up to 100%."
+            )
+        elif expr.get("operator") == PERCENT_CHANGE:
+            diff = cols.index(differences[measure]) if measure in differences else None
+            said.append(_change_text(res, cols.index(measure), cols.index(calc["calc_name"]), diff))
+    return "\n\n".join(said)
+
+
+_STEP_MONTHS = {"YEAR": 12, "QUARTER": 3, "MONTH": 1}
+
+
+def _change_text(res: QueryResult, measure: int, pct: int, diff: int | None) -> str:
+    """A change from the previous row, said with the last comparison's cells and any period
+    the rows skip (the previous row is then not the previous period)."""
+    dated = next((i for i in range(len(res.grains)) if res.grains[i]), None)
+    grain = str(res.grains[dated]).lower() if dated is not None else "period"
+    rows = res.table.to_pylist()
+    values = [list(r.values()) for r in rows]
+    of, label = res.labels[measure], res.labels[pct]
+    change = f"each {grain}'s {of} minus the {grain} before's"
+    text = f"**{label}** is {change}, divided by the {grain} before's {of}."
+    if diff is not None:
+        text = f"**{res.labels[diff]}** is {change}; **{label}** is that divided by the {grain} before's {of}."
+    text += (
+        f" The first {grain} shown has no {grain} before it in the result, so its change is empty."
+    )
+    if dated is not None and len(values) > 1:
+        last, before = values[-1], values[-2]
+        text += (
+            f" Latest: **{res.shown(dated, last[dated])}** against "
+            f"**{res.shown(dated, before[dated])}**: {of} {res.shown(measure, last[measure])} "
+            f"against {res.shown(measure, before[measure])}, a change of "
+            + (f"{res.shown(diff, last[diff])} (" if diff is not None else "")
+            + res.shown(pct, last[pct])
+            + (")." if diff is not None else ".")
+        )
+        step = _STEP_MONTHS.get(str(res.grains[dated]).upper())
+        skipped = [
+            res.shown(dated, b[dated])
+            for a, b in zip(values, values[1:], strict=False)
+            if step and isinstance(a[dated], dt.date) and isinstance(b[dated], dt.date)
+            and (b[dated].year * 12 + b[dated].month) - (a[dated].year * 12 + a[dated].month)
+            != step
+        ]  # fmt: skip
+        if skipped:
+            text += (
+                f" The {grain} before {', '.join(skipped)} has no rows, so each is compared "
+                f"with the {grain} shown before it."
+            )
+    return text
 
 
 def _assumptions(

@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from assay.ai import accounting, matching, phrases
+from assay.ai import accounting, calculated, matching, phrases
 from assay.ai.matching import Span
+from assay.ai.plans import Plan, PlannedQuery, PlanStep
 from assay.ai.vocabulary import (
     Vocabulary,
     build_vocabulary,
@@ -25,34 +26,14 @@ from assay.ai.vocabulary import (
 )
 from assay.semantic.model import SemanticModel, Topic
 
-
-@dataclass(frozen=True, slots=True)
-class PlannedQuery:
-    query: dict[str, Any]
-    intent: str
-    provenance: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    queries: list[PlannedQuery] = field(default_factory=list)
-    refusal: str | None = None
-    topic: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PlanStep:
-    """One earlier turn of a conversation: its question and the plan made for it."""
-
-    question: str
-    plan: Plan
+__all__ = ["Plan", "PlanStep", "PlannedQuery", "plan", "vocabulary_for"]
 
 
 _VOCABS: weakref.WeakKeyDictionary[SemanticModel, Vocabulary] = weakref.WeakKeyDictionary()
 
 # "#" splits a word as the vocabulary does ("Brand#12" is "brand 12"); letters are any
 # script's, so a question in another language is named in the refusal as written
-_TOKEN = re.compile(r"\d[\d,]*(?:\.\d+)?%?|[^\W\d_][^\W_]*(?:'[a-z]+)?|[,]")
+_TOKEN = re.compile(r"\d[\d,]*(?:\.\d+)?%?|[^\W\d_][^\W_]*(?:'[a-z]+)?|[,%]")
 
 
 @dataclass(slots=True)
@@ -90,14 +71,19 @@ def plan(
     voc = vocabulary_for(model)
     raw = _TOKEN.findall(question)
     low = [
-        re.sub(r"'[a-z]+$", "", t.lower().rstrip("%").replace(",", "")) if t != "," else ","
+        re.sub(r"'[a-z]+$", "", t.lower().rstrip("%").replace(",", "")) if t not in ",%" else t
         for t in raw
     ]
+    low = ["percent" if t == "%" else t for t in low]  # "what % of orders"
     toks = [singular(t) for t in low]
     used = [False] * len(toks)
     st = _State(only_topic=topic)
+    previous = _previous_query(conversation)
+    ask = calculated.detect(toks, used) or calculated.carried(previous)
     date_filter = phrases.date_filter(toks, used)
-    grain = phrases.grain(toks, used)
+    grain = phrases.grain(toks, used) or (ask.grain if ask else None)
+    if ask is not None and ask.kind == "change" and grain is None:
+        grain = calculated.grain_of_period(date_filter)  # "growth in 1995": by year
     comparisons = phrases.comparisons(toks, raw, used)
     before_ranking = list(used)
     rank_slot, rank_n, desc = phrases.ranking(toks, used)
@@ -106,7 +92,6 @@ def plan(
     spans = matching.match(voc, toks, used)
     matching.assign_roles(voc, spans, toks, rank_slot)
 
-    previous = _previous_query(conversation)
     for sp in spans:
         text = " ".join(low[sp.start : sp.end])
         if sp.role == "measure":
@@ -150,7 +135,11 @@ def plan(
     )
     if not planned.queries:
         return planned
-    return _account(model, voc, planned, raw, toks, parsed, spans, st, rank_words)
+    planned = _account(model, voc, planned, raw, toks, parsed, spans, st, rank_words)
+    if ask is None or not planned.queries:
+        return planned
+    ranked = rank_words if desc is not None else []
+    return calculated.apply(ask, planned, model, voc, raw, ranked=ranked)
 
 
 def _measure_from_verb(
@@ -253,6 +242,8 @@ def _finish(
     if previous is not None:
         for fld in previous["fields"]:
             base = fld.split("[")[0]
+            if "." not in base:
+                continue  # a calculation's column: the calculation is planned again
             if voc.is_measure(base):
                 if not st.measures:
                     st.measures.append(fld)
