@@ -36,8 +36,8 @@ AGGREGATE = frozenset({"total", "overall", "number", "count", "sum", "many", "mu
 # groups by something.
 COMPARE = frozenset(
     """
-    compare comparison comparing v vs versus against break broken down breakdown split group
-    grouped
+    compare compared comparison comparing v vs versus against break broken down breakdown split
+    group grouped
     """.split()  # noqa: SIM905
 )
 # Words of calculations over a result: a share of a total and a change from one period to the

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -261,7 +262,10 @@ def _change_text(res: QueryResult, measure: int, pct: int, diff: int | None) -> 
     change = f"each {grain}'s {of} minus the {grain} before's"
     text = f"**{label}** is {change}, divided by the {grain} before's {of}."
     if diff is not None:
-        text = f"**{res.labels[diff]}** is {change}; **{label}** is that divided by the {grain} before's {of}."
+        text = (
+            f"**{res.labels[diff]}** is {change}; **{label}** is that divided by the "
+            f"{grain} before's {of}."
+        )
     text += (
         f" The first {grain} shown has no {grain} before it in the result, so its change is empty."
     )
@@ -278,7 +282,7 @@ def _change_text(res: QueryResult, measure: int, pct: int, diff: int | None) -> 
         step = _STEP_MONTHS.get(str(res.grains[dated]).upper())
         skipped = [
             res.shown(dated, b[dated])
-            for a, b in zip(values, values[1:], strict=False)
+            for a, b in itertools.pairwise(values)
             if step and isinstance(a[dated], dt.date) and isinstance(b[dated], dt.date)
             and (b[dated].year * 12 + b[dated].month) - (a[dated].year * 12 + a[dated].month)
             != step

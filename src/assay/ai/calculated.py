@@ -38,8 +38,11 @@ _OVER_ABBREVIATIONS = {"yoy": "year", "mom": "month", "qoq": "quarter", "wow": "
 _PERIODS = {"year": "year", "month": "month", "quarter": "quarter", "week": "week", "day": "date"}
 # Verbs of a share ("comes from", "accounts for", "makes up"): placed with the share word.
 _SHARE_VERBS = frozenset(
-    "come came account accounted contribute contributed make made represent represented".split()
+    """
+    come came account accounted contribute contributed make made represent represented
+    """.split()  # noqa: SIM905 (a word list reads best as text)
 )
+_PREVIOUS = frozenset({"previous", "prior", "preceding"})
 _CHANGE_EXTRAS = frozenset({"rate", "percent", "percentage"})  # "growth rate", "% change"
 _ADDITIVE = frozenset({"sum", "count"})
 
@@ -78,6 +81,9 @@ def detect(toks: list[str], used: list[bool]) -> Ask | None:
             if toks[i + 2] == t:  # "year over year", "month on month"
                 grain = grain or _PERIODS[t]
                 change += [i, i + 1, i + 2]
+        elif t in _PREVIOUS and i + 1 < n and toks[i + 1] in _PERIODS:
+            grain = grain or _PERIODS[toks[i + 1]]  # "versus the previous year"
+            change += [i, i + 1]
         elif t in CHANGE_WORDS:
             change.append(i)
     if change:
@@ -168,8 +174,11 @@ def _label(model: SemanticModel, key: str) -> str:
 
 def _refuse(plan: Plan, words: Sequence[str], why: str) -> Plan:
     quoted = ", ".join(f"'{w}'" for w in dict.fromkeys(words))
-    return Plan(refusal=f"Sorry, I can't answer {quoted} exactly: {why}, so I ran no query "
-                f"rather than show a figure that means something else.", topic=plan.topic)  # fmt: skip
+    text = (
+        f"Sorry, I can't answer {quoted} exactly: {why}, so I ran no query rather than show a "
+        "figure that means something else."
+    )
+    return Plan(refusal=text, topic=plan.topic)
 
 
 def apply(
@@ -196,7 +205,7 @@ def apply(
         return _refuse(planned, said, "the question names no amount to calculate it over")
     if ask.kind == "share":
         return _share(planned, first, query, model, voc, said, measures, groups)
-    return _change(planned, first, query, model, said, measures, groups)
+    return _change(ask, planned, first, query, model, said, measures, groups)
 
 
 def _share(
@@ -213,9 +222,12 @@ def _share(
     if conditions:
         named = [str(v) for f in conditions.values() for v in f.get("values") or ()]
         dims = ", ".join(_field_label(model, k) for k in conditions)
-        return _refuse(planned, [*said, *named], f"the total a share is of would include the "
-                       f"rows the condition on {dims} removes, which a calculation over the rows "
-                       f"returned cannot see (ask for the share by {dims} to see each value's)")  # fmt: skip
+        why = (
+            f"the total a share is of would include the rows the condition on {dims} removes, "
+            "which a calculation over the rows returned cannot see (ask for the share by "
+            f"{dims} to see each value's)"
+        )
+        return _refuse(planned, [*said, *named], why)
     if len(groups) != 1:
         why = (
             'a share needs the groups it is split into ("by region", "for each segment")'
@@ -254,6 +266,7 @@ def _share(
 
 
 def _change(
+    ask: Ask,
     planned: Plan,
     first: PlannedQuery,
     query: dict[str, Any],
@@ -272,10 +285,14 @@ def _change(
                        "from one period to the next is calculated down one series of periods, "
                        "and a second dimension would compare one series with another")  # fmt: skip
     period = dated[0]
+    grain = period.split("[")[1].rstrip("]")
+    if ask.grain is not None and ask.grain != grain:
+        return _refuse(planned, said, f"each {grain} against the same {grain} a {ask.grain} "
+                       f"before is not the row before it, which is what a calculation over the "
+                       f"rows returned compares with")  # fmt: skip
     filters = dict(query.get("filters") or {})
     date_key = period.split("[")[0]
     single = filters.get(date_key)
-    grain = period.split("[")[1].rstrip("]")
     if single is not None and grain_of_period(single) == grain:
         widened = _with_previous(single)
         if widened is None:
@@ -314,7 +331,7 @@ def _done(planned: Plan, first: PlannedQuery, query: dict[str, Any], why: str) -
 
 
 def _field_label(model: SemanticModel, key: str) -> str:
-    view, _, name = key.split("[")[0].partition(".")
+    view, _, name = key.split("[", maxsplit=1)[0].partition(".")
     v = model.views[view]
     return v.dimensions[name].label if name in v.dimensions else v.measures[name].label
 
