@@ -11,9 +11,11 @@ import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from assay.ai import planner as builtin
 from assay.ai.llm import (
@@ -24,21 +26,17 @@ from assay.ai.llm import (
     model_catalog,
     planner_from_settings,
 )
+from assay.ai.plan_check import unaccounted
 from assay.ai.planner import Plan, PlanStep
 from assay.errors import ConfigError
 from assay.semantic.compiler import compile_query
 from assay.semantic.model import SemanticModel
 
+GOOD_DATE = {"type": "date", "kind": "TIME_FOR_UNIT_DURATION", "left_side": "1995"}
 GOOD = {
     "topic": "lineitem",
     "fields": ["region.r_name", "lineitem.revenue"],
-    "filters": {
-        "orders.o_orderdate": {
-            "type": "date",
-            "kind": "TIME_FOR_UNIT_DURATION",
-            "left_side": "1995",
-        }
-    },
+    "filters": {"orders.o_orderdate": GOOD_DATE},
     "sorts": [{"column_name": "lineitem.revenue", "sort_descending": True}],
     "limit": 5,
     "intent": "Revenue by customer region in 1995",
@@ -324,3 +322,73 @@ def test_unknown_grain_is_repaired(llm: Scripted, tpch_model: SemanticModel) -> 
     llm.script = [(200, openai_call(decade)), (200, openai_call(GOOD))]
     openai(llm).plan(QUESTION, tpch_model)
     assert "orders.o_orderdate[decade]" in llm.requests[1]["body"]["messages"][-2]["content"]
+
+
+# -- every word accounted for, for LLM plans too ------------------------------------------
+# A hosted LLM cannot run here, so the scripted loopback server above plays the model: it
+# replays the tool calls a model that drops a word would make. What is tested is Assay's side:
+# the check of the plan against the question's words, the repair turn and the refusal.
+
+CANCELLED = "How many orders were cancelled?"
+ALL_ORDERS = {"topic": "orders", "fields": ["orders.count"], "intent": "Order count"}
+
+
+def test_a_word_the_plan_leaves_out_gets_a_repair_turn(
+    llm: Scripted, tpch_model: SemanticModel
+) -> None:
+    filters: dict[str, Any] = {"region.r_name": {"type": "string", "kind": "EQUALS",
+                                                 "values": ["ASIA"]}}  # fmt: skip
+    asia = {**GOOD, "filters": {**filters, "orders.o_orderdate": GOOD_DATE}}
+    llm.script = [(200, openai_call(GOOD)), (200, openai_call(asia, call_id="call_2"))]
+    question = "revenue by region in 1995 for ASIA"
+    got = openai(llm).plan(question, tpch_model)
+    assert len(llm.requests) == 2
+    assert got.queries[0].query["filters"]["region.r_name"]["values"] == ["ASIA"]
+    repair = llm.requests[1]["body"]["messages"]
+    tool = repair[-2]
+    assert tool["role"] == "tool" and tool["tool_call_id"] == "call_1"
+    assert "does not use these words of the question: 'ASIA'" in tool["content"]
+
+
+def test_still_unaccounted_after_the_repair_is_refused_by_name(
+    llm: Scripted, tpch_model: SemanticModel
+) -> None:
+    """Never every order for "cancelled": one repair turn, then a refusal naming the word
+    (not the built-in planner's answer: the question itself cannot be placed)."""
+    llm.script = [(200, openai_call(ALL_ORDERS)) for _ in range(3)]
+    got = openai(llm).plan(CANCELLED, tpch_model)
+    assert len(llm.requests) == 2  # the plan, and one turn naming the word
+    assert not got.queries and got.refusal and "'cancelled'" in got.refusal
+    assert "test-model" in got.refusal
+
+
+def test_anthropic_gets_the_same_accounting(llm: Scripted, tpch_model: SemanticModel) -> None:
+    llm.script = [
+        (200, anthropic_call(ALL_ORDERS)),
+        (200, anthropic_call({"reason": "No cancellation status in the model."}, name="refuse")),
+    ]
+    got = AnthropicPlanner(llm.url, "claude-test", None).plan(CANCELLED, tpch_model)
+    result = llm.requests[1]["body"]["messages"][2]["content"][0]
+    assert result["type"] == "tool_result" and "'cancelled'" in result["content"]
+    assert got.refusal == "No cancellation status in the model."
+
+
+def test_a_share_the_llm_cannot_express_is_not_answered_with_amounts(
+    llm: Scripted, tpch_model: SemanticModel
+) -> None:
+    by_region = {"topic": "lineitem", "fields": ["region.r_name", "lineitem.revenue"]}
+    llm.script = [(200, openai_call(by_region)) for _ in range(2)]
+    got = openai(llm).plan("what share of revenue comes from each region", tpch_model)
+    assert got.refusal and "'share'" in got.refusal and not got.queries
+
+
+def test_the_builtin_planners_own_plans_account_for_every_word(
+    tpch_model: SemanticModel,
+) -> None:
+    """The check LLM plans get agrees with the built-in planner on its own plans."""
+    path = Path(__file__).parents[1] / "fixtures" / "eval" / "tpch-questions.yaml"
+    sets = yaml.safe_load(path.read_text())
+    for item in [*sets["questions"], *sets["held_out"], *sets["tempting"]]:
+        p = builtin.plan(item["q"], tpch_model)
+        if p.queries:
+            assert unaccounted(item["q"], tpch_model, [q.query for q in p.queries]) == [], item

@@ -8,11 +8,12 @@ names the word instead of presenting a number that silently answers something el
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from assay.ai.phrases import MONTHS
-from assay.ai.vocabulary import Vocabulary, tokens
+from assay.ai.vocabulary import Vocabulary, singular, tokens
 from assay.semantic.model import SemanticModel
 
 # Function words: articles, prepositions, pronouns, auxiliaries, question words and the verbs
@@ -49,6 +50,23 @@ CALCULATION = frozenset(
     share proportion ratio yoy mom qoq trend cumulative running rank difference delta
     """.split()  # noqa: SIM905
 )
+
+
+# "#" splits a word as the vocabulary does ("Brand#12" is "brand 12"); letters are any
+# script's, so a question in another language is named in the refusal as written
+_TOKEN = re.compile(r"\d[\d,]*(?:\.\d+)?%?|[^\W\d_][^\W_]*(?:'[a-z]+)?|[,%]")
+
+
+def tokenize(question: str) -> tuple[list[str], list[str], list[str]]:
+    """The question's words as written (``raw``, what a refusal names), lower-cased without
+    thousands separators or "'s" (``low``), and singular (``toks``, what is matched)."""
+    raw = _TOKEN.findall(question)
+    low = [
+        re.sub(r"'[a-z]+$", "", t.lower().rstrip("%").replace(",", "")) if t not in ",%" else t
+        for t in raw
+    ]
+    low = ["percent" if t == "%" else t for t in low]  # "what % of orders"
+    return raw, low, [singular(t) for t in low]
 
 
 def stem(word: str) -> str:

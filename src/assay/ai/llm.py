@@ -5,6 +5,10 @@ call (``semantic_query``) or decline (``refuse``). Nothing it writes is ever exe
 arguments become an Omni query dict that the semantic layer validates (``compile_query``);
 errors go back to the LLM for up to ``max_repairs`` repairs. When the endpoint fails or the
 query stays invalid, the built-in planner answers instead, and the provenance says so.
+
+A valid query is also checked against the question's words as the built-in planner checks its
+own (``plan_check``): a word it does not place gets one more turn naming it, and a plan that
+still leaves it out is refused naming it, never run as the answer to another question.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from urllib.parse import urlparse
 
 import httpx
 
+from assay.ai import accounting, plan_check
 from assay.ai import planner as builtin
 from assay.ai.catalog_prompt import (
     INSTRUCTIONS,
@@ -183,16 +188,28 @@ class _LLMPlanner:
         messages = [*self._history(conversation), {"role": "user", "content": asked}]
         source = f"{self.kind} model {self.model} at {urlparse(self.base_url).netloc}"
         problems: list[str] = []
+        words_told = False  # the one turn naming words the plan left out
         try:
             with httpx.Client(transport=self.transport, timeout=self.timeout) as client:
-                for attempt in range(self.max_repairs + 1):
+                attempt = 0
+                while attempt <= self.max_repairs:
                     reply = self._request(client, system, messages)
                     result, errors, general = self._judge(reply, model, source, attempt, problems)
-                    if result is not None:
+                    if result is None:
+                        problems.append(general or "; ".join(errors.values()))
+                        if attempt < self.max_repairs:
+                            messages += self._feedback(reply, errors, general)
+                        attempt += 1
+                        continue
+                    left = _words_left(question, model, result)
+                    if not left:
                         return result
-                    problems.append(general or "; ".join(errors.values()))
-                    if attempt < self.max_repairs:
-                        messages += self._feedback(reply, errors, general)
+                    if words_told:
+                        why = f"{accounting.refusal(left)} (Planned by {source}.)"
+                        return Plan(refusal=why, topic=result.topic)
+                    words_told = True
+                    told = _unplaced_feedback(left)
+                    messages += self._feedback(reply, {c[0]: told for c in reply.calls}, told)
         except (httpx.HTTPError, LLMUnavailable, ValueError, KeyError, IndexError, TypeError) as e:
             why = f"{source} failed: {e}"
             return self._fall_back(question, model, conversation, topic, why)
@@ -260,6 +277,22 @@ class _LLMPlanner:
         return replace(
             got, queries=[replace(q, provenance=[note, *q.provenance]) for q in got.queries]
         )
+
+
+def _words_left(question: str, model: SemanticModel, result: Plan) -> list[str]:
+    """The question's words a plan's queries leave out (none for a refusal)."""
+    queries = [q.query for q in result.queries]
+    return plan_check.unaccounted(question, model, queries) if queries else []
+
+
+def _unplaced_feedback(words: Sequence[str]) -> str:
+    quoted = ", ".join(f"'{w}'" for w in dict.fromkeys(words))
+    return (
+        f"The query does not use these words of the question: {quoted}. A query that leaves "
+        "out a word answers another question. Change the query so that it uses each of them "
+        "(a field, a value in a filter, a date filter, a grain, a sort and limit), or call "
+        "refuse naming them if the model cannot express them."
+    )
 
 
 def _arguments(raw: Any) -> Any:

@@ -7,7 +7,6 @@ filters, sorts and limits; the topic is the one that joins every chosen field.
 
 from __future__ import annotations
 
-import re
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,7 +21,6 @@ from assay.ai.vocabulary import (
     is_date,
     is_numeric,
     main_date_dimension,
-    singular,
 )
 from assay.semantic.model import SemanticModel, Topic
 
@@ -30,10 +28,6 @@ __all__ = ["Plan", "PlanStep", "PlannedQuery", "plan", "vocabulary_for"]
 
 
 _VOCABS: weakref.WeakKeyDictionary[SemanticModel, Vocabulary] = weakref.WeakKeyDictionary()
-
-# "#" splits a word as the vocabulary does ("Brand#12" is "brand 12"); letters are any
-# script's, so a question in another language is named in the refusal as written
-_TOKEN = re.compile(r"\d[\d,]*(?:\.\d+)?%?|[^\W\d_][^\W_]*(?:'[a-z]+)?|[,%]")
 
 
 @dataclass(slots=True)
@@ -69,13 +63,7 @@ def plan(
     if not question.strip():
         return Plan(refusal="There is no question to answer: the prompt is empty.")
     voc = vocabulary_for(model)
-    raw = _TOKEN.findall(question)
-    low = [
-        re.sub(r"'[a-z]+$", "", t.lower().rstrip("%").replace(",", "")) if t not in ",%" else t
-        for t in raw
-    ]
-    low = ["percent" if t == "%" else t for t in low]  # "what % of orders"
-    toks = [singular(t) for t in low]
+    raw, low, toks = accounting.tokenize(question)
     used = [False] * len(toks)
     st = _State(only_topic=topic)
     previous = _previous_query(conversation)
