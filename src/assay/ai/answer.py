@@ -267,7 +267,8 @@ def _change_text(res: QueryResult, measure: int, pct: int, diff: int | None) -> 
             f"{grain} before's {of}."
         )
     text += (
-        f" The first {grain} shown has no {grain} before it in the result, so its change is empty."
+        f" The first {grain} shown has no {grain} before it in the result, so its change is "
+        f"empty; a {grain} the data covers only in part (often the latest) is compared whole."
     )
     if dated is not None and len(values) > 1:
         last, before = values[-1], values[-2]

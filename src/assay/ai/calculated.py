@@ -262,7 +262,7 @@ def _share(
     if not any("[" in g for g in groups):
         query["sorts"] = [{"column_name": measures[0], "sort_descending": True}]
     why = f"share of the total over all rows returned ('{' '.join(said)}')"
-    return _done(planned, first, query, why)
+    return _done(planned, first, query, why, "Share of")
 
 
 def _change(
@@ -322,12 +322,14 @@ def _change(
     query["fields"] = [*query["fields"], *(c["calc_name"] for c in calcs)]
     query["calculations"] = [{k: v for k, v in c.items() if v is not None} for c in calcs]
     why = f"change from the previous {grain} ('{' '.join(said)}'), oldest first"
-    return _done(planned, first, query, why)
+    return _done(planned, first, query, why, "Change in")
 
 
-def _done(planned: Plan, first: PlannedQuery, query: dict[str, Any], why: str) -> Plan:
-    return replace(planned, queries=[replace(first, query=query,
-                                             provenance=[*first.provenance, why])])  # fmt: skip
+def _done(planned: Plan, first: PlannedQuery, query: dict[str, Any], why: str, what: str) -> Plan:
+    """The plan with its query calculated; the intent (the answer's heading) says so."""
+    done = replace(first, query=query, intent=f"{what} {first.intent}",
+                   provenance=[*first.provenance, why])  # fmt: skip
+    return replace(planned, queries=[done])
 
 
 def _field_label(model: SemanticModel, key: str) -> str:
