@@ -365,6 +365,8 @@ class FieldBuilder(MeasureBuilder):
                 file, f"{path}.required_access_grants", spec.required_access_grants
             ),
         )
+        if spec.level_of_detail is not None:
+            return self._lod_measure(view, name, spec, file, common)
         # Parameter problems are collected, then the SQL is still checked: all in one round.
         ok = self._distinct_on_problems(spec, file, path)
         percentile = spec.aggregate_type in ("percentile", "percentile_distinct_on")

@@ -8,7 +8,7 @@ from typing import Any
 from sqlglot import exp
 
 from assay.errors import did_you_mean
-from assay.semantic.build_special import SpecialBuilder
+from assay.semantic.build_lod import LodBuilder
 from assay.semantic.files import DISTINCT_ON_TYPES, MeasureFile
 from assay.semantic.model import Measure
 from assay.semantic.templates import MeasureRef, Ref, Template
@@ -16,7 +16,7 @@ from assay.semantic.templates import MeasureRef, Ref, Template
 _DISTINCT_ON_NAMES = ", ".join(sorted(DISTINCT_ON_TYPES))
 
 
-class MeasureBuilder(SpecialBuilder):
+class MeasureBuilder(LodBuilder):
     def _derived_measure(
         self, view: str, name: str, tpl: Template, file: str, path: str, common: dict[str, Any]
     ) -> Measure | None:

@@ -20,6 +20,7 @@ from assay.semantic.catalog import Catalog
 from assay.semantic.files import (
     AccessFilterFile,
     DimensionFile,
+    LevelOfDetailFile,
     MeasureFile,
     ViewFile,
 )
@@ -261,4 +262,6 @@ def _owner_shape(shape: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel
         return shape
     if len(loc) == 2 and str(loc[0]) in _NESTED:
         return _NESTED[str(loc[0])]
+    if shape is MeasureFile and tuple(loc) == ("level_of_detail",):
+        return LevelOfDetailFile
     return None

@@ -278,6 +278,8 @@ def _measure_entry(model: SemanticModel, m: Measure) -> dict[str, Any]:
 def _aggregate_sql(model: SemanticModel, m: Measure) -> str:
     """The measure's aggregate over its input, without its filters (listed apart)."""
     value = m.input.unnest().copy() if m.input is not None else None
+    if m.lod is not None:  # the aggregate of the inner one: AVG(SUM(x)); the grain not shown
+        value = exp.Var(this=_aggregate_sql(model, m.lod.inner))
     at = (m.aggregate_type or "").removesuffix("_distinct_on")  # the key is not shown
     tree: exp.Expr
     if value is None:

@@ -202,6 +202,32 @@ class DimensionFile(_Strict):
     dynamic_top_n: Refused = None
 
 
+NoQueryFilterCancel = Annotated[
+    Any,
+    AfterValidator(
+        _only(
+            False,
+            "query filters apply inside the level of detail: cancel_query_filters: false is "
+            "accepted, and is what it does",
+        )
+    ),
+]
+
+
+class LevelOfDetailFile(_Strict):
+    """A measure's ``level_of_detail``: the inner aggregate (``aggregate_type``) computed per
+    value of the ``fixed`` fields, which the measure's own aggregate then aggregates at the
+    query's grain. Which fields and aggregates are allowed is checked by ``build_lod``."""
+
+    aggregate_type: AggregateType
+    fixed: list[Any] | None = None
+    always_include: Refused = None
+    always_exclude: Refused = None
+    custom_primary_key_sql: Refused = None
+    filters: Refused = None
+    cancel_query_filters: NoQueryFilterCancel = None
+
+
 class MeasureFile(_Strict):
     sql: str | None = None
     aggregate_type: AggregateType | None = None
@@ -220,7 +246,7 @@ class MeasureFile(_Strict):
     ignored: bool = False
     # Checked by the loader: Omni defines it for the *_distinct_on aggregate types.
     custom_primary_key_sql: str | None = None
-    level_of_detail: Refused = None
+    level_of_detail: LevelOfDetailFile | None = None
     ignore_from_extended: bool = False  # as a dimension's
     display_order: Any = inert()
     view_label: Any = inert()

@@ -134,6 +134,17 @@ class MeasureFilter:
 
 
 @dataclass(frozen=True, slots=True)
+class LevelOfDetail:
+    """A measure's ``level_of_detail`` with a ``fixed`` grain: ``inner`` (a measure of the same
+    view, with the inner aggregate) is computed once per value of the ``fixed`` dimensions
+    (keys; none: one grand total), and the measure aggregates those values at the query's
+    grain (see ``compiler.lod``)."""
+
+    inner: Measure
+    fixed: tuple[Dimension, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Measure:
     """An aggregate over rows of its view, or (``derived``) arithmetic over other measures.
 
@@ -156,6 +167,8 @@ class Measure:
     custom: exp.Expr | None = None
     derived: exp.Expr | None = None
     distinct_key: exp.Expr | None = None
+    #: ``level_of_detail``: this measure's ``aggregate_type`` aggregates the inner one's values
+    lod: LevelOfDetail | None = None
     description: str | None = None
     synonyms: tuple[str, ...] = ()
     ai_context: str | None = None

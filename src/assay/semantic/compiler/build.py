@@ -294,7 +294,12 @@ def build(inp: BuildInput) -> exp.Expr:
     for b in rule_measures(inp.model, res.rule_having):
         if b not in bases:
             bases.append(b)
-    fanned = [b for b in bases if b.view in inp.multiplied or b.distinct_key is not None]
+    # A level of detail measure is a group of its own (compiler.lod), so it takes this plan.
+    fanned = [
+        b
+        for b in bases
+        if b.view in inp.multiplied or b.distinct_key is not None or b.lod is not None
+    ]
     sorts = _sorts(inp, dims, measures)
     # A dimension with an order_by_field sorts by that field, which joins the grouping (as
     # in Omni, it is added to the query without being shown).
@@ -431,11 +436,14 @@ def _grouped_select(
     # key (trees compare by structure, so measures with the same key share their rows).
     deduplicated: dict[str | exp.Expr, list[Measure]] = {}
     for m in fanned:
-        deduplicated.setdefault(m.view if m.distinct_key is None else m.distinct_key, []).append(m)
-    groups: list[tuple[str | exp.Expr | None, list[Measure]]] = []
+        if m.lod is None:
+            key = m.view if m.distinct_key is None else m.distinct_key
+            deduplicated.setdefault(key, []).append(m)
+    groups: list[tuple[str | exp.Expr | Measure | None, list[Measure]]] = []
     if direct or not fanned:
         groups.append((None, direct))
     groups += deduplicated.items()
+    groups += [(m, [m]) for m in fanned if m.lod is not None]
     measure_col = {b.key: f"m{i}" for i, b in enumerate(bases)}
     ctes: list[exp.CTE] = []
     owner: dict[str, str] = {}
@@ -445,6 +453,10 @@ def _grouped_select(
             owner[b.key] = name
         if view is None:
             body = _direct_group(inp, dims, dim_names, members, measure_col, where)
+        elif isinstance(view, Measure):
+            from assay.semantic.compiler.lod import lod_group  # noqa: PLC0415 (it builds on this module)
+
+            body = lod_group(inp, dims, dim_names, view, measure_col[view.key], where)
         else:
             key_view = view if isinstance(view, str) else None
             body = _deduplicated_group(inp, key_view, dims, dim_names, members, measure_col, where)

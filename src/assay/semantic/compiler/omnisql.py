@@ -156,6 +156,11 @@ def _refuse_repeated(
     """Refuse what a one-to-many join would count twice (the semantic path de-duplicates
     measures; here that would change the user's SQL, so it is refused by name)."""
     for m in bases:
+        if m.lod is not None:
+            raise NotSupported(
+                f"userEditedSQL: measure {m.key} has a level_of_detail, which OmniSQL does not "
+                "compute yet; ask for it with query fields, which do"
+            )
         if m.view in multiplied or m.distinct_key is not None:
             raise NotSupported(
                 f"userEditedSQL: measure {m.key} would be repeated by the statement's joins "

@@ -1,0 +1,214 @@
+"""``level_of_detail`` measures in a model build: the inner aggregate and its ``fixed`` grain
+checked with their file and YAML path, and turned into a ``LevelOfDetail`` (the compiler's
+``compiler.lod`` builds the SQL).
+
+What is not implemented is refused by name, never read another way: ``always_include`` and
+``always_exclude`` (grains relative to the query's), the block's own ``filters`` and
+``custom_primary_key_sql``, ``cancel_query_filters: true``, a timeframe in ``fixed``, and
+inner aggregates that need parameters the block cannot hold (``percentile``, ``*_distinct_on``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlglot import exp
+
+from assay.semantic.build_special import SpecialBuilder
+from assay.semantic.files import DISTINCT_ON_TYPES, MeasureFile
+from assay.semantic.model import Dimension, LevelOfDetail, Measure
+from assay.semantic.templates import Ref, Template, contains_aggregate
+
+#: inner aggregates: each needs only the measure's ``sql``
+INNER_TYPES = ("sum", "count", "count_distinct", "average", "min", "max", "median")
+_NOT_YET = (
+    "Assay does not support {what} yet: it changes query results, so the model is refused "
+    "rather than served without it"
+)
+
+
+class LodBuilder(SpecialBuilder):
+    # Defined by ``FieldBuilder``, the pass that resolves fields (it inherits this one).
+    def _lookup_dimension(self, view: str, ref: Ref, file: str, path: str) -> Dimension | None:
+        raise NotImplementedError
+
+    def _resolve_dims(
+        self, view: str, tpl: Template, file: str, path: str, views_used: set[str]
+    ) -> exp.Expr | None:
+        raise NotImplementedError
+
+    def _is_measure_ref(self, view: str, ref: tuple[str | None, str]) -> bool:
+        raise NotImplementedError
+
+    def _lod_measure(
+        self, view: str, name: str, spec: MeasureFile, file: str, common: dict[str, Any]
+    ) -> Measure | None:
+        """A ``level_of_detail`` measure: its ``sql`` aggregated by the block's
+        ``aggregate_type`` per value of ``fixed``, then by its own ``aggregate_type``. Every
+        problem is reported in one round; None when there is any."""
+        lod = spec.level_of_detail
+        assert lod is not None
+        path = f"measures.{name}"
+        at = f"{path}.level_of_detail"
+        outer = spec.aggregate_type
+        problems: list[tuple[str, str]] = []
+        if outer is None:
+            problems.append(
+                (
+                    f"{path}.aggregate_type",
+                    "a level_of_detail measure needs "
+                    "aggregate_type: how the inner values are aggregated at the "
+                    "query's grain (the inner one goes in level_of_detail)",
+                )
+            )
+        elif outer in DISTINCT_ON_TYPES:
+            what = f"aggregate_type {outer} on a level_of_detail measure"
+            problems.append((f"{path}.aggregate_type", _NOT_YET.format(what=what)))
+        elif outer == "percentile" and spec.percentile is None:
+            problems.append((f"{path}.percentile", "a percentile measure needs percentile: N"))
+        if spec.percentile is not None and outer != "percentile":
+            problems.append(
+                (
+                    f"{path}.percentile",
+                    "percentile only applies to aggregate_type "
+                    "percentile (the outer aggregate of a level_of_detail measure)",
+                )
+            )
+        if lod.aggregate_type not in INNER_TYPES:
+            what = f"aggregate_type {lod.aggregate_type} inside level_of_detail"
+            works = f" (it works with {', '.join(INNER_TYPES)})"
+            problems.append((f"{at}.aggregate_type", _NOT_YET.format(what=what) + works))
+        if spec.filters:
+            what = "filters on a level_of_detail measure"
+            unsettled = " (whether they apply to the inner or the outer aggregate is not settled)"
+            problems.append((f"{path}.filters", _NOT_YET.format(what=what) + unsettled))
+        if spec.custom_primary_key_sql is not None:
+            what = "custom_primary_key_sql on a level_of_detail measure"
+            problems.append((f"{path}.custom_primary_key_sql", _NOT_YET.format(what=what)))
+        if lod.fixed is None:
+            problems.append(
+                (
+                    at,
+                    "level_of_detail needs its grain: fixed: [view.field, ...] "
+                    "(fixed: [] for one grand total)",
+                )
+            )
+        for where, message in problems:
+            self.issue(file, where, message)
+        ok = not problems
+        grain_views: set[str] = set()
+        fixed = self._lod_fixed(view, lod.fixed or [], file, f"{at}.fixed", grain_views)
+        inner_views = {view}
+        tree = self._lod_input(view, spec, lod.aggregate_type, file, path, inner_views)
+        if not ok or fixed is None or tree is False:
+            return None
+        value = tree if isinstance(tree, exp.Expr) else None
+        # The inner measure is keyed apart from the outer one (``$`` is in no field name), so
+        # their rendered SQL is cached apart.
+        inner = Measure(
+            view=view,
+            name=f"{name}$lod",
+            label=common["label"],
+            aggregate_type=lod.aggregate_type,
+            views_used=frozenset(inner_views),
+            input=value,
+        )
+        return Measure(
+            **common,
+            views_used=frozenset(inner_views | grain_views),
+            percentile=spec.percentile,
+            data_type="STRING" if outer == "list" else "NUMBER",
+            lod=LevelOfDetail(inner=inner, fixed=fixed),
+        )
+
+    def _lod_input(
+        self,
+        view: str,
+        spec: MeasureFile,
+        inner_type: str,
+        file: str,
+        path: str,
+        views_used: set[str],
+    ) -> exp.Expr | bool | None:
+        """The row-level SQL the inner aggregate reads (None: a count of rows); False when
+        it is wrong (reported). It names dimensions: an aggregate or a measure inside would
+        be an aggregate of an aggregate that no grain explains."""
+        if spec.sql is None:
+            if inner_type != "count":
+                self.issue(file, f"{path}.sql", f"the inner aggregate_type {inner_type} needs sql")
+                return False
+            return None
+        sql_path = f"{path}.sql"
+        tpl = self._template(file, sql_path, spec.sql, view)
+        if tpl is None or not self._template_attributes(tpl, file, sql_path):
+            return False
+        if any(self._is_measure_ref(view, r) for r in tpl.refs):
+            self.issue(
+                file,
+                sql_path,
+                "a level_of_detail measure aggregates dimensions, not other measures",
+            )
+            return False
+        tree = self._resolve_dims(view, tpl, file, sql_path, views_used)
+        if tree is None:
+            return False
+        if contains_aggregate(tree):
+            self.issue(
+                file,
+                sql_path,
+                "a level_of_detail measure's sql is row-level: the "
+                "aggregates are the two aggregate_types",
+            )
+            return False
+        return tree
+
+    def _lod_fixed(
+        self, view: str, entries: list[Any], file: str, path: str, views_used: set[str]
+    ) -> tuple[Dimension, ...] | None:
+        """The dimensions of a ``fixed`` list (``view.field`` or a field of the same view);
+        None when one is wrong (each reported)."""
+        out: list[Dimension] = []
+        ok = True
+        for i, raw in enumerate(entries):
+            where = f"{path}[{i}]"
+            text = (
+                raw.strip().removeprefix("${").removesuffix("}").strip()
+                if isinstance(raw, str)
+                else ""
+            )
+            if not text:
+                self.issue(
+                    file,
+                    where,
+                    f"invalid field specified in fixed: {raw!r} (a field "
+                    "name such as customers.id)",
+                )
+                ok = False
+                continue
+            if text.endswith("*"):
+                self.issue(
+                    file,
+                    where,
+                    f"Invalid field specified in fixed: {text} (a level "
+                    "of detail names single fields, not a view's wildcard)",
+                )
+                ok = False
+                continue
+            if "[" in text:
+                self.issue(
+                    file,
+                    where,
+                    _NOT_YET.format(what=f"a timeframe in level_of_detail fixed ({text})"),
+                )
+                ok = False
+                continue
+            named, _, field = text.rpartition(".")
+            ref = Ref(view=self._own_name(view, named) or None, name=field)
+            dim = self._lookup_dimension(view, ref, file, where)
+            if dim is None:
+                ok = False
+                continue
+            if dim not in out:
+                out.append(dim)
+                views_used.update(dim.views_used)
+        return tuple(out) if ok else None

@@ -1,0 +1,108 @@
+"""Level of detail measures: an aggregate of an aggregate, as one group of the fan-out plan.
+
+A measure ``avg_lifetime_revenue`` (``aggregate_type: average``, ``level_of_detail:
+{aggregate_type: sum, fixed: [customer.c_custkey]}``) by ``nation.n_name`` compiles to::
+
+    SELECT p.d0, AVG(l.v) AS m0
+    FROM (SELECT DISTINCT <n_name> AS d0, <c_custkey> AS k0 FROM <joins> WHERE <filters>) AS p
+    JOIN (SELECT <c_custkey> AS k0, SUM(<o_totalprice>) AS v FROM <joins> WHERE <filters>
+          GROUP BY 1) AS l ON p.k0 IS NOT DISTINCT FROM l.k0
+    GROUP BY 1
+
+``l`` is the inner aggregate, one row per value of the ``fixed`` grain (``fixed: []``: one
+row, cross joined); ``p`` the query's groups paired with the grain values their rows hold, so
+each grain value counts once in each group it appears in (Omni's intermediate ``GROUP BY
+(query dims, $lod_grain_key)``). Decisions:
+
+- Both read the query's own rows: the same joins, the query's filters and the model's row
+  rules (access filters, ``always_where_sql``, ``where_sql``) bound to the user, so a user an
+  access filter holds gets the inner aggregate of their rows only. Omni applies query filters
+  inside unless ``cancel_query_filters``, which is refused by name.
+- The inner aggregate is exact under fan-out: when the query's joins repeat the measure's
+  view, it is taken over rows de-duplicated on the view's primary key (``build``'s
+  ``_deduplicated_group``), as any measure is.
+- The groups are the query's grain values (``p`` holds every one), so the group joins the
+  other measure groups on the grain as ``build._grouped_select`` expects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sqlglot import exp
+
+from assay.semantic.compiler.build import (
+    BuildInput,
+    _col,
+    _deduplicated_group,
+    _dim_projection,
+    _direct_group,
+    _group_by,
+    _id,
+    aggregate,
+    from_and_joins,
+)
+from assay.semantic.compiler.resolve import Selected
+from assay.semantic.model import Measure
+from assay.semantic.query import FieldRef
+
+
+def lod_group(
+    inp: BuildInput,
+    dims: list[Selected],
+    dim_names: list[str],
+    m: Measure,
+    column: str,
+    where: exp.Expr | None,
+) -> exp.Select:
+    """The group of one level of detail measure ``m``: the query's grain (``dim_names``) and
+    ``m``'s value as ``column``."""
+    lod = m.lod
+    assert lod is not None
+    topic = inp.res.scope.topic
+    # The grain as selected dimensions named k0, k1 ...: their SQL is cached as the field's.
+    grain = [
+        Selected(
+            FieldRef(f"k{i}", d.view, d.name, None),
+            dimension=d,
+            expr=d.expr,
+            calendar=inp.model.calendar_of(d, topic),
+        )
+        for i, d in enumerate(lod.fixed)
+    ]
+    keys = [f"k{i}" for i in range(len(grain))]
+    inner_col = {lod.inner.key: "v"}
+    if lod.inner.view in inp.multiplied:
+        inner = _deduplicated_group(inp, lod.inner.view, grain, keys, [lod.inner], inner_col, where)
+    else:
+        inner = _direct_group(inp, grain, keys, [lod.inner], inner_col, where)
+    # The outer aggregate over the inner values: the measure with the column as its input.
+    value = _col("v", "l")
+    outer = replace(m, input=value, filters=(), lod=None, distinct_key=None)
+    agg = aggregate(inp.model, outer, inp.now, inp.dialect)
+    select = exp.Select()
+    l_table = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("l")))
+    if not dims:
+        # One group: every grain value counts once, and ``l`` holds each exactly once.
+        select.set("from_", exp.From(this=l_table))
+    else:
+        pairs = from_and_joins(inp)
+        pairs.set("distinct", exp.Distinct())
+        for proj in [*_dim_projection(inp, dims, dim_names), *_dim_projection(inp, grain, keys)]:
+            pairs.append("expressions", proj)
+        if where is not None:
+            pairs.set("where", exp.Where(this=where.copy()))
+        p_table = exp.Subquery(this=pairs, alias=exp.TableAlias(this=exp.to_identifier("p")))
+        select.set("from_", exp.From(this=p_table))
+        join = exp.Join(this=l_table)
+        on = [exp.NullSafeEQ(this=_col(k, "p"), expression=_col(k, "l")) for k in keys]
+        if on:
+            join.set("on", exp.and_(*on))
+        else:
+            join.set("kind", "CROSS")
+        select.append("joins", join)
+        for name in dim_names:
+            select.append("expressions", exp.Alias(this=_col(name, "p"), alias=_id(name)))
+    select.append("expressions", exp.Alias(this=agg, alias=_id(column)))
+    select.set("group", _group_by(len(dims)))
+    return select
