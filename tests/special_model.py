@@ -1,6 +1,7 @@
 """The TPC-H demo model with fixture fields merged into its views: the special dimensions of
-``tests/fixtures/models/special_dimensions`` and the ``*_distinct_on`` measures of
-``tests/fixtures/models/distinct_on``."""
+``tests/fixtures/models/special_dimensions``, the ``*_distinct_on`` measures of
+``tests/fixtures/models/distinct_on`` and the ``level_of_detail`` measures of
+``tests/fixtures/models/level_of_detail``."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tests.conftest import FIXTURES
 
 SPECIAL = FIXTURES / "models" / "special_dimensions"
 DISTINCT_ON = FIXTURES / "models" / "distinct_on"
+LEVEL_OF_DETAIL = FIXTURES / "models" / "level_of_detail"
 
 
 def merged_model(folder: Path) -> SemanticModel:
@@ -37,3 +39,7 @@ def special_model() -> SemanticModel:
 
 def distinct_on_model() -> SemanticModel:
     return merged_model(DISTINCT_ON)
+
+
+def lod_model() -> SemanticModel:
+    return merged_model(LEVEL_OF_DETAIL)
