@@ -301,7 +301,6 @@ def test_bad_filters_are_invalid_queries_naming_the_field(value: Any, message: s
 # ---------------------------------------------------------------- unsupported and unknown keys
 
 UNSUPPORTED: list[tuple[str, Any, str]] = [
-    ("controls", [{"type": "MULTI_FIELD_FILTER"}], "controls"),
     ("staticQueryReferences", {"q1": {}}, "static query references"),
     ("period_over_period_computations", [{}], "period-over-period computations"),
 ]

@@ -1,14 +1,14 @@
 """The semantic query: Omni's query JSON (``query`` in ``/query/run``), read and checked.
 
 Unknown keys are ignored, as Omni's server does. Features Assay does not implement yet
-(row totals, controls ...) are refused by name, never dropped.
+(period over period ...) are refused by name, never dropped.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from assay.errors import InvalidQuery, NotSupported
@@ -22,12 +22,12 @@ from assay.semantic.pivot_request import (
     parse_pivots,
     sort_pivot_keys,
 )
+from assay.semantic.query_keys import QueryKeys, parse_query_keys
 from assay.semantic.sql_mode import sql_mode
 
 FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)(?:\[([^\]]*)\])?$")
 NullSort = Literal["FIRST", "LAST", "DIALECT_DEFAULT", "OMNI_DEFAULT"]
 _UNSUPPORTED = {
-    "controls": "controls",
     "staticQueryReferences": "static query references",
     "period_over_period_computations": "period-over-period computations",
 }
@@ -35,7 +35,8 @@ _UNSUPPORTED = {
 #: ``limit`` is ignored, as Omni does: the SQL's own LIMIT bounds it)
 _NOT_WITH_SQL = ("filters", "sorts", "offset", "pivots", "calculations", "column_totals",
                  "row_totals", "fill_fields", "controls", "staticQueryReferences",
-                 "period_over_period_computations")  # fmt: skip
+                 "period_over_period_computations", "transposed_measures", "join_via_map",
+                 "custom_summary_types")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +95,8 @@ class SemanticQuery:
     pivots: tuple[str, ...] = ()
     column_limit: int = DEFAULT_COLUMN_LIMIT
     row_totals: tuple[str, ...] = ()
+    #: transposed_measures, default_group_by, join_via_map, controls (``query_keys``)
+    keys: QueryKeys = field(default_factory=QueryKeys)
 
 
 def parse_query(obj: Any) -> SemanticQuery:
@@ -154,6 +157,7 @@ def parse_query(obj: Any) -> SemanticQuery:
         pivots=pivots.fields,
         column_limit=pivots.column_limit,
         row_totals=pivots.row_totals,
+        keys=parse_query_keys(obj, [f.text for f in fields], parse_field),
     )
 
 

@@ -41,6 +41,9 @@ _REFUSED = {
     "staticQueryReferences": "static query references",
     "period_over_period_computations": "period-over-period computations",
     "filters": "filters",
+    "transposed_measures": "transposed measures",
+    "join_via_map": "join paths (join_via_map)",
+    "custom_summary_types": "custom summary types",
 }
 _JINJA = re.compile(r"\{\{|\{%")
 _WRAPPER = "omni_sql"

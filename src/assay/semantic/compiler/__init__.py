@@ -16,9 +16,11 @@ from typing import Any
 from sqlglot import exp
 
 from assay.errors import InvalidQuery, UnknownField
+from assay.semantic.access import visibility
 from assay.semantic.compiler.build import BuildInput, build, render
 from assay.semantic.compiler.calcs import calculate
 from assay.semantic.compiler.fill_plan import fill
+from assay.semantic.compiler.join_via import reroute
 from assay.semantic.compiler.pivot import pivot_columns, pivoted
 from assay.semantic.compiler.resolve import (
     Resolution,
@@ -33,6 +35,8 @@ from assay.semantic.compiler.resolve import (
     rule_measures,
 )
 from assay.semantic.compiler.totals import INDICATOR, build_with_totals
+from assay.semantic.compiler.transpose import check_transposable, transpose, transposed_meta
+from assay.semantic.compiler.ungrouped import ungroup, ungroups
 from assay.semantic.model import JoinStep, SemanticModel
 from assay.semantic.query import SemanticQuery, parse_query
 from assay.semantic.timeframes import grain_type
@@ -103,6 +107,8 @@ class CompiledQuery:
     pivots: tuple[str, ...] = ()
     #: measures totalled across each pivot row (a ``$omni_row_total_indicator`` column follows)
     row_totals: tuple[str, ...] = ()
+    #: how many measures ``transposed_measures`` turns into rows (each query row: that many)
+    transposed: int = 0
     # the pretty SQL once generated: a compiled query is cached and shown in the summary of
     # every run of it, and generating it (about 0.2 ms) would otherwise be paid on each
     _pretty: list[str] = field(default_factory=list, init=False, compare=False, repr=False)
@@ -117,7 +123,9 @@ class CompiledQuery:
     def row_cap(self) -> int | None:
         """The most SQL rows to keep; None when the SQL bounds them itself (a pivoted query
         limits pivot rows, each of several cells)."""
-        return None if self.pivots else self.limit
+        if self.pivots or self.limit is None:
+            return None
+        return self.limit * max(1, self.transposed)
 
     def pretty_sql(self) -> str:
         if not self._pretty:
@@ -234,6 +242,11 @@ def _compile(
 
         return compile_omnisql(model, q, target, now, viewer)
     res = resolve(model, q, dialect=target, viewer=viewer)
+    if q.keys.join_via_map:
+        res.scope = reroute(model, res.scope, q.keys.join_via_map, visibility(model, viewer))
+    transposed = q.keys.transposed_measures
+    if transposed:
+        check_transposable(res.selected, transposed)
     aliases = {s.alias for s in res.selected}
     sorts = tuple(s for s in q.sorts if s.field in aliases)
     for s in q.sorts:
@@ -263,6 +276,8 @@ def _compile(
         tree = pivoted(inp, q.pivots, q.column_limit, q.row_totals)
     elif q.column_totals is None:
         tree = build(inp)
+        if ungroups(q, res):
+            tree = ungroup(tree)
     else:
         totals = build_with_totals(inp, q.column_totals)
         tree, helpers = totals.tree, totals.helper_columns
@@ -280,6 +295,10 @@ def _compile(
         tree, invalid = calc.tree, calc.invalid
         metas = {f.fully_qualified_name: f for f in fields}
         fields = tuple(metas.get(c) or _calc_meta(q, c) for c in calc.columns)
+    if transposed:
+        assert isinstance(tree, exp.Select)
+        tree = transpose(tree, [s.alias for s in res.selected], transposed, target)
+        fields = transposed_meta(fields, transposed)
     return CompiledQuery(
         sql=render(tree, target),
         expression=tree,
@@ -299,6 +318,7 @@ def _compile(
         limit_per=INDICATOR if helpers else None,
         pivots=q.pivots,
         row_totals=q.row_totals,
+        transposed=len(transposed),
     )
 
 

@@ -316,6 +316,11 @@ def _where(inp: BuildInput) -> exp.Expr | None:
         )
         for sel, f in inp.res.where
     ]
+    for group in inp.res.where_any:  # a control's OR, bracketed: it never widens the rest
+        any_of = [filter_condition(f, dimension_value(inp, sel), now=inp.now,
+                                   dialect=inp.dialect, calendar=sel.calendar)
+                  for sel, f in group]  # fmt: skip
+        conds.append(exp.Paren(this=exp.or_(*any_of)))
     conds += [_paren(c.copy()) for c in inp.res.rule_where]
     return exp.and_(*conds) if conds else None
 

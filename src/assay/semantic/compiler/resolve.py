@@ -19,6 +19,7 @@ from assay.errors import (
     FanoutNeedsPrimaryKey,
     Forbidden,
     InvalidQuery,
+    NotSupported,
     PermissionDenied,
     QueryError,
     UnknownField,
@@ -87,6 +88,8 @@ class Resolution:
     missing: list[str] = field(default_factory=list)
     where: list[tuple[Selected, Filter]] = field(default_factory=list)
     having: list[tuple[Selected, Filter]] = field(default_factory=list)
+    #: OR-groups of WHERE filters (MULTI_FIELD_FILTER controls), each ANDed with the rest
+    where_any: list[list[tuple[Selected, Filter]]] = field(default_factory=list)
     views: set[str] = field(default_factory=set)
     #: the model's own row rules (access filters, always_*_sql, where_sql), bound to the user
     rule_where: list[exp.Expr] = field(default_factory=list)
@@ -201,6 +204,18 @@ def resolve(
             raise InvalidQuery(f"Filter on {ref.text!r}: that grain does not exist for the field")
         filtered.add(ref.key)
         _add_filter(model, res, sel, _users_own(flt, viewer, ref.text))
+    for group in query.keys.filter_groups:
+        res.where_any.append([])
+        for ref, flt in group:
+            sel = _select(model, scope, ref, dialect=dialect, for_query=False, vis=vis)
+            if sel is None or sel.measure is not None:
+                raise NotSupported(
+                    f"query.controls: {ref.text!r} cannot be in a MULTI_FIELD_FILTER: "
+                    + ("that grain does not exist for the field" if sel is None else
+                       "filters on measures are not supported there; put it in query.filters")
+                )  # fmt: skip
+            res.where_any[-1].append((sel, _users_own(flt, viewer, ref.text)))
+            res.views |= _views_of(model, sel)
     topic = scope.topic
     if topic is not None:
         defaults = [(f, flt) for f, flt in topic.default_filters if f not in filtered]
