@@ -25,6 +25,14 @@ from assay.semantic.templates import (
     contains_aggregate,
     parse_view_sql,
 )
+from assay.semantic.timezones import (
+    Decision,
+    TemporalKind,
+    Zones,
+    decide,
+    kind_of_sql_type,
+    temporal_kind,
+)
 
 
 class FieldBuilder(MeasureBuilder):
@@ -34,6 +42,8 @@ class FieldBuilder(MeasureBuilder):
     #: views the model soft-deletes (the model's ``ignored_views``, a view's ``ignored: true``):
     #: as in Omni, they are not in the model and whatever names them is an error
     ignored_views: frozenset[str] = frozenset()
+    #: the model's ``timezone`` (read first): timestamp dimensions convert to its query zone
+    zones: Zones = Zones()
 
     def _no_view(self, name: str) -> str:
         """Why ``name`` is not a view, with the likeliest fix."""
@@ -313,6 +323,11 @@ class FieldBuilder(MeasureBuilder):
                 data_type = omni_type(sql_type, self.dialect)
                 if data_type == "TIMESTAMP" and timeframes is None:
                     timeframes = DEFAULT_TIMEFRAMES  # Omni's default set for date columns
+        if self.zones.converts:
+            zoned = self._in_query_zone(view, name, spec, tree, data_type, bool(timeframes))
+            if zoned.problem is not None:
+                self.issue(file, f"dimensions.{name}.convert_tz", zoned.problem)
+            tree, timeframes = zoned.tree, () if zoned.not_a_time else timeframes
         dim = Dimension(
             view=view,
             name=name,
@@ -345,6 +360,31 @@ class FieldBuilder(MeasureBuilder):
         )
         self.dimensions[key] = dim
         return dim
+
+    def _in_query_zone(
+        self, view: str, name: str, spec: DimensionFile, tree: exp.Expr, data_type: str | None,
+        timeframes: bool,
+    ) -> Decision:  # fmt: skip
+        """The dimension in the model's query zone (``timezones.decide``), its type read from
+        the catalog's column type, else a CAST in its SQL, else what its SQL shows."""
+        columns = self.columns.get(view) or {}
+        node = tree.unnest()
+        kind: TemporalKind | None = None
+        if spec.groups is not None or spec.bin_boundaries is not None or spec.duration:
+            kind = "other"
+        elif isinstance(node, exp.Column) and node.table == view and node.name.lower() in columns:
+            kind = kind_of_sql_type(columns[node.name.lower()], self.dialect)
+        elif isinstance(node, exp.Cast):
+            kind = temporal_kind(node.to)
+        elif data_type not in (None, "TIMESTAMP", "UNKNOWN"):
+            kind = "other"
+        reads = tuple(
+            c.name for c in tree.find_all(exp.Column)
+            if c.table == view and kind_of_sql_type(columns.get(c.name.lower(), ""),
+                                                    self.dialect) in ("naive", "aware")
+        )  # fmt: skip
+        return decide(self.zones, tree, kind=kind, explicit=spec.convert_tz,
+                      timeframes=timeframes, reads=reads)  # fmt: skip
 
     def _measure(self, view: str, name: str, spec: MeasureFile, file: str) -> Measure | None:
         path = f"measures.{name}"

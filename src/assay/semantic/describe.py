@@ -40,6 +40,7 @@ from assay.semantic.model import (
 )
 from assay.semantic.templates import AttributeRef, MeasureRef, Ref, TemplateError, parse_template
 from assay.semantic.timeframes import grain_expression, grain_type
+from assay.semantic.timezones import localized
 
 # Omni's operator names for the join conditions it reports parsed (``on``).
 _OPERATORS: dict[type[exp.Binary], str] = {
@@ -362,7 +363,7 @@ def _sql(tree: exp.Expr, dialect: str) -> str:
             return inner
         return node
 
-    return tree.unnest().transform(show).sql(dialect=dialect)
+    return localized(tree.unnest().transform(show), dialect).sql(dialect=dialect)
 
 
 def _filters(filters: Iterable[tuple[str, Filter]]) -> dict[str, Any]:

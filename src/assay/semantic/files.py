@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
@@ -27,6 +26,7 @@ from pydantic_core import PydanticCustomError
 
 from assay.errors import did_you_mean
 from assay.semantic.calendar import FISCAL_OFFSET_LIMIT, WEEKDAYS
+from assay.semantic.timezones import zone_problem
 
 AggregateType = Literal[
     "sum", "count", "count_distinct", "average", "min", "max", "median", "percentile", "list",
@@ -59,24 +59,6 @@ def _not_supported(value: Any, info: ValidationInfo) -> Any:
 
 #: a parameter that changes results and is not implemented yet: present, it refuses the model
 Refused = Annotated[Any, AfterValidator(_not_supported)]
-
-
-def _only(accepted: Any, what: str) -> Callable[[Any, ValidationInfo], Any]:
-    """A parameter whose one value Assay already honours (what it does without it); any
-    other value is refused by name."""
-
-    def check(value: Any, info: ValidationInfo) -> Any:
-        same = value.lower() == accepted if isinstance(value, str) else value == accepted
-        if not same and value is not None:
-            raise PydanticCustomError(
-                "not_supported",
-                "Assay does not support {name}: {value} yet: it changes query results, so the "
-                "model is refused rather than served without it ({what})",
-                {"name": info.field_name, "value": json.dumps(value, default=str), "what": what},
-            )
-        return value
-
-    return check
 
 
 def _from_user_attribute(value: Any, info: ValidationInfo) -> None:
@@ -121,16 +103,16 @@ def _fiscal_month_offset(value: Any, info: ValidationInfo) -> int:
 WeekStartDay = Annotated[str, BeforeValidator(_week_start_day)]
 FiscalMonthOffset = Annotated[int, BeforeValidator(_fiscal_month_offset)]
 
-# Assay converts no time zone (timestamps are read as the database holds them).
-NoTimezoneConversion = Annotated[
-    Any,
-    AfterValidator(
-        _only(
-            False,
-            "Assay converts no time zones: convert_tz: false is accepted, and is what it does",
-        )
-    ),
-]
+
+def _zone(value: Any) -> str:
+    """An IANA time zone name (``zoneinfo``), with a suggestion for a typo."""
+    problem = zone_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("time_zone", problem.replace("{", "{{").replace("}", "}}"))
+    return str(value)
+
+
+ZoneName = Annotated[str, BeforeValidator(_zone)]
 
 
 class _Strict(BaseModel):
@@ -186,7 +168,8 @@ class DimensionFile(_Strict):
     drill_fields: Any = inert()
     links: Any = inert()
     aliases: Any = inert()
-    convert_tz: NoTimezoneConversion = None
+    #: None: converted when the model's query zone is set and the dimension is a timestamp
+    convert_tz: bool | None = None
     week_start_day: WeekStartDay | None = None
     required_access_grants: list[str] | None = None
     mask_unless_access_grants: list[str] | None = None
@@ -427,6 +410,15 @@ class TopicFile(_Strict):
     views: Refused = None
 
 
+class TimezoneFile(_Strict):
+    """Omni's connection time zones, in Assay's model file (semantic.timezones)."""
+
+    #: the zone the database's tz-naive timestamps are written in (Omni's "Database timezone")
+    database: ZoneName = "UTC"
+    #: the zone queries show and filter in (Omni's "Query timezone"; absent: do not convert)
+    query: ZoneName | None = None
+
+
 class ModelFile(_Strict):
     name: str | None = None
     label: str | None = None
@@ -444,6 +436,7 @@ class ModelFile(_Strict):
     default_topic_required_access_grants: list[str] | None = None
     week_start_day: WeekStartDay | None = None
     fiscal_month_offset: FiscalMonthOffset | None = None
+    timezone: TimezoneFile | None = None
     included_schemas: Any = inert()  # which schemas Omni's UI lists
     # views soft-deleted from the model (as a view's own ``ignored: true``): not in the model
     ignored_views: list[str] = Field(default_factory=list)

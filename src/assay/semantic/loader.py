@@ -21,6 +21,7 @@ from assay.semantic.files import ModelFile
 from assay.semantic.model import SemanticModel, Topic
 from assay.semantic.names import MODEL_NAME, view_name
 from assay.semantic.query_views import settle as settle_query_views
+from assay.semantic.timezones import MYSQL_REFUSAL, Zones
 
 _SUFFIXES = (".view", ".topic")
 
@@ -111,6 +112,7 @@ class _Builder(TopicBuilder):
             self.issue("model", "dialect", f"unknown dialect {self.dialect!r}: expected one of "
                        f"{', '.join(DIALECTS)}.{hint}")  # fmt: skip
             self.dialect = "duckdb"  # read the rest anyway, so every other issue shows too
+        self._read_zones(model_file)
         self._read_grants(model_file)
         self._read_cache_policies(model_file, broken=parsed is None)
         if not MODEL_NAME.match(self.name):
@@ -160,6 +162,7 @@ class _Builder(TopicBuilder):
             grants=dict(self.access_grants),
             calendar=self.calendar,
             fiscal=self.fiscal,
+            zones=self.zones if model_file.timezone is not None else None,
         )
         model = settle_query_views(model, self.query_views, self.issue)
         return None if any(not i.is_warning for i in self.issues) else model
@@ -171,6 +174,14 @@ class _Builder(TopicBuilder):
         self.cache_policies_known = not broken
         name = model_file.default_cache_policy
         self.default_cache_age = self.cache_age("model", "default_cache_policy", name)
+
+    def _read_zones(self, model_file: ModelFile) -> None:
+        """The connection's time zones (``timezone``), read before any dimension uses them;
+        a conversion MySQL/MariaDB cannot make reliably refuses the model here."""
+        zones = model_file.timezone
+        self.zones = Zones(zones.database, zones.query) if zones is not None else Zones()
+        if self.zones.converts and self.dialect == "mysql":
+            self.issue("model", "timezone.query", MYSQL_REFUSAL)
 
     def _read_calendar(self, model_file: ModelFile, *, broken: bool) -> None:
         """The model's week start and fiscal offset, read before any field uses them. A

@@ -19,6 +19,7 @@ from sqlglot import exp
 from assay.errors import ModelIssue
 from assay.semantic.calendar import ISO, Calendar
 from assay.semantic.filters import Filter
+from assay.semantic.timezones import Zones
 from assay.semantic.viewer import Viewer
 
 RelationshipType = Literal["one_to_one", "many_to_one", "one_to_many", "many_to_many"]
@@ -401,6 +402,8 @@ class SemanticModel:
     calendar: Calendar = ISO
     #: whether the model file sets ``fiscal_month_offset``: Omni's fiscal grains need it
     fiscal: bool = False
+    #: the model file's ``timezone`` (None: not set; relative dates read the server's clock)
+    zones: Zones | None = None
     # The model as one class of user sees it (see ``semantic.access``), most recent last.
     variants: OrderedDict[str, Any] = field(default_factory=OrderedDict, repr=False)
     # Set on such a variant: the whole model it was cut from, and for whom.

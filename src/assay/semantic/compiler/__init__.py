@@ -40,6 +40,7 @@ from assay.semantic.compiler.ungrouped import ungroup, ungroups
 from assay.semantic.model import JoinStep, SemanticModel
 from assay.semantic.query import SemanticQuery, parse_query
 from assay.semantic.timeframes import grain_type
+from assay.semantic.timezones import localized
 from assay.semantic.viewer import Viewer
 
 DIALECTS = ("duckdb", "postgres", "mysql", "snowflake", "bigquery", "trino", "spark")
@@ -129,7 +130,8 @@ class CompiledQuery:
 
     def pretty_sql(self) -> str:
         if not self._pretty:
-            self._pretty.append(self.expression.sql(dialect=self.dialect, pretty=True))
+            tree = localized(self.expression, self.dialect)
+            self._pretty.append(tree.sql(dialect=self.dialect, pretty=True))
         return self._pretty[0]
 
 
@@ -160,9 +162,9 @@ def compile_query(
     target = dialect or model.dialect
     if calc_rows is not None:
         q = parse_query(query) if isinstance(query, Mapping) else query
-        return _compile(model, q, target, now or datetime.now(), default_limit, viewer, calc_rows)
+        return _compile(model, q, target, now or _clock(model), default_limit, viewer, calc_rows)
     if isinstance(query, Mapping):
-        when = now or datetime.now()
+        when = now or _clock(model)
         key = _cache_key(model, query, target, default_limit, when, viewer)
         if key is not None:
             hit = _CACHE.get(model, key)
@@ -171,7 +173,13 @@ def compile_query(
                 _CACHE.put(model, key, hit)
             return hit
         return _compile(model, parse_query(query), target, when, default_limit, viewer)
-    return _compile(model, query, target, now or datetime.now(), default_limit, viewer)
+    return _compile(model, query, target, now or _clock(model), default_limit, viewer)
+
+
+def _clock(model: SemanticModel) -> datetime:
+    """Now, as relative dates ("today", "last 7 days") read it: wall time in the model's query
+    zone (else its database zone) when it sets ``timezone``, else the server's clock."""
+    return model.zones.now() if model.zones is not None else datetime.now()
 
 
 def _cache_key(

@@ -34,6 +34,7 @@ from assay.semantic.filters import Filter, depends_on_clock, filter_condition
 from assay.semantic.model import JoinStep, Measure, SemanticModel
 from assay.semantic.query import Sort
 from assay.semantic.templates import MeasureRef
+from assay.semantic.timezones import localized
 from assay.semantic.viewer import Viewer
 
 # Expressions that never need parentheses where they are spliced in (Var: a rendered fragment).
@@ -124,7 +125,7 @@ def dialect_named(name: str) -> Dialect:
 
 def render(tree: exp.Expr, dialect: str) -> str:
     """SQL text of a tree built for this query alone (so no defensive copy is needed)."""
-    return dialect_named(dialect).generate(tree, copy=False)
+    return dialect_named(dialect).generate(localized(tree, dialect), copy=False)
 
 
 def aggregate(
