@@ -427,6 +427,21 @@ def test_format_results_without_result_type_is_400(api: httpx.Client, server: Se
     assert job_count(server) == jobs
 
 
+def test_a_per_request_timezone_is_400_as_omni_answers_without_user_timezones(
+    api: httpx.Client, server: Server
+) -> None:
+    """Omni honours ``timezone`` only on a connection that allows user-specific time zones;
+    Assay's model sets one query zone for everyone, so the request is refused, never run in a
+    zone it did not ask for. ``null`` is no zone."""
+    jobs = job_count(server)
+    response = api.post(RUN, json={"query": orders_query(), "timezone": "America/New_York"})
+    assert_error(response, 400, "The timezone parameter requires user-specific timezones to be "
+                 "enabled on the connection.")  # fmt: skip
+    assert job_count(server) == jobs
+    response = api.post(RUN, json={"query": orders_query(), "timezone": None})
+    assert response.status_code == 200
+
+
 def test_an_unknown_result_type_is_400(api: httpx.Client) -> None:
     response = api.post(RUN, json={"query": orders_query(), "resultType": "pdf"})
     assert_error(response, 400, 'resultType: Invalid option: expected one of "csv"|"json"|"xlsx"')

@@ -125,6 +125,11 @@ def _expect(name: str, expected: str, value: Any, *, present: bool = True) -> Ap
     )
 
 
+TIMEZONE_REFUSAL = (
+    "The timezone parameter requires user-specific timezones to be enabled on the connection."
+)
+
+
 def parse_run_body(body: dict[str, Any], query_user: str | None) -> RunBody:
     query = body.get("query")
     if not isinstance(query, dict):
@@ -169,6 +174,9 @@ def parse_run_body(body: dict[str, Any], query_user: str | None) -> RunBody:
         raise ApiError(400, "planOnly cannot be combined with workbookUrl")
     if flags["formatResults"] and not result_type:
         raise ApiError(400, "formatResults is only valid with resultType")
+    if body.get("timezone") is not None:  # Omni's answer while the connection does not allow
+        # user-specific time zones; Assay's model sets one query zone for everyone
+        raise ApiError(400, TIMEZONE_REFUSAL)
     if "userId" in body and query_user is not None:
         raise ApiError(400, "userId may be given in the query string or in the body, not both")
     user_id = query_user if query_user is not None else body.get("userId")

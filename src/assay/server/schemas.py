@@ -36,6 +36,11 @@ class RunRequest(BaseModel):
     formatResults: bool = False  # noqa: N815
     userId: str | None = Field(None, description="Act for this user (org keys); not with ?userId=.")  # noqa: N815
     branchId: str | None = None  # noqa: N815
+    timezone: str | None = Field(
+        None,
+        description="Refused with Omni's 400: user-specific time zones are not enabled (the "
+        "model's timezone setting sets one query zone for everyone).",
+    )
 
 
 class CancelRequest(BaseModel):
