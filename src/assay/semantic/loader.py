@@ -18,10 +18,10 @@ from assay.semantic.calendar import Calendar, weekday_number
 from assay.semantic.catalog import Catalog
 from assay.semantic.compiler import DIALECTS
 from assay.semantic.files import ModelFile
-from assay.semantic.model import SemanticModel, Topic
+from assay.semantic.model import SemanticModel, Topic, View
 from assay.semantic.names import MODEL_NAME, view_name
 from assay.semantic.query_views import settle as settle_query_views
-from assay.semantic.timezones import MYSQL_REFUSAL, Zones
+from assay.semantic.timezones import MYSQL_REFUSAL, Zones, converted
 
 _SUFFIXES = (".view", ".topic")
 
@@ -129,6 +129,8 @@ class _Builder(TopicBuilder):
         self._drop_ignored_views(model_file.ignored_views)
         self._read_aliases()
         views = self._build_views()
+        if self.dialect == "mysql":
+            self._refuse_mysql_conversions(views)
         relationships = self._build_relationships(views)
         topics = self._build_topics(views, relationships)
         ai_topics = self._ai_chat_topics(model_file.ai_chat_topics, topics)
@@ -176,12 +178,17 @@ class _Builder(TopicBuilder):
         self.default_cache_age = self.cache_age("model", "default_cache_policy", name)
 
     def _read_zones(self, model_file: ModelFile) -> None:
-        """The connection's time zones (``timezone``), read before any dimension uses them;
-        a conversion MySQL/MariaDB cannot make reliably refuses the model here."""
+        """The connection's time zones (``timezone``), read before any dimension uses them."""
         zones = model_file.timezone
         self.zones = Zones(zones.database, zones.query) if zones is not None else Zones()
-        if self.zones.converts and self.dialect == "mysql":
-            self.issue("model", "timezone.query", MYSQL_REFUSAL)
+
+    def _refuse_mysql_conversions(self, views: Mapping[str, View]) -> None:
+        """A MySQL/MariaDB model whose dimensions would convert zones is refused here, with
+        the model file and the dimensions, rather than at each query (CONVERT_TZ may be NULL)."""
+        which = [d.key for v in views.values() for d in v.dimensions.values() if converted(d.expr)]
+        if which:
+            shown = ", ".join(which[:3]) + (", ..." if len(which) > 3 else "")
+            self.issue("model", "timezone.query", f"{MYSQL_REFUSAL} (converted: {shown})")
 
     def _read_calendar(self, model_file: ModelFile, *, broken: bool) -> None:
         """The model's week start and fiscal offset, read before any field uses them. A
