@@ -114,20 +114,69 @@ def test_an_unlisted_calculation_is_computed_for_the_listed_ones_using_it(
     [
         ({"column_totals": {N: {"type": "aggregation"}}}, "calculations with column totals"),
         ({"row_totals": {N: {"type": "aggregation"}}}, "calculations with row totals"),
-        ({"pivots": [P]}, "calculations with pivots"),
         ({"fill_fields": [P]}, "calculations with fill fields"),
     ],
 )
-def test_calculations_with_pivots_or_totals_are_refused_by_name(
+def test_calculations_with_totals_or_fill_are_refused_by_name(
     extra: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(NotSupported, match=message):
         parse_calculations(query(PCT, **extra))
 
 
-def test_outside_pivot_is_refused_by_name() -> None:
-    with pytest.raises(NotSupported, match="outside_pivot"):
-        parse_query(query({**PCT, "outside_pivot": True}))
+def test_outside_pivot_without_pivots_is_refused_by_name(tpch_model: SemanticModel) -> None:
+    with pytest.raises(InvalidQuery, match=r"\('pct'\): outside_pivot .* has no pivots"):
+        compile_query(tpch_model, query({**PCT, "outside_pivot": True}), dialect="duckdb")
+    with pytest.raises(InvalidQuery, match="outside_pivot: expected true or false"):
+        parse_query(query({**PCT, "outside_pivot": "yes"}))
+
+
+# ---------------------------------------------------------------- over pivots
+
+S = "orders.o_orderstatus"
+ROW_SUM = {
+    "calc_name": "row_sum",
+    "outside_pivot": True,
+    "sql_expression": call(
+        "Omni.OMNI_FX_SUM",
+        call("Omni.OMNI_PIVOT_OFFSET", f(N), lit(0), lit(0), lit(1), lit(50)),
+    ),
+}
+
+
+def pivoted(*calcs: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    fields = [P, S, N, *(c["calc_name"] for c in calcs)]
+    return query(*calcs, fields=fields, pivots=[S], limit=3, **extra)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_calculations_over_pivots_render_for_every_dialect(
+    dialect: str, tpch_model: SemanticModel
+) -> None:
+    """Each pivot column is a series (PARTITION BY the column number); an outside_pivot
+    calculation works per pivot row; the two numbers follow the columns, as unpivoted."""
+    compiled = compile_query(tpch_model, pivoted(PCT, ROW_SUM), dialect=dialect)
+    tree = sqlglot.parse_one(compiled.sql, read=dialect)
+    assert [e.alias_or_name for e in tree.expressions] == compiled.columns
+    assert compiled.columns == [P, S, N, "pct", "row_sum", "$omni_pivot_row_num",
+                                "$omni_pivot_col_num"]  # fmt: skip
+    windows = [w for w in tree.find_all(exp.Window) if isinstance(w.this, exp.Sum)]
+    partitions = [[p.sql(dialect=dialect) for p in w.args["partition_by"]] for w in windows]
+    assert any(p[-1].strip('"`').endswith("$omni_pivot_col_num") for p in partitions)
+    assert any("$omni_pivot_row_num" in p[0] for p in partitions)
+
+
+def test_pivot_offset_needs_outside_pivot(tpch_model: SemanticModel) -> None:
+    inside = {**ROW_SUM, "outside_pivot": False, "swallow_errors": True}
+    compiled = compile_query(tpch_model, pivoted(inside), dialect="duckdb")
+    assert (
+        "needs a pivoted query and outside_pivot: true" in compiled.invalid_calculations["row_sum"]
+    )
+
+
+def test_calculations_with_row_totals_stay_refused_by_name(tpch_model: SemanticModel) -> None:
+    with pytest.raises(NotSupported, match="calculations with row totals"):
+        parse_query(pivoted(PCT, row_totals={N: {"type": "aggregation"}}))
 
 
 # ---------------------------------------------------------------- compiling

@@ -153,3 +153,51 @@ def test_row_totals_are_flagged_cells_and_a_grid_column(
     grid = api.post(RUN, json={"query": query, "resultType": "json"}).json()
     assert list(grid[0])[-1] == "Row Total" and grid[0]["Row Total"] == "Ordering Customers"
     assert [row["Row Total"] for row in grid[1:]] == [n for _, n in want]
+
+
+def _calcs(*calcs: dict[str, Any]) -> dict[str, Any]:
+    names = [c["calc_name"] for c in calcs]
+    return {"fields": [*FIELDS, *names], "calculations": list(calcs)}
+
+
+_COUNT = {"type": "field", "field_name": "orders.count"}
+PCT = {"calc_name": "pct", "label": "Share",
+       "sql_expression": {"type": "call", "operator": "Omni.OMNI_PERCENT_OF_TOTAL",
+                          "operands": [_COUNT]}}  # fmt: skip
+ROW_SHARE = {**PCT, "calc_name": "row_share", "outside_pivot": True, "label": "Row share"}
+
+
+def test_calculations_over_pivots_see_each_column_and_only_the_rows_shown(
+    api: httpx.Client, tpch_engine: DuckDBEngine
+) -> None:
+    """Four pivot rows of seven: the job fetches a fifth to tell it cut, and percent of total
+    is per pivot column over the four shown; outside_pivot shares are per row."""
+    job = run_job(api, {"query": pivot_query(limit=4, **_calcs(PCT, ROW_SHARE))})
+    assert job["status"] == "COMPLETE", job
+    table = arrow(job)
+    assert table.column_names == [*FIELDS, "pct", "row_share", "$omni_pivot_row_num",
+                                  "$omni_pivot_col_num"]  # fmt: skip
+    shown = [(y, s, n) for y, s, n in by_year(tpch_engine) if y <= 1995]
+    got = rows(table)
+    assert [(d.year, s, n) for d, s, n, *_ in got] == shown
+    assert job["summary"]["row_limit_reached"] is True
+    column_sums = {s: sum(n for y, s2, n in shown if s2 == s) for _, s, _ in shown}
+    row_sums = {y: sum(n for y2, _, n in shown if y2 == y) for y, _, _ in shown}
+    for d, s, n, pct, share, _, _ in got:
+        assert abs(pct - n / column_sums[s]) < 1e-12
+        assert abs(share - n / row_sums[d.year]) < 1e-12
+    fields = job["summary"]["fields"]
+    assert fields["pct"]["is_calc"] is True and "$omni_pivot_row_num" not in fields
+    assert job["summary"]["invalid_calculations"] == {}
+
+
+def test_calculations_over_pivots_in_the_grid(api: httpx.Client) -> None:
+    """A calculation is a cell of each pivot column in the wide grid, as a measure is."""
+    body = {"query": pivot_query(limit=10, **_calcs(PCT)), "resultType": "json"}
+    response = api.post(RUN, json=body)
+    assert response.status_code == 200, response.text
+    header, *data = response.json()
+    assert header == {"Order Status": "Order Date Year", "F": "Order Count", "F (2)": "Share",
+                      "O": "Order Count", "O (2)": "Share", "P": "Order Count",
+                      "P (2)": "Share"}  # fmt: skip
+    assert abs(sum(r["O (2)"] or 0 for r in data) - 1) < 1e-12

@@ -74,6 +74,8 @@ class Calculation:
     description: str | None = None
     swallow_errors: bool = False
     allow_refs_to_unselected_fields: bool = False
+    #: on a pivoted query: across each pivot row's columns, not down each pivot column
+    outside_pivot: bool = False
     #: listed in ``fields`` (returned); an unlisted one is computed only for the calcs using it
     listed: bool = True
 
@@ -94,7 +96,6 @@ def _collect(node: Node, out: list[str]) -> None:
 
 #: Query keys whose result layout calculations would have to follow, and do not yet.
 _NOT_WITH = {
-    "pivots": "pivots",
     "column_totals": "column totals",
     "row_totals": "row totals",
     "fill_fields": "fill fields",
@@ -106,7 +107,7 @@ def parse_calculations(query: Mapping[str, Any]) -> tuple[Calculation, ...]:
     its name).
 
     Raises ``InvalidQuery`` naming the calculation and the problem, ``NotSupported`` for a
-    request shape we do not evaluate (``outside_pivot``, calculations with pivots or totals).
+    request shape we do not evaluate (calculations with totals or fill fields).
     """
     raw = query.get("calculations")
     if raw in (None, []):
@@ -142,11 +143,6 @@ def parse_calculations(query: Mapping[str, Any]) -> tuple[Calculation, ...]:
         if name in names:
             raise InvalidQuery(f"{where}: calc_name {name!r} is used twice")
         names.add(name)
-        if item.get("outside_pivot"):
-            raise NotSupported(
-                f"{where}.outside_pivot: calculations across pivot columns are not supported "
-                "yet; remove outside_pivot"
-            )
         tree = item.get("sql_expression")
         if tree is None:
             raise InvalidQuery(
@@ -165,6 +161,7 @@ def parse_calculations(query: Mapping[str, Any]) -> tuple[Calculation, ...]:
                 allow_refs_to_unselected_fields=_flag(
                     item, "allow_refs_to_unselected_fields", where
                 ),
+                outside_pivot=_flag(item, "outside_pivot", where),
                 listed=name in fields,
             )
         )

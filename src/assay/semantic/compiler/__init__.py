@@ -18,10 +18,10 @@ from sqlglot import exp
 from assay.errors import InvalidQuery, UnknownField
 from assay.semantic.access import visibility
 from assay.semantic.compiler.build import BuildInput, build, render
-from assay.semantic.compiler.calcs import calculate
+from assay.semantic.compiler.calcs import PivotCells, calculate
 from assay.semantic.compiler.fill_plan import fill
 from assay.semantic.compiler.join_via import reroute
-from assay.semantic.compiler.pivot import pivot_columns, pivoted
+from assay.semantic.compiler.pivot import COL_NUM, ROW_NUM, pivot_columns, pivoted
 from assay.semantic.compiler.resolve import (
     Resolution,
     Scope,
@@ -298,8 +298,10 @@ def _compile(
     invalid: dict[str, str] = {}
     if q.calculations:
         aliases_in_order = [s.alias for s in res.selected]
+        cells = PivotCells(ROW_NUM, COL_NUM, q.column_limit) if q.pivots else None
         calc = calculate(tree, q.calculations, q.columns, aliases_in_order, res.missing,
-                         offset=q.offset, window_rows=calc_rows, dialect=target)  # fmt: skip
+                         offset=q.offset, window_rows=calc_rows, dialect=target,
+                         pivot=cells)  # fmt: skip
         tree, invalid = calc.tree, calc.invalid
         metas = {f.fully_qualified_name: f for f in fields}
         fields = tuple(metas.get(c) or _calc_meta(q, c) for c in calc.columns)
