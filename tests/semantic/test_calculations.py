@@ -114,12 +114,9 @@ def test_an_unlisted_calculation_is_computed_for_the_listed_ones_using_it(
     [
         ({"column_totals": {N: {"type": "aggregation"}}}, "calculations with column totals"),
         ({"row_totals": {N: {"type": "aggregation"}}}, "calculations with row totals"),
-        ({"fill_fields": [P]}, "calculations with fill fields"),
     ],
 )
-def test_calculations_with_totals_or_fill_are_refused_by_name(
-    extra: dict[str, Any], message: str
-) -> None:
+def test_calculations_with_totals_are_refused_by_name(extra: dict[str, Any], message: str) -> None:
     with pytest.raises(NotSupported, match=message):
         parse_calculations(query(PCT, **extra))
 
@@ -129,6 +126,27 @@ def test_outside_pivot_without_pivots_is_refused_by_name(tpch_model: SemanticMod
         compile_query(tpch_model, query({**PCT, "outside_pivot": True}), dialect="duckdb")
     with pytest.raises(InvalidQuery, match="outside_pivot: expected true or false"):
         parse_query(query({**PCT, "outside_pivot": "yes"}))
+
+
+# ---------------------------------------------------------------- over filled rows
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_calculations_over_filled_rows_render_for_every_dialect(
+    dialect: str, tpch_model: SemanticModel
+) -> None:
+    """The fill's query (a WITH of its frame) is the calculations' base: its columns are
+    named (MySQL allows no column beside a bare ``*``), its sort numbers the rows."""
+    q = query(PCT, fill_fields=["orders.o_orderdate[month_num]"], limit=12,
+              fields=["orders.o_orderdate[month_num]", N, "pct"],
+              sorts=[{"column_name": "orders.o_orderdate[month_num]"}])  # fmt: skip
+    compiled = compile_query(tpch_model, q, dialect=dialect)
+    tree = sqlglot.parse_one(compiled.sql, read=dialect)
+    assert [e.alias_or_name for e in tree.expressions] == compiled.columns
+    assert compiled.columns == ["orders.o_orderdate[month_num]", N, "pct"]
+    assert "$omni_fill_frame" in compiled.sql and ROW in tree.args["order"].sql(dialect=dialect)
+    bare = [e for select in tree.find_all(exp.Select) for e in select.expressions]
+    assert not any(isinstance(e, exp.Star) for e in bare)
 
 
 # ---------------------------------------------------------------- over pivots

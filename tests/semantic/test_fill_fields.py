@@ -73,8 +73,8 @@ def test_a_fill_field_needs_the_same_grain_as_in_fields() -> None:
         parse_query({"fields": [f"{DATE}[month]"], "fill_fields": [f"{DATE}[year]"]})
 
 
-@pytest.mark.parametrize("key", ["pivots", "column_totals", "row_totals", "calculations"])
-def test_fill_with_pivots_totals_or_calculations_is_refused_by_name(key: str) -> None:
+@pytest.mark.parametrize("key", ["pivots", "column_totals", "row_totals"])
+def test_fill_with_pivots_or_totals_is_refused_by_name(key: str) -> None:
     obj = {"fields": ["orders.o_orderstatus"], "fill_fields": ["orders.o_orderstatus"], key: [1]}
     with pytest.raises(NotSupported, match=f"fill_fields together with {key}"):
         parse_fill_fields(obj, ["orders.o_orderstatus"])

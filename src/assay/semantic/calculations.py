@@ -98,7 +98,6 @@ def _collect(node: Node, out: list[str]) -> None:
 _NOT_WITH = {
     "column_totals": "column totals",
     "row_totals": "row totals",
-    "fill_fields": "fill fields",
 }
 
 
@@ -107,7 +106,7 @@ def parse_calculations(query: Mapping[str, Any]) -> tuple[Calculation, ...]:
     its name).
 
     Raises ``InvalidQuery`` naming the calculation and the problem, ``NotSupported`` for a
-    request shape we do not evaluate (calculations with totals or fill fields).
+    request shape we do not evaluate (calculations with totals).
     """
     raw = query.get("calculations")
     if raw in (None, []):

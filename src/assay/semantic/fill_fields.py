@@ -49,7 +49,6 @@ _NOT_WITH = {
     "pivots": "pivots",
     "column_totals": "column totals",
     "row_totals": "row totals",
-    "calculations": "calculations",
 }
 
 

@@ -14,7 +14,8 @@ so every combination of the other dimensions the user's own rows have gets every
 domain (Looker's fill), and values the data has outside the domain (NULL dates, a value
 ``all_values`` forgot) are kept, never dropped. The data's rows come first in the UNION so its
 column types lead (a DATE bucket literal joins a TIMESTAMP bucket), and the sort and limit
-move to the outside: they apply to the filled rows.
+move to the outside: they apply to the filled rows, and so do table calculations, which
+wrap this query as any other (a running total sees the filled rows, their measures NULL).
 """
 
 from __future__ import annotations
@@ -211,7 +212,9 @@ def _wrap(tree: exp.Select, res: Resolution, domains: dict[str, list[exp.Expr]])
     )
     joined.set("from_", exp.From(this=_table(_FRAME)))
     joined.append("joins", exp.Join(this=_table(_BASE), side="LEFT", on=exp.and_(*on)))
-    outer = exp.Select(expressions=[exp.Star()])
+    # Columns by name, not ``*``: table calculations number these rows with a further
+    # column, and MySQL allows none beside a bare ``*``.
+    outer = exp.Select(expressions=[exp.Alias(this=_col(a, _OUTER), alias=_id(a)) for a in aliases])
     outer.set("with_", exp.With(expressions=ctes))
     outer.set("from_", exp.From(this=joined.subquery(_id(_OUTER))))
     outer.set("order", order)
