@@ -73,11 +73,26 @@ def test_a_fill_field_needs_the_same_grain_as_in_fields() -> None:
         parse_query({"fields": [f"{DATE}[month]"], "fill_fields": [f"{DATE}[year]"]})
 
 
-@pytest.mark.parametrize("key", ["pivots", "column_totals", "row_totals"])
-def test_fill_with_pivots_or_totals_is_refused_by_name(key: str) -> None:
+@pytest.mark.parametrize("key", ["column_totals", "row_totals"])
+def test_fill_with_totals_is_refused_by_name(key: str) -> None:
     obj = {"fields": ["orders.o_orderstatus"], "fill_fields": ["orders.o_orderstatus"], key: [1]}
     with pytest.raises(NotSupported, match=f"fill_fields together with {key}"):
         parse_fill_fields(obj, ["orders.o_orderstatus"])
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_pivoted_fill_renders_for_every_dialect(dialect: str, tpch_model: SemanticModel) -> None:
+    """The fill wraps the grouped query inside the pivot numbering (group, fill, number)."""
+    month = f"{DATE}[month_num]"
+    q = {"join_paths_from_topic_name": "orders", "pivots": [month], "fill_fields": [month],
+         "fields": ["orders.o_orderpriority", month, "orders.count"], "limit": 10}  # fmt: skip
+    compiled = compile_query(tpch_model, q, dialect=dialect, now=NOW)
+    tree = sqlglot.parse_one(compiled.sql, read=dialect)
+    assert [e.alias_or_name for e in tree.expressions] == compiled.columns
+    frame = next(t for t in tree.find_all(exp.CTE) if t.alias == "$omni_fill_frame")
+    numbering = next(w for w in tree.find_all(exp.Window) if "DENSE_RANK" in w.sql().upper())
+    assert frame.find(exp.Window) is None and numbering.find(exp.CTE) is None
+    assert numbering.find_ancestor(exp.Subquery) is not None
 
 
 def test_a_measure_cannot_be_filled(tpch_model: SemanticModel) -> None:

@@ -96,7 +96,7 @@ def test_a_pivot_value_map_without_pivots_is_refused() -> None:
         parse_query({"fields": FIELDS, "sorts": sorts})
 
 
-@pytest.mark.parametrize("key", ["column_totals", "fill_fields", "transposed_measures"])
+@pytest.mark.parametrize("key", ["column_totals", "transposed_measures"])
 def test_pivots_with_features_not_combined_yet_are_refused_by_name(key: str) -> None:
     with pytest.raises(NotSupported, match=f"query.{key}"):
         parse_query(q(**{key: ["x"]}))

@@ -46,7 +46,6 @@ FIXED_GRAINS: dict[str, tuple[str | int, ...]] = {
 }
 #: Other query keys whose combination with a fill is not built: refused by name.
 _NOT_WITH = {
-    "pivots": "pivots",
     "column_totals": "column totals",
     "row_totals": "row totals",
 }

@@ -19,7 +19,6 @@ DEFAULT_COLUMN_LIMIT = 50
 #: Features another part of the query object adds, not yet combined with pivots.
 _NOT_WITH_PIVOTS = {
     "column_totals": "column totals",
-    "fill_fields": "fill fields",
     "transposed_measures": "transposed measures",
     "period_over_period_computations": "period-over-period computations",
 }

@@ -279,21 +279,27 @@ def _compile(
     )
     inp = BuildInput(model, res, joins, multiplied, sorts, limit, q.offset, now, target, viewer)
     helpers: tuple[str, ...] = ()
+    warnings: list[str] = []
+
+    def filled(base: exp.Select) -> exp.Select:
+        done = fill(base, res, q.fill_fields, model=model, now=now, viewer=viewer)
+        warnings.extend(done.warnings)
+        return done.tree
+
     tree: exp.Expr
     if q.pivots:
-        tree = pivoted(inp, q.pivots, q.column_limit, q.row_totals)
+        fill_base = filled if q.fill_fields else None
+        tree = pivoted(inp, q.pivots, q.column_limit, q.row_totals, fill_base)
     elif q.column_totals is None:
         tree = build(inp)
         if ungroups(q, res):
             tree = ungroup(tree)
+        if q.fill_fields:
+            assert isinstance(tree, exp.Select)
+            tree = filled(tree)
     else:
         totals = build_with_totals(inp, q.column_totals)
         tree, helpers = totals.tree, totals.helper_columns
-    warnings: tuple[str, ...] = ()
-    if q.fill_fields:
-        assert isinstance(tree, exp.Select)
-        filled = fill(tree, res, q.fill_fields, model=model, now=now, viewer=viewer)
-        tree, warnings = filled.tree, filled.warnings
     fields = tuple(_meta(s) for s in res.selected)
     invalid: dict[str, str] = {}
     if q.calculations:
@@ -321,7 +327,7 @@ def _compile(
         deduplicated_views=tuple(sorted({m.view for m in measures} & multiplied)),
         limit=limit,
         offset=q.offset,
-        warnings=warnings,
+        warnings=tuple(warnings),
         invalid_calculations=invalid,
         calculated=bool(q.calculations),
         helper_columns=helpers,

@@ -11,6 +11,7 @@ limit, so the column numbers of a page do not depend on which rows it shows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from sqlglot import exp
@@ -50,9 +51,14 @@ def pivoted(
     pivots: tuple[str, ...],
     column_limit: int,
     row_totals: tuple[str, ...] = (),
+    fill_base: Callable[[exp.Select], exp.Select] | None = None,
 ) -> exp.Select:
     """The pivoted query's tree: the fields in request order, then the two numbers (and the
     row-total indicator when ``row_totals`` names measures).
+
+    ``fill_base``: fills the grouped query's dimensions (``fill_fields``) before the cells
+    are numbered (spec 1.7: group, fill, then number), so filled rows and columns are
+    numbered and counted by ``limit`` like the data's.
 
     A measure sort orders rows by the measure at one pivot value (``pivot_value_map``).
 
@@ -77,6 +83,8 @@ def pivoted(
     col_keys = [*col_sorts, *(Sort(p) for p in pivots if p not in _named(col_sorts))]
     base = build(replace(inp, sorts=(*row_keys, *col_keys), limit=None, offset=0))
     assert isinstance(base, exp.Select)
+    if fill_base is not None:
+        base = fill_base(base)
     names = _short_names(base, inp.res.selected)
     keys = _order_keys(base, names)
     source: exp.Query = base
