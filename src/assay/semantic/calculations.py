@@ -94,10 +94,17 @@ def _collect(node: Node, out: list[str]) -> None:
             _collect(child, out)
 
 
-#: Query keys whose result layout calculations would have to follow, and do not yet.
+#: Query keys whose extra rows calculations do not know what to do with: refused, with why.
 _NOT_WITH = {
-    "column_totals": "column totals",
-    "row_totals": "row totals",
+    "column_totals": (
+        "column totals: what a calculation shows on a totals row (the row's own arithmetic, "
+        "or the calculation's total) and whether totals rows count in percent of total, "
+        "running totals and offsets is not settled"
+    ),
+    "row_totals": (
+        "row totals: what a calculation shows in a pivot row's total cell (the cell's own "
+        "arithmetic, or a total of the row's calculated cells) is not settled"
+    ),
 }
 
 
@@ -114,8 +121,7 @@ def parse_calculations(query: Mapping[str, Any]) -> tuple[Calculation, ...]:
     for key, what in _NOT_WITH.items():
         if query.get(key):
             raise NotSupported(
-                f"query.calculations: calculations with {what} are not supported yet; remove "
-                f"{key!r} or the calculations"
+                f"query.calculations: calculations with {what}; remove {key!r} or the calculations"
             )
     listed = query.get("fields")
     fields: Sequence[str] = listed if isinstance(listed, list) else ()

@@ -20,9 +20,18 @@ GRAND_TOTAL = "::total::"
 # Keys of the query object whose meaning together with totals Assay has not settled yet:
 # accepted alone (once built), they would otherwise be combined with totals silently wrong.
 _NOT_WITH_TOTALS = {
-    "pivots": "pivots",
-    "calculations": "table calculations",
-    "fill_fields": "fill fields",
+    "pivots": (
+        "pivots: a totals row per pivot column (the rows re-aggregated within each column, "
+        "numbered apart from the pivot rows) is not built yet"
+    ),
+    "calculations": (
+        "table calculations: what a calculation shows on totals rows, and whether they count "
+        "in its windows, is not settled"
+    ),
+    "fill_fields": (
+        "fill fields: whether filled rows (NULL measures) make subtotal rows of their own is "
+        "not settled"
+    ),
 }
 
 
@@ -50,8 +59,8 @@ def parse_column_totals(obj: Mapping[str, Any], fields: Sequence[FieldRef]) -> C
     for key, what in _NOT_WITH_TOTALS.items():
         if obj.get(key):
             raise NotSupported(
-                f"query.column_totals together with query.{key}: totals of {what} are not "
-                f"supported yet; remove one of them"
+                f"query.column_totals together with query.{key}: totals with {what}; "
+                "remove one of them"
             )
     if obj.get("offset"):
         raise NotSupported(
