@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -114,11 +115,13 @@ def read_query(text: str) -> dict[str, Any]:
     return data
 
 
-def print_table(table: pa.Table, title: str | None = None) -> None:
+def print_table(table: pa.Table, title: str | None = None, bold: Collection[int] = ()) -> None:
+    """``bold``: indexes of rows to print bold (totals rows)."""
     # Text() everywhere: field names like orders.o_orderdate[year] are not rich markup.
     view = Table(title=Text(title) if title else None, show_lines=False)
     for name in table.column_names:
         view.add_column(Text(name), overflow="fold")
-    for row in table.to_pylist():
-        view.add_row(*(Text("" if v is None else str(v)) for v in row.values()))
+    for i, row in enumerate(table.to_pylist()):
+        cells = (Text("" if v is None else str(v)) for v in row.values())
+        view.add_row(*cells, style="bold" if i in bold else None)
     out.print(view)

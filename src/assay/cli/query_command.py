@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.text import Text
@@ -30,13 +31,23 @@ if TYPE_CHECKING:  # imported where a result is printed, not for --help
 Format = Literal["table", "csv", "json", "arrow"]
 
 
-def _emit(table: pa.Table, fmt: str, labels: list[str], date_types: list[str | None]) -> None:
+def _emit(
+    table: pa.Table,
+    fmt: str,
+    date_types: list[str | None],
+    fields: Mapping[str, Any],
+) -> None:
+    totals: tuple[int, ...] = ()
     if fmt != "arrow":  # for people: grains as text; Arrow keeps typed timestamps for programs
+        from assay.cli.result_rows import readable
         from assay.results.formats import grains_as_text
 
         table = grains_as_text(table, date_types)
+        # no $omni_ helpers; totals rows labelled in the terminal table
+        shown = readable(table, fields, label=fmt == "table")
+        table, totals = shown.table, shown.totals
     if fmt == "table":
-        print_table(table)
+        print_table(table, bold=totals)
     elif fmt == "csv":
         import pyarrow.csv as pacsv
 
@@ -44,6 +55,7 @@ def _emit(table: pa.Table, fmt: str, labels: list[str], date_types: list[str | N
     elif fmt == "json":
         from assay.results.arrow import to_json
 
+        labels = [(fields.get(c) or {}).get("label", c) for c in table.column_names]
         sys.stdout.buffer.write(to_json(table, labels) + b"\n")
     else:  # arrow: an IPC stream, for scripts
         from pyarrow import ipc
@@ -81,8 +93,6 @@ def query(
         table, fields, missing = _run_local(
             settings.resolved_models_dir, database or settings.resolved_duckdb_path, model, body
         )
-        labels = [f.label for f in fields]
-        date_types = [f.date_type for f in fields]
         summary_fields = {f.fully_qualified_name: f.to_dict() for f in fields}
     else:
         base, token = server_and_key(settings, url, key)
@@ -101,19 +111,19 @@ def query(
             raise typer.Exit(1) from exc
         except httpx.TransportError as exc:
             raise unreachable(base, exc) from exc
-        from assay.results.formats import date_types_of
-
         summary_fields = result.summary.get("fields", {})
         table, missing = result.table, result.summary.get("missing_fields", [])
-        labels = [summary_fields.get(c, {}).get("label", c) for c in table.column_names]
-        date_types = date_types_of(table.column_names, summary_fields)
     if fmt != "arrow" and body.get("pivots") and "$omni_pivot_col_num" in table.column_names:
         from assay.cli.pivot_output import emit_pivoted
 
         totals = list(body.get("row_totals") or {})
         emit_pivoted(table, fmt, body["pivots"], summary_fields, totals)
     else:
-        _emit(table, fmt, labels, date_types)
+        from assay.results.formats import date_types_of
+
+        # per column of the result, helpers included (they have no grain)
+        date_types = date_types_of(table.column_names, summary_fields)
+        _emit(table, fmt, date_types, summary_fields)
     if missing:
         err.print(Text(f"missing fields (dropped): {', '.join(missing)}"))
 

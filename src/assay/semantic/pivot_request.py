@@ -18,7 +18,7 @@ PivotValue = str | int | float | bool | None
 DEFAULT_COLUMN_LIMIT = 50
 #: Features another part of the query object adds, not yet combined with pivots.
 _NOT_WITH_PIVOTS = {
-    "column_totals": "column totals",
+    "column_totals": "column totals (a totals row per pivot column)",
     "transposed_measures": "transposed measures",
     "period_over_period_computations": "period-over-period computations",
 }
