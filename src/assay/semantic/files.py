@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
@@ -59,6 +60,24 @@ def _not_supported(value: Any, info: ValidationInfo) -> Any:
 
 #: a parameter that changes results and is not implemented yet: present, it refuses the model
 Refused = Annotated[Any, AfterValidator(_not_supported)]
+
+
+def _only(accepted: Any, what: str) -> Callable[[Any, ValidationInfo], Any]:
+    """A parameter whose one value Assay already honours (what it does without it); any
+    other value is refused by name."""
+
+    def check(value: Any, info: ValidationInfo) -> Any:
+        same = value.lower() == accepted if isinstance(value, str) else value == accepted
+        if not same and value is not None:
+            raise PydanticCustomError(
+                "not_supported",
+                "Assay does not support {name}: {value} yet: it changes query results, so the "
+                "model is refused rather than served without it ({what})",
+                {"name": info.field_name, "value": json.dumps(value, default=str), "what": what},
+            )
+        return value
+
+    return check
 
 
 def _from_user_attribute(value: Any, info: ValidationInfo) -> None:
