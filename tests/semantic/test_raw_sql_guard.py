@@ -306,3 +306,23 @@ def test_sql_tailored_by_attributes_restricts_everyone() -> None:
     reason = restriction(model, everyone)
     assert reason == "the model's SQL reads your user attributes (min_balance)"
     assert restriction(governed_model(), everyone) is not None
+
+
+def test_column_totals_sum_the_whole_statement_on_the_same_wall(tpch_model: SemanticModel) -> None:
+    text = "SELECT r_regionkey AS k, r_name FROM region -- keys\n;"
+    totals = {"k": {"type": "aggregation"}}
+    compiled = compile_verbatim(tpch_model, raw(text, column_totals=totals, sqlSortsEnabled=True),
+                                dialect="postgres")  # fmt: skip
+    assert compiled.totals == ("k",) and compiled.limit_per == "$omni_column_total_indicator"
+    assert compiled.totals_sql == (
+        'SELECT SUM("omni_sql"."k") AS "omni_summ_0" FROM (\n'
+        'SELECT r_regionkey AS k, r_name FROM region -- keys\n) AS "omni_sql"'
+    )
+    assert compiled.pretty_sql().endswith(compiled.totals_sql)
+    with pytest.raises(InvalidQuery, match="name the result columns to total instead"):
+        compile_verbatim(tpch_model, raw(column_totals={"::total::": {"type": "aggregation"}},
+                                         sqlSortsEnabled=True))  # fmt: skip
+    with pytest.raises(InvalidQuery, match=r"query\.column_totals: expected an object"):
+        compile_verbatim(tpch_model, raw(column_totals=["k"], sqlSortsEnabled=True))
+    empty = compile_verbatim(tpch_model, raw(column_totals={}))  # omniframes' default
+    assert empty.totals == () and empty.totals_sql == "" and empty.limit_per is None

@@ -44,9 +44,12 @@ def readable(table: pa.Table, fields: Mapping[str, Any], *, label: bool) -> Read
     ``fields``: ``summary.fields`` (which columns are dimensions)."""
     import pyarrow as pa
 
+    from assay.results.row_kinds import with_sidecars_merged
+
     kinds = table.column(INDICATOR).to_pylist() if INDICATOR in table.column_names else []
     totals = tuple(i for i, kind in enumerate(kinds) if kind)
-    shown = without_helpers(table)
+    # a raw SQL totals row: each total under its own column
+    shown = without_helpers(with_sidecars_merged(table, fields))
     if not label or not totals:
         return Readable(shown, totals)
     names = shown.column_names
@@ -60,8 +63,11 @@ def readable(table: pa.Table, fields: Mapping[str, Any], *, label: bool) -> Read
             keyed = kind.removeprefix(SUBTOTAL)
             after = dims[dims.index(keyed) + 1 :] if keyed in dims else dims
             target, text = (after or dims)[0], "Subtotal"
-        else:
-            target, text = dims[0], "Total"
+        else:  # the first empty cell (a raw SQL total may fill the first column)
+            empty = [n for n in dims if columns[n][i] is None]
+            if not empty:
+                continue
+            target, text = empty[0], "Total"
         columns[target][i] = text
     for name in dims:
         values = [None if v is None else str(v) for v in columns[name]]

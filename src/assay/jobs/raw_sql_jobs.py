@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from assay.engines.base import Engine, RunningQuery
 from assay.results.arrow import arrow_data_type
+from assay.results.row_kinds import HELPER_PREFIX, is_sidecar
 from assay.semantic.compiler import CompiledQuery
 from assay.semantic.raw_sql import VerbatimQuery
 
@@ -31,11 +32,15 @@ def result_columns(compiled: CompiledQuery) -> list[str] | None:
     return None if isinstance(compiled, VerbatimQuery) else compiled.columns
 
 
-def result_fields(schema: pa.Schema) -> dict[str, dict[str, Any]]:
+def result_fields(schema: pa.Schema, *, totals: bool = False) -> dict[str, dict[str, Any]]:
     """``summary.fields`` of a raw SQL result: one entry per column, as the database named
-    it, typed from the result (the same keys a model field has, with no view)."""
+    it, typed from the result (the same keys a model field has, with no view). With
+    ``totals``, the sidecars and the indicator the totals row added are no fields (the SQL's
+    own columns cannot have their names: ``raw_sql_totals`` refuses that)."""
     out: dict[str, dict[str, Any]] = {}
     for f in schema:
+        if totals and (f.name.startswith(HELPER_PREFIX) or is_sidecar(f.name)):
+            continue
         out.setdefault(
             f.name,
             {

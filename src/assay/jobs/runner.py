@@ -39,6 +39,7 @@ from assay.errors import (
 from assay.jobs.model import CachedResult, Job
 from assay.jobs.pivot_cap import pivot_capped, with_pivot_cut
 from assay.jobs.raw_sql_jobs import result_columns, start_query
+from assay.jobs.raw_sql_totals import with_totals_row
 from assay.jobs.results_files import checked_cap, discard, prepare_results_dir, write_result
 from assay.jobs.store import JobStore
 from assay.jobs.summaries import cache_key, cache_metadata_of, summary_of
@@ -416,7 +417,8 @@ class JobRunner:
         name = f"{work.key[:40]}-{uuid.uuid4().hex[:8]}.arrows"
         path = self.results_dir / name
         try:
-            handle = pivot_capped(start_query(work.target.engine, work.run), shown)
+            started_query = start_query(work.target.engine, work.run)
+            handle = pivot_capped(with_totals_row(work.target.engine, started_query, shown), shown)
             self._running[job_id] = handle
             try:
                 written = write_result(handle, path, result_columns(shown), shown.row_cap,

@@ -30,6 +30,8 @@ def cache_key(model: SemanticModel, compiled: CompiledQuery) -> str:
     the model's rules do not restrict, so their results do not depend on who asked.)"""
     kind = "verbatim" if isinstance(compiled, VerbatimQuery) else "semantic"
     text = f"{model.id}\0{model.version}\0{compiled.dialect}\0{kind}\0{compiled.sql}"
+    if isinstance(compiled, VerbatimQuery) and compiled.totals_sql:  # a totals row too
+        text += f"\0{compiled.totals_sql}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -38,7 +40,7 @@ def summary_of(
 ) -> dict[str, Any]:
     fields = {f.fully_qualified_name: f.to_dict() for f in compiled.fields}
     if written is not None and isinstance(compiled, VerbatimQuery):
-        fields = result_fields(written.schema)
+        fields = result_fields(written.schema, totals=bool(compiled.totals))
     elif written is not None:
         fill_types(fields, written.schema)
     summary: dict[str, Any] = {

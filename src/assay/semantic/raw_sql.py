@@ -7,6 +7,11 @@ binds them, a grant they lack, SQL tailored by their attributes): otherwise the 
 would read what the rules hide. The text must be one read (``sql_guard``). Keys that would
 change the answer and that Assay does not apply to raw SQL are refused by name, never
 dropped. The query's ``limit`` is ignored, as in Omni; the result is capped at ``ROW_CAP``.
+
+``column_totals`` keyed by the SQL's result columns add one totals row, as Omni's
+``__omni_summ`` sidecars (``jobs.raw_sql_totals`` lays it out): the sums come from a second
+read-only statement over the whole SQL result, built here (``totals_sql``), not from the rows
+kept under the cap.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from sqlglot import exp
 
 from assay.errors import Forbidden, InvalidQuery, NotSupported
 from assay.semantic.access import granted
+from assay.semantic.column_totals import GRAND_TOTAL
 from assay.semantic.compiler import DIALECTS, CompiledQuery
+from assay.semantic.compiler.totals import INDICATOR
 from assay.semantic.model import Dimension, Measure, SemanticModel
 from assay.semantic.query import read_sort
 from assay.semantic.sql_guard import check_read_only
@@ -34,7 +41,6 @@ RULES_RESTRICT = "raw SQL is not allowed on a model whose access rules restrict 
 _REFUSED = {
     "pivots": "pivots",
     "calculations": "calculations",
-    "column_totals": "column totals",
     "row_totals": "row totals",
     "fill_fields": "fill fields",
     "controls": "controls",
@@ -47,6 +53,8 @@ _REFUSED = {
 }
 _JINJA = re.compile(r"\{\{|\{%")
 _WRAPPER = "omni_sql"
+#: the alias of the n-th sum in ``totals_sql``: result columns are read by position anyway
+_SUM_ALIAS = "omni_summ_{}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,13 +64,20 @@ class VerbatimQuery(CompiledQuery):
     fields, named as the database returns them), ``limit`` is the row cap."""
 
     text: str = ""
+    #: result columns ``column_totals`` names, in request order (empty: no totals row)
+    totals: tuple[str, ...] = ()
+    #: the statement that sums them over the whole SQL result (one row, in ``totals`` order)
+    totals_sql: str = ""
 
     @property
     def columns(self) -> list[str]:
         return []
 
     def pretty_sql(self) -> str:
-        return self.sql
+        """The SQL as run: with totals, the statement that computes them follows."""
+        if not self.totals_sql:
+            return self.sql
+        return f"{self.sql}\n;\n-- column totals (the last row)\n{self.totals_sql}"
 
 
 def compile_verbatim(
@@ -99,6 +114,10 @@ def compile_verbatim(
     body = _statement(text)
     sorts = _sorts(query)
     sql = _sorted(body, sorts, target) if sorts else body
+    totals = _totals(query)
+    totals_sql = summed(body, totals, target) if totals else ""
+    if totals_sql:  # the same wall as the user's text, for the statement that wraps it
+        check_read_only(totals_sql, target)
     return VerbatimQuery(
         sql=sql,
         expression=tree,
@@ -112,6 +131,10 @@ def compile_verbatim(
         limit=ROW_CAP,
         offset=0,
         text=text,
+        # the totals row is a kind of its own: the cap counts data rows alone
+        limit_per=INDICATOR if totals else None,
+        totals=totals,
+        totals_sql=totals_sql,
     )
 
 
@@ -162,6 +185,60 @@ def _refuse_keys(query: Mapping[str, Any]) -> None:
             "query.sorts: sorts apply to raw SQL only with sqlSortsEnabled: true (Omni drops "
             "them otherwise); send sqlSortsEnabled: true, or remove sorts"
         )
+
+
+def _totals(query: Mapping[str, Any]) -> tuple[str, ...]:
+    """The result columns ``column_totals`` asks to total. Which of them exist and are
+    numeric is known only from the result (``jobs.raw_sql_totals`` checks it)."""
+    raw = query.get("column_totals")
+    if raw in (None, {}):
+        return ()
+    if not isinstance(raw, Mapping):
+        raise InvalidQuery(
+            "query.column_totals: expected an object keyed by result columns, such as "
+            f'{{"order_count": {{"type": "aggregation"}}}}, got {type(raw).__name__}'
+        )
+    if query.get("sqlSortsEnabled") is not True:
+        raise NotSupported(
+            "query.column_totals: column totals apply to raw SQL only with sqlSortsEnabled: "
+            "true (Omni drops them otherwise); send sqlSortsEnabled: true, or remove "
+            "column_totals"
+        )
+    names: list[str] = []
+    for key, value in raw.items():
+        if not isinstance(value, Mapping) or value.get("type") != "aggregation" or len(value) != 1:
+            raise InvalidQuery(
+                f'query.column_totals[{key!r}]: expected {{"type": "aggregation"}} (the only '
+                f"kind of total), got {value!r}"
+            )
+        if key == GRAND_TOTAL:
+            raise InvalidQuery(
+                f"query.column_totals: {GRAND_TOTAL!r} does not apply to raw SQL (its result "
+                "has no measures to re-aggregate); name the result columns to total instead"
+            )
+        if not isinstance(key, str) or not key:
+            raise InvalidQuery(f"query.column_totals: {key!r} is not a result column name")
+        names.append(key)
+    return tuple(names)
+
+
+def summed(body: str, columns: tuple[str, ...], dialect: str) -> str:
+    """The statement that sums ``columns`` over the whole result of ``body`` (one row, the
+    n-th sum aliased ``omni_summ_<n>``). The text stays as written inside the wrapper, a
+    newline before the closing parenthesis so that a trailing ``--`` comment ends.
+
+    >>> summed("SELECT 1 AS n", ("n",), "duckdb")
+    'SELECT SUM("omni_sql"."n") AS "omni_summ_0" FROM (\\nSELECT 1 AS n\\n) AS "omni_sql"'
+    """
+    wrapper = exp.to_identifier(_WRAPPER, quoted=True)
+    sums = [
+        exp.alias_(
+            exp.Sum(this=exp.column(exp.to_identifier(name, quoted=True), table=wrapper.copy())),
+            exp.to_identifier(_SUM_ALIAS.format(i), quoted=True),
+        ).sql(dialect=dialect)
+        for i, name in enumerate(columns)
+    ]
+    return f"SELECT {', '.join(sums)} FROM (\n{body}\n) AS {wrapper.sql(dialect=dialect)}"
 
 
 def _statement(text: str) -> str:

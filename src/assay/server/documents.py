@@ -13,7 +13,7 @@ from assay.jobs.model import Job
 from assay.results.arrow import read_table, to_csv, to_json, to_xlsx
 from assay.results.formats import date_types_of, formatted_table, grains_as_text
 from assay.results.pivot_grid import grid_csv, grid_json, grid_xlsx, is_pivoted, pivot_grid
-from assay.results.row_kinds import without_helpers
+from assay.results.row_kinds import with_sidecars_merged, without_helpers
 from assay.server.lines import RESULT_TYPES
 
 
@@ -21,9 +21,9 @@ def result_document(kind: str, job: Job, path: Path, *, formatted: bool = False)
     """The rows alone, as one document; JSON rows are keyed by display label, as Omni's."""
     table = read_table(path)
     pivoted = is_pivoted(table)  # its numbering builds the grid; other helpers are dropped
-    if not pivoted:
-        table = without_helpers(table)
     fields = (job.summary or {}).get("fields", {})
+    if not pivoted:  # a raw SQL totals row shows each total under its column
+        table = without_helpers(with_sidecars_merged(table, fields))
     labels = [(fields.get(name) or {}).get("label", name) for name in table.column_names]
     table = grains_as_text(table, date_types_of(table.column_names, fields))
     if pivoted:  # the wide grid, as Omni's table shows it
