@@ -55,3 +55,18 @@ def test_people_read_each_total_under_its_column() -> None:
     assert shown.column_names == ["name", "n", "own__omni_summ"]
     assert shown.column("n").to_pylist() == [1, 2, 6_000_000_000]  # widened to hold the sum
     assert shown.column("own__omni_summ").to_pylist() == [7, 8, None]
+
+
+def test_the_terminal_table_labels_the_first_empty_cell_of_a_raw_sql_total() -> None:
+    from assay.cli.result_rows import readable
+
+    table = pa.table({
+        "n": pa.array([1, 2, None]),
+        "n__omni_summ": pa.array([None, None, 3]),
+        "name": pa.array(["x", "y", None]),
+        "$omni_column_total_indicator": pa.array([None, None, "column_total"]),
+    })  # fmt: skip
+    fields = {"n": {"is_dimension": True}, "name": {"is_dimension": True}}
+    shown = readable(table, fields, label=True)
+    assert shown.totals == (2,)
+    assert shown.table.to_pylist()[-1] == {"n": "3", "name": "Total"}  # the total kept

@@ -1,6 +1,7 @@
 """Raw SQL over ``POST /api/v1/query/run`` on a real `assay serve`: who may run it (a QUERIER
 no access rule restricts), who may not (a RESTRICTED_QUERIER; a user an access filter binds),
-writes refused with a clear job error and the table unchanged, and the 50,000-row cap.
+writes refused with a clear job error and the table unchanged, the 50,000-row cap, and
+column totals as omniframes reads them and as ``resultType`` documents render them.
 
 The server is this module's own: its tpch model gets one access filter (region, ``ALL``
 unfiltered) through the YAML API, so that the rule binds one user and not another.
@@ -168,3 +169,73 @@ def test_rendered_results_keep_the_databases_names(
     else:
         got = answer.json()
         assert [(r["KEY"], r["r_name"]) for r in got] == expected
+
+
+# ---------------------------------------------------------------- column totals
+
+BY_STATUS = (
+    "SELECT o_orderstatus AS STATUS, count(*) AS order_count, sum(o_totalprice) AS revenue "
+    "FROM orders GROUP BY 1 ORDER BY 1"
+)
+
+
+def test_omniframes_reads_the_totals_row_of_its_own_sql_job(
+    tokens: dict[str, str], tpch_path: Path
+) -> None:
+    """The body omniframes builds for a raw SQL job with column totals (``Query.for_sql``;
+    its DataFrame API leaves totals in the SQL), and its own normalization: the data rows
+    equal DuckDB's, and ``keep_totals`` folds each ``__omni_summ`` sidecar into its column
+    on the one totals row, which equals hand-written sums."""
+    from omniframes.compile.querymodel import Query
+    from omniframes.transport.normalize import normalize
+
+    query = Query.for_sql(MODEL_ID, BY_STATUS, column_totals=("order_count", "revenue"))
+    query.validate()
+    wire = query.to_wire()
+    assert wire["sqlSortsEnabled"] is True and wire["rewriteSql"] is False
+    auth = {"Authorization": f"Bearer {tokens['all@example.com']}"}
+    answer = httpx.post(f"{tokens['url']}{RUN}", json={"query": wire}, timeout=120, headers=auth)
+    assert answer.status_code == 200, answer.text
+    job = next(json.loads(x) for x in answer.text.splitlines() if '"job_id"' in x)
+    table = rows(job)
+    assert table.column_names == ["STATUS", "order_count", "order_count__omni_summ", "revenue",
+                                  "revenue__omni_summ", "$omni_column_total_indicator"]  # fmt: skip
+    assert list(job["summary"]["fields"]) == ["STATUS", "order_count", "revenue"]
+    seen = normalize(table, job["summary"]["fields"], keep_totals=True)
+    assert [tuple(r.values()) for r in seen.data.to_pylist()] == direct(tpch_path, BY_STATUS)
+    assert seen.totals is not None and seen.total_row_types == ("column_total",)
+    ((status, count, revenue),) = [tuple(r.values()) for r in seen.totals.to_pylist()]
+    assert (status, count, revenue) == (
+        None, *direct(tpch_path, "SELECT count(*), sum(o_totalprice) FROM orders")[0]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("result_type", ["csv", "json"])
+def test_rendered_totals_show_each_total_under_its_column(
+    tokens: dict[str, str], tpch_path: Path, result_type: str
+) -> None:
+    body = {"query": {"modelId": MODEL_ID, "userEditedSQL": BY_STATUS, "rewriteSql": False,
+                      "sqlSortsEnabled": True, "fields": [],
+                      "column_totals": {"order_count": {"type": "aggregation"}}},
+            "resultType": result_type}  # fmt: skip
+    auth = {"Authorization": f"Bearer {tokens['all@example.com']}"}
+    answer = httpx.post(f"{tokens['url']}{RUN}", json=body, timeout=120, headers=auth)
+    assert answer.status_code == 200, answer.text
+    ((orders,),) = direct(tpch_path, "SELECT count(*) FROM orders")
+    statuses = len(direct(tpch_path, BY_STATUS))
+    if result_type == "csv":
+        lines = answer.text.strip().splitlines()
+        assert lines[0] == '"STATUS","order_count","revenue"'
+        assert len(lines) == 2 + statuses and lines[-1] == f",{orders},"
+    else:
+        got = answer.json()
+        assert list(got[-1]) == ["STATUS", "order_count", "revenue"]
+        assert got[-1] == {"STATUS": None, "order_count": orders, "revenue": None}
+        assert len(got) == statuses + 1
+
+
+def test_totals_without_sql_sorts_enabled_are_refused(tokens: dict[str, str]) -> None:
+    job = run(tokens, "all@example.com", BY_STATUS,
+              column_totals={"order_count": {"type": "aggregation"}})  # fmt: skip
+    assert (job["status"], job["error_type"]) == ("FAILED", "PLAN")
+    assert "only with sqlSortsEnabled: true" in job["error_message"]
