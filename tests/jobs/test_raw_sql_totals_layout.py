@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -50,7 +51,7 @@ def test_people_read_each_total_under_its_column() -> None:
         "own__omni_summ": pa.array([7, 8, None]),  # the SQL's own column (in summary.fields)
         "$omni_column_total_indicator": pa.array([None, None, "column_total"]),
     })  # fmt: skip
-    fields = {"name": {}, "n": {}, "own__omni_summ": {}}
+    fields: dict[str, dict[str, Any]] = {"name": {}, "n": {}, "own__omni_summ": {}}
     shown = without_helpers(with_sidecars_merged(table, fields))
     assert shown.column_names == ["name", "n", "own__omni_summ"]
     assert shown.column("n").to_pylist() == [1, 2, 6_000_000_000]  # widened to hold the sum
