@@ -1,6 +1,8 @@
-"""``level_of_detail`` measures (an aggregate of an aggregate at a ``fixed`` grain) on the TPC-H
+"""``level_of_detail`` measures (an aggregate of an aggregate at a ``fixed`` grain, or at the
+query's grain with ``always_include`` fields or without ``always_exclude`` ones) on the TPC-H
 demo data: each query's rows against hand-written SQL on DuckDB, an access-filtered user's
-inner aggregate over their rows only, and every dialect's rendering read back by its parser.
+inner aggregate over their rows only (also with ``cancel_query_filters``), and every dialect's
+rendering read back by its parser.
 
 PostgreSQL and MariaDB run the same comparisons in tests/engines/test_level_of_detail.py; the
 malformed ones are refused in tests/fixtures/models/invalid/level_of_detail_problems.
@@ -123,6 +125,93 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
         f"""SELECT n_name, AVG(t) FROM ({_LIFETIME}) AS l GROUP BY 1
             HAVING AVG(t) > 2150000""",
     ),
+    # always_include: the query's grain and each customer (a customer's value per priority,
+    # not their lifetime value as fixed would give)
+    "include_adds_the_customer_to_the_query_grain": (
+        {
+            "join_paths_from_topic_name": "orders",
+            "fields": ["orders.o_orderpriority", "orders.avg_customer_value_in_group"],
+            "filters": _STATUS_F,
+        },
+        """SELECT o_orderpriority, AVG(t) FROM
+             (SELECT o_orderpriority, o_custkey, SUM(o_totalprice) AS t FROM orders
+              WHERE o_orderstatus = 'F' GROUP BY 1, 2) AS l
+           GROUP BY 1""",
+    ),
+    "include_through_the_lineitem_fanout": (
+        {
+            "join_paths_from_topic_name": "lineitem",
+            "fields": ["region.r_name", "orders.avg_customer_value_in_group", "lineitem.revenue"],
+        },
+        f"""SELECT a.r_name, a.v, r.rev
+            FROM (SELECT r_name, AVG(t) AS v FROM ({_LIFETIME}) AS l GROUP BY 1) AS a
+            JOIN (SELECT r_name, SUM(l_extendedprice * (1 - l_discount)) AS rev
+                  FROM lineitem JOIN orders ON l_orderkey = o_orderkey
+                  JOIN customer ON o_custkey = c_custkey JOIN nation ON c_nationkey = n_nationkey
+                  JOIN region ON n_regionkey = r_regionkey GROUP BY 1) AS r
+              ON r.r_name = a.r_name""",
+    ),
+    "include_without_dimensions": (
+        {"join_paths_from_topic_name": "orders", "fields": ["orders.avg_customer_value_in_group"]},
+        f"SELECT AVG(t) FROM ({_LIFETIME}) AS l",
+    ),
+    # always_exclude: the query's grain without the nation, i.e. each region's total
+    "exclude_leaves_the_nation_out": (
+        {
+            "join_paths_from_topic_name": "orders",
+            "fields": [
+                "region.r_name",
+                "nation.n_name",
+                "orders.share_of_value_without_nation",
+                "orders.value_without_nation",
+            ],
+            "filters": _STATUS_F,
+        },
+        f"""SELECT g.r_name, g.n_name, g.s / t.rt, t.rt
+            FROM (SELECT r_name, n_name, SUM(o_totalprice) AS s {_ORDERS}
+                  WHERE o_orderstatus = 'F' GROUP BY 1, 2) AS g
+            JOIN (SELECT r_name, SUM(o_totalprice) AS rt {_ORDERS}
+                  WHERE o_orderstatus = 'F' GROUP BY 1) AS t ON t.r_name = g.r_name""",
+    ),
+    # an excluded field the query does not group by changes nothing
+    "exclude_of_a_field_not_in_the_query": (
+        {
+            "join_paths_from_topic_name": "orders",
+            "fields": ["customer.c_mktsegment", "orders.value_without_nation"],
+        },
+        """SELECT c_mktsegment, SUM(o_totalprice)
+           FROM orders JOIN customer ON o_custkey = c_custkey GROUP BY 1""",
+    ),
+    "exclude_of_the_only_dimension_is_the_grand_total": (
+        {
+            "join_paths_from_topic_name": "orders",
+            "fields": ["nation.n_name", "orders.value_without_nation"],
+        },
+        f"SELECT n_name, (SELECT SUM(o_totalprice) FROM orders) {_ORDERS} GROUP BY 1",
+    ),
+    # cancel_query_filters: the customers are the filtered query's, their values lifetime ones
+    "cancelled_filters_stay_out_of_the_inner_aggregate": (
+        {
+            "join_paths_from_topic_name": "orders",
+            "fields": ["nation.n_name", "orders.avg_unfiltered_lifetime_value", "orders.count"],
+            "filters": _STATUS_F,
+        },
+        f"""SELECT a.n_name, a.v, c.n
+            FROM (SELECT l.n_name, AVG(l.t) AS v FROM ({_LIFETIME}) AS l
+                  WHERE l.c_custkey IN (SELECT o_custkey FROM orders WHERE o_orderstatus = 'F')
+                  GROUP BY 1) AS a
+            JOIN (SELECT n_name, COUNT(*) AS n {_ORDERS} WHERE o_orderstatus = 'F'
+                  GROUP BY 1) AS c ON c.n_name = a.n_name""",
+    ),
+    "cancelled_filters_without_dimensions": (
+        {
+            "join_paths_from_topic_name": "orders",
+            "fields": ["orders.avg_unfiltered_lifetime_value", "orders.unfiltered_total"],
+            "filters": _STATUS_F,
+        },
+        f"""SELECT AVG(l.t), (SELECT SUM(o_totalprice) FROM orders) FROM ({_LIFETIME}) AS l
+            WHERE l.c_custkey IN (SELECT o_custkey FROM orders WHERE o_orderstatus = 'F')""",
+    ),
 }
 
 
@@ -186,6 +275,38 @@ def test_an_access_filtered_user_gets_the_inner_aggregate_of_their_rows(
     everyone = rows(tpch_engine, compile_query(governed, query, viewer=_who("ALL")).sql)
     assert len(everyone) == 25 and len(asia) == 5
     assert everyone[0][1] > 4 * asia[0][1]  # all regions' total, not Asia's
+
+
+ALWAYS_WHERE = """
+always_where_filters:
+  orders.o_orderpriority:
+    is: [1-URGENT, 2-HIGH]
+"""
+
+
+def test_cancelled_query_filters_keep_the_users_rules(
+    model: SemanticModel, tpch_engine: DuckDBEngine
+) -> None:
+    """cancel_query_filters drops the query's filters from the inner aggregate, never the
+    model's rules: an Asian user's unfiltered total is Asia's, of the topic's priorities."""
+    files = dict(model.files)
+    files["orders.topic"] += ACCESS_FILTER + ALWAYS_WHERE
+    governed = build_model(files, name="tpch", attributes=["region"])
+    query = {
+        "join_paths_from_topic_name": "orders",
+        "fields": ["nation.n_name", "orders.unfiltered_total", "orders.sum_totalprice"],
+        "filters": _STATUS_F,
+    }
+    rules = "r_name = 'ASIA' AND o_orderpriority IN ('1-URGENT', '2-HIGH')"
+    asia = rows(tpch_engine, compile_query(governed, query, viewer=_who("ASIA")).sql)
+    want = f"""SELECT n_name, (SELECT SUM(o_totalprice) {_ORDERS} WHERE {rules}),
+                      SUM(o_totalprice)
+               {_ORDERS} WHERE {rules} AND o_orderstatus = 'F' GROUP BY 1"""
+    same_rows(asia, rows(tpch_engine, want))
+    ((filtered_total,),) = rows(
+        tpch_engine, f"SELECT SUM(o_totalprice) {_ORDERS} WHERE {rules} AND o_orderstatus = 'F'"
+    )
+    assert asia[0][1] > 1.5 * filtered_total  # the status filter really was left out
 
 
 def test_column_totals_recompute_the_measure_at_each_level(

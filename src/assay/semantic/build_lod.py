@@ -1,11 +1,10 @@
-"""``level_of_detail`` measures in a model build: the inner aggregate and its ``fixed`` grain
-checked with their file and YAML path, and turned into a ``LevelOfDetail`` (the compiler's
-``compiler.lod`` builds the SQL).
+"""``level_of_detail`` measures in a model build: the inner aggregate and its grain
+(``fixed``, ``always_include`` or ``always_exclude``) checked with their file and YAML path,
+and turned into a ``LevelOfDetail`` (the compiler's ``compiler.lod`` builds the SQL).
 
-What is not implemented is refused by name, never read another way: ``always_include`` and
-``always_exclude`` (grains relative to the query's), the block's own ``filters`` and
-``custom_primary_key_sql``, ``cancel_query_filters: true``, a timeframe in ``fixed``, and
-inner aggregates that need parameters the block cannot hold (``percentile``, ``*_distinct_on``).
+What is not implemented is refused by name, never read another way: the block's own
+``filters`` and ``custom_primary_key_sql``, a timeframe in the grain's fields, and inner
+aggregates that need parameters the block cannot hold (``percentile``, ``*_distinct_on``).
 """
 
 from __future__ import annotations
@@ -16,11 +15,13 @@ from sqlglot import exp
 
 from assay.semantic.build_special import SpecialBuilder
 from assay.semantic.files import DISTINCT_ON_TYPES, MeasureFile
-from assay.semantic.model import Dimension, LevelOfDetail, Measure
+from assay.semantic.model import Dimension, LevelOfDetail, LodGrain, Measure
 from assay.semantic.templates import Ref, Template, contains_aggregate
 
 #: inner aggregates: each needs only the measure's ``sql``
 INNER_TYPES = ("sum", "count", "count_distinct", "average", "min", "max", "median")
+#: Omni's grouping strategies, one per level of detail
+GRAINS: tuple[LodGrain, ...] = ("fixed", "always_include", "always_exclude")
 _NOT_YET = (
     "Assay does not support {what} yet: it changes query results, so the model is refused "
     "rather than served without it"
@@ -85,22 +86,36 @@ class LodBuilder(SpecialBuilder):
         if spec.custom_primary_key_sql is not None:
             what = "custom_primary_key_sql on a level_of_detail measure"
             problems.append((f"{path}.custom_primary_key_sql", _NOT_YET.format(what=what)))
-        if lod.fixed is None:
+        strategies = [g for g in GRAINS if getattr(lod, g) is not None]
+        if not strategies:
             problems.append(
                 (
                     at,
                     "level_of_detail needs its grain: fixed: [view.field, ...] "
-                    "(fixed: [] for one grand total)",
+                    "(fixed: [] for one grand total), always_include: [...] (the query's "
+                    "dimensions and these) or always_exclude: [...] (the query's but these)",
+                )
+            )
+        elif len(strategies) > 1:
+            problems.append(
+                (
+                    f"{at}.{strategies[1]}",
+                    f"level_of_detail takes one grouping strategy, not {' and '.join(strategies)}",
                 )
             )
         for where, message in problems:
             self.issue(file, where, message)
         ok = not problems
+        grain: LodGrain = strategies[0] if strategies else "fixed"
         grain_views: set[str] = set()
-        fixed = self._lod_fixed(view, lod.fixed or [], file, f"{at}.fixed", grain_views)
+        listed = getattr(lod, grain) or []
+        fields = self._lod_fields(view, listed, file, f"{at}.{grain}", grain, grain_views)
+        if grain == "always_exclude":
+            # Excluded fields only leave the query's grain: their views never join for them.
+            grain_views = set()
         inner_views = {view}
         tree = self._lod_input(view, spec, lod.aggregate_type, file, path, inner_views)
-        if not ok or fixed is None or tree is False:
+        if not ok or fields is None or tree is False:
             return None
         value = tree if isinstance(tree, exp.Expr) else None
         # The inner measure is keyed apart from the outer one (``$`` is in no field name), so
@@ -118,7 +133,12 @@ class LodBuilder(SpecialBuilder):
             views_used=frozenset(inner_views | grain_views),
             percentile=spec.percentile,
             data_type="STRING" if outer == "list" else "NUMBER",
-            lod=LevelOfDetail(inner=inner, fixed=fixed),
+            lod=LevelOfDetail(
+                inner=inner,
+                fields=fields,
+                grain=grain,
+                cancel_query_filters=lod.cancel_query_filters,
+            ),
         )
 
     def _lod_input(
@@ -162,10 +182,16 @@ class LodBuilder(SpecialBuilder):
             return False
         return tree
 
-    def _lod_fixed(
-        self, view: str, entries: list[Any], file: str, path: str, views_used: set[str]
+    def _lod_fields(
+        self,
+        view: str,
+        entries: list[Any],
+        file: str,
+        path: str,
+        strategy: str,
+        views_used: set[str],
     ) -> tuple[Dimension, ...] | None:
-        """The dimensions of a ``fixed`` list (``view.field`` or a field of the same view);
+        """The dimensions of a grain's list (``view.field`` or a field of the same view);
         None when one is wrong (each reported)."""
         out: list[Dimension] = []
         ok = True
@@ -180,7 +206,7 @@ class LodBuilder(SpecialBuilder):
                 self.issue(
                     file,
                     where,
-                    f"invalid field specified in fixed: {raw!r} (a field "
+                    f"invalid field specified in {strategy}: {raw!r} (a field "
                     "name such as customers.id)",
                 )
                 ok = False
@@ -189,7 +215,7 @@ class LodBuilder(SpecialBuilder):
                 self.issue(
                     file,
                     where,
-                    f"Invalid field specified in fixed: {text} (a level "
+                    f"Invalid field specified in {strategy}: {text} (a level "
                     "of detail names single fields, not a view's wildcard)",
                 )
                 ok = False
@@ -198,7 +224,7 @@ class LodBuilder(SpecialBuilder):
                 self.issue(
                     file,
                     where,
-                    _NOT_YET.format(what=f"a timeframe in level_of_detail fixed ({text})"),
+                    _NOT_YET.format(what=f"a timeframe in level_of_detail {strategy} ({text})"),
                 )
                 ok = False
                 continue

@@ -204,30 +204,22 @@ class DimensionFile(_Strict):
     dynamic_top_n: Refused = None
 
 
-NoQueryFilterCancel = Annotated[
-    Any,
-    AfterValidator(
-        _only(
-            False,
-            "query filters apply inside the level of detail: cancel_query_filters: false is "
-            "accepted, and is what it does",
-        )
-    ),
-]
-
-
 class LevelOfDetailFile(_Strict):
     """A measure's ``level_of_detail``: the inner aggregate (``aggregate_type``) computed per
-    value of the ``fixed`` fields, which the measure's own aggregate then aggregates at the
-    query's grain. Which fields and aggregates are allowed is checked by ``build_lod``."""
+    value of its grain, which the measure's own aggregate then aggregates at the query's
+    grain. The grain is one of ``fixed`` (these fields), ``always_include`` (the query's
+    dimensions and these) or ``always_exclude`` (the query's dimensions but these); which
+    fields and aggregates are allowed is checked by ``build_lod``."""
 
     aggregate_type: AggregateType
     fixed: list[Any] | None = None
-    always_include: Refused = None
-    always_exclude: Refused = None
+    always_include: list[Any] | None = None
+    always_exclude: list[Any] | None = None
     custom_primary_key_sql: Refused = None
+    # Omni's pages name the block's filters (and their cancel_query_filter) without saying
+    # which rows they filter; refused until that is settled.
     filters: Refused = None
-    cancel_query_filters: NoQueryFilterCancel = None
+    cancel_query_filters: bool = False
 
 
 class MeasureFile(_Strict):

@@ -134,15 +134,24 @@ class MeasureFilter:
     week_start: int | None = None
 
 
+#: how a level of detail's fields make its grain (Omni's grouping strategies)
+LodGrain = Literal["fixed", "always_include", "always_exclude"]
+
+
 @dataclass(frozen=True, slots=True)
 class LevelOfDetail:
-    """A measure's ``level_of_detail`` with a ``fixed`` grain: ``inner`` (a measure of the same
-    view, with the inner aggregate) is computed once per value of the ``fixed`` dimensions
-    (keys; none: one grand total), and the measure aggregates those values at the query's
-    grain (see ``compiler.lod``)."""
+    """A measure's ``level_of_detail``: ``inner`` (a measure of the same view, with the inner
+    aggregate) is computed once per value of a grain, and the measure aggregates those values
+    at the query's grain (see ``compiler.lod``). The grain is ``fields`` (``fixed``; none: one
+    grand total), the query's dimensions and ``fields`` (``always_include``), or the query's
+    dimensions but ``fields`` (``always_exclude``): the last two are known per query.
+    ``cancel_query_filters``: the query's filters stay out of the inner aggregate (the model's
+    row rules never do)."""
 
     inner: Measure
-    fixed: tuple[Dimension, ...]
+    fields: tuple[Dimension, ...]
+    grain: LodGrain = "fixed"
+    cancel_query_filters: bool = False
 
 
 @dataclass(frozen=True, slots=True)

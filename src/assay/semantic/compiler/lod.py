@@ -9,15 +9,21 @@ A measure ``avg_lifetime_revenue`` (``aggregate_type: average``, ``level_of_deta
           GROUP BY 1) AS l ON p.k0 IS NOT DISTINCT FROM l.k0
     GROUP BY 1
 
-``l`` is the inner aggregate, one row per value of the ``fixed`` grain (``fixed: []``: one
-row, cross joined); ``p`` the query's groups paired with the grain values their rows hold, so
-each grain value counts once in each group it appears in (Omni's intermediate ``GROUP BY
-(query dims, $lod_grain_key)``). Decisions:
+``l`` is the inner aggregate, one row per value of the grain (none: one row, cross joined);
+``p`` the query's groups paired with the grain values their rows hold, so each grain value
+counts once in each group it appears in (Omni's intermediate ``GROUP BY (query dims,
+$lod_grain_key)``). The grain is the ``fixed`` fields, or known per query: the query's
+dimensions with the ``always_include`` fields (each inner row then lies in one group), or
+without the ``always_exclude`` ones (a coarser value repeated in each group it covers; an
+excluded field the query does not group by changes nothing; every timeframe of it leaves).
+Decisions:
 
 - Both read the query's own rows: the same joins, the query's filters and the model's row
-  rules (access filters, ``always_where_sql``, ``where_sql``) bound to the user, so a user an
-  access filter holds gets the inner aggregate of their rows only. Omni applies query filters
-  inside unless ``cancel_query_filters``, which is refused by name.
+  rules (access filters, ``always_where_sql``, ``where_sql``, the topic's
+  ``always_where_filters``) bound to the user, so a user an access filter holds gets the inner
+  aggregate of their rows only. ``cancel_query_filters: true`` keeps the query's filters out
+  of ``l`` only: the rules stay (governed means per user), and ``p`` still holds just the
+  grain values of the query's rows.
 - The inner aggregate is exact under fan-out: when the query's joins repeat the measure's
   view, it is taken over rows de-duplicated on the view's primary key (``build``'s
   ``_deduplicated_group``), as any measure is.
@@ -39,11 +45,14 @@ from assay.semantic.compiler.build import (
     _direct_group,
     _group_by,
     _id,
+    _paren,
     aggregate,
+    dimension_value,
     from_and_joins,
 )
 from assay.semantic.compiler.resolve import Selected
-from assay.semantic.model import Measure
+from assay.semantic.filters import filter_condition
+from assay.semantic.model import Dimension, Measure
 from assay.semantic.query import FieldRef
 
 
@@ -59,31 +68,24 @@ def lod_group(
     ``m``'s value as ``column``."""
     lod = m.lod
     assert lod is not None
-    topic = inp.res.scope.topic
-    # The grain as selected dimensions named k0, k1 ...: their SQL is cached as the field's.
-    grain = [
-        Selected(
-            FieldRef(f"k{i}", d.view, d.name, None),
-            dimension=d,
-            expr=d.expr,
-            calendar=inp.model.calendar_of(d, topic),
-        )
-        for i, d in enumerate(lod.fixed)
-    ]
+    grain = _grain(inp, dims, m)
     keys = [f"k{i}" for i in range(len(grain))]
     inner_col = {lod.inner.key: "v"}
-    if lod.inner.view in inp.multiplied:
-        inner = _deduplicated_group(inp, lod.inner.view, grain, keys, [lod.inner], inner_col, where)
+    inner_where = _rules_only(inp) if lod.cancel_query_filters else where
+    view = lod.inner.view
+    if view in inp.multiplied:
+        inner = _deduplicated_group(inp, view, grain, keys, [lod.inner], inner_col, inner_where)
     else:
-        inner = _direct_group(inp, grain, keys, [lod.inner], inner_col, where)
+        inner = _direct_group(inp, grain, keys, [lod.inner], inner_col, inner_where)
     # The outer aggregate over the inner values: the measure with the column as its input.
     value = _col("v", "l")
     outer = replace(m, input=value, filters=(), lod=None, distinct_key=None)
     agg = aggregate(inp.model, outer, inp.now, inp.dialect)
     select = exp.Select()
     l_table = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("l")))
-    if not dims:
-        # One group: every grain value counts once, and ``l`` holds each exactly once.
+    if not dims and (not lod.cancel_query_filters or not keys):
+        # One group: every grain value counts once, and ``l`` holds each exactly once (all
+        # of the query's, unless cancel_query_filters let in grain values the query has not).
         select.set("from_", exp.From(this=l_table))
     else:
         pairs = from_and_joins(inp)
@@ -106,3 +108,42 @@ def lod_group(
     select.append("expressions", exp.Alias(this=agg, alias=_id(column)))
     select.set("group", _group_by(len(dims)))
     return select
+
+
+def _grain(inp: BuildInput, dims: list[Selected], m: Measure) -> list[Selected]:
+    """The inner aggregate's grain for this query, as selected dimensions (their SQL is
+    cached as the field's): the ``fixed`` fields, or the query's dimensions (``dims``, with
+    their timeframes) with the ``always_include`` fields or without the ``always_exclude``
+    ones."""
+    lod = m.lod
+    assert lod is not None
+    topic = inp.res.scope.topic
+
+    def selected(d: Dimension) -> Selected:
+        ref = FieldRef(d.key, d.view, d.name, None)
+        return Selected(ref, dimension=d, expr=d.expr, calendar=inp.model.calendar_of(d, topic))
+
+    if lod.grain == "always_exclude":
+        left_out = {d.key for d in lod.fields}
+        return [s for s in dims if s.dimension is None or s.dimension.key not in left_out]
+    listed = [selected(d) for d in lod.fields]
+    if lod.grain == "fixed":
+        return listed
+    # A listed field the query already groups by (without a timeframe) is in the grain once.
+    present = {s.dimension.key for s in dims if s.dimension is not None and s.ref.grain is None}
+    return [*dims, *(s for s in listed if s.ref.key not in present)]
+
+
+def _rules_only(inp: BuildInput) -> exp.Expr | None:
+    """The query's WHERE without the query's own filters: the model's row rules (access
+    filters, ``always_*_sql``, ``where_sql``, the topic's ``always_where_filters``), which
+    ``cancel_query_filters`` never cancels."""
+    res = inp.res
+    conds: list[exp.Expr] = [
+        filter_condition(
+            f, dimension_value(inp, sel), now=inp.now, dialect=inp.dialect, calendar=sel.calendar
+        )
+        for sel, f in res.rule_filters
+    ]
+    conds += [_paren(c.copy()) for c in res.rule_where]
+    return exp.and_(*conds) if conds else None

@@ -93,6 +93,9 @@ class Resolution:
     views: set[str] = field(default_factory=set)
     #: the model's own row rules (access filters, always_*_sql, where_sql), bound to the user
     rule_where: list[exp.Expr] = field(default_factory=list)
+    #: the topic's always_*_filters among ``where``: rules too, which a level of detail's
+    #: cancel_query_filters (it drops the query's filters) keeps
+    rule_filters: list[tuple[Selected, Filter]] = field(default_factory=list)
     rule_having: list[exp.Expr] = field(default_factory=list)  # over MeasureRef nodes
     #: what sorting by a selected dimension sorts by (its ``order_by_field``), by alias
     sort_keys: dict[str, Selected] = field(default_factory=dict)
@@ -219,10 +222,13 @@ def resolve(
     topic = scope.topic
     if topic is not None:
         defaults = [(f, flt) for f, flt in topic.default_filters if f not in filtered]
+        rules = [*topic.always_where_filters, *topic.always_having_filters]
         for key, flt in [*topic.always_where_filters, *defaults, *topic.always_having_filters]:
             sel = _select(model, scope, parse_field(key), dialect=dialect, for_query=False)
             if sel is not None:
                 _add_filter(model, res, sel, flt)
+                if sel.dimension is not None and any(flt is f for _, f in rules):
+                    res.rule_filters.append((sel, flt))
         _topic_rules(model, res, topic, viewer)
     for sel in res.selected:
         res.views |= _views_of(model, sel)
