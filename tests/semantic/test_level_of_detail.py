@@ -10,6 +10,7 @@ malformed ones are refused in tests/fixtures/models/invalid/level_of_detail_prob
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -239,6 +240,36 @@ def test_the_fanout_case_is_a_real_trap(model: SemanticModel, tpch_engine: DuckD
     ((once,),) = rows(tpch_engine, compile_query(model, query).sql)
     ((repeated,),) = rows(tpch_engine, per_line)
     assert repeated > 3 * once
+
+
+def _tuples(engine: DuckDBEngine, sql: str) -> list[tuple[Any, ...]]:
+    return [tuple(r.values()) for r in engine.execute(sql).to_pylist()]
+
+
+def test_every_timeframe_of_an_excluded_field_leaves_the_grain(
+    model: SemanticModel, tpch_engine: DuckDBEngine
+) -> None:
+    """By year and priority, excluding the order date: each priority's total over the
+    filtered years, the same in both years' rows (and not the year's own sum)."""
+    query = {
+        "join_paths_from_topic_name": "orders",
+        "fields": ["orders.o_orderdate[year]", "orders.o_orderpriority",
+                   "orders.value_without_date", "orders.sum_totalprice"],
+        "filters": {"orders.o_orderdate": {"type": "date", "kind": "TIME_FOR_INTERVAL_DURATION",
+                                           "left_side": "1996-01-01", "right_side": "2 years"}},
+    }  # fmt: skip
+    sql = compile_query(model, query).sql
+    got = {(r[0].year, r[1]): r[2:] for r in _tuples(tpch_engine, sql)}
+    want_sql = """SELECT YEAR(o_orderdate), o_orderpriority, SUM(o_totalprice),
+                         SUM(SUM(o_totalprice)) OVER (PARTITION BY o_orderpriority)
+                  FROM orders WHERE o_orderdate >= DATE '1996-01-01'
+                    AND o_orderdate < DATE '1998-01-01' GROUP BY 1, 2"""
+    want = {(r[0], r[1]): (r[3], r[2]) for r in _tuples(tpch_engine, want_sql)}
+    assert len(got) == 10 and got.keys() == want.keys()
+    for key, (value, own) in got.items():
+        assert float(value) == pytest.approx(float(want[key][0]), rel=1e-9)
+        assert float(own) == pytest.approx(float(want[key][1]), rel=1e-9)
+        assert value > Decimal("1.5") * own
 
 
 ACCESS_FILTER = """
