@@ -177,6 +177,16 @@ def visible_model(model: SemanticModel, viewer: Viewer | None) -> SemanticModel:
     return variant
 
 
+def in_topic(model: SemanticModel, topic: str) -> SemanticModel:
+    """``model`` (whole, or as one user sees it) as queries through ``topic`` see it: the
+    topic's variant when it has views of its own (``SemanticModel.topic_models``), cut for
+    the same user."""
+    variant = model.in_topic(topic)
+    if variant is (model.source or model):
+        return model
+    return visible_model(variant, model.viewer) if model.source is not None else variant
+
+
 def _cut(model: SemanticModel, viewer: Viewer | None) -> SemanticModel:
     vis = Visibility(granted(model, viewer))
     topics_seen = [t for t in model.topics.values() if vis.topic(model, t)]

@@ -71,6 +71,7 @@ class FieldBuilder(MeasureBuilder):
                 self.quiet.add(view)
             else:
                 raw[view] = (file, data)
+        self._add_topic_views(raw)
         resolved = resolve_extends("view", raw, self.issue, broken=frozenset(broken))
         files = {view: file for view, (file, _) in raw.items()}
         resolved = resolve_field_extends(resolved, files, self.issue)
@@ -79,6 +80,11 @@ class FieldBuilder(MeasureBuilder):
                 self.quiet.add(view)
             elif resolved[view].get("template") is not True:
                 self._read_view_file(file, view, resolved[view])
+
+    def _add_topic_views(self, raw: dict[str, tuple[str, dict[str, Any]]]) -> None:
+        """Lay a topic's own ``views`` over the view files' YAML: only in the build of the
+        model as that topic sees it (``semantic.topic_views``); the model's own build adds
+        nothing."""
 
     def _read_view_file(self, file: str, view: str, data: dict[str, Any]) -> None:
         parsed = self._validate(file, ViewFile, data, "")

@@ -26,6 +26,10 @@ from assay.semantic.names import TOPIC_NAME
 
 
 class TopicBuilder(RuleBuilder):
+    #: the build of the model as one topic sees it builds that topic only (topic_views)
+    only_topic: str | None = None
+    #: topics with their own ``views`` (file, parsed), built apart (semantic.topic_views)
+    scoped_topics: dict[str, tuple[str, TopicFile]] = {}
     #: the relationships file's entries, read before the views (their aliases are views)
     relationship_files: tuple[RelationshipFile | None, ...] = ()
     #: positions of relationships whose alias was refused (reported once, not again per use)
@@ -216,12 +220,16 @@ class TopicBuilder(RuleBuilder):
                 raw[name] = (file, data)
         # extends resolved on the YAML; a template topic is a starting point, never a topic
         resolved = resolve_extends("topic", raw, self.issue, broken=frozenset(broken))
+        self.scoped_topics = {}
         for name, data in resolved.items():
             file = raw[name][0]
-            if data.get("template") is True:
+            if data.get("template") is True or self.only_topic not in (None, name):
                 continue
             spec = self._validate(file, TopicFile, data, "")
             if spec is None:
+                continue
+            if spec.views is not None and self.only_topic is None:
+                self.scoped_topics[name] = (file, spec)
                 continue
             topic = self._topic(file, name, spec, views, relationships)
             if topic is not None:

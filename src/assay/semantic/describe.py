@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from assay.semantic.access import in_topic
 from assay.semantic.filters import Filter
 from assay.semantic.model import (
     Dimension,
@@ -87,7 +88,10 @@ def topic_summary(model: SemanticModel, topic: Topic) -> dict[str, Any]:
 
 
 def topic_payload(model: SemanticModel, topic: Topic) -> dict[str, Any]:
-    """The ``topic`` object of ``GET /models/{id}/topic/{name}``."""
+    """The ``topic`` object of ``GET /models/{id}/topic/{name}``: with the topic's own
+    views and fields, when it has them."""
+    model = in_topic(model, topic.name)
+    topic = model.topics.get(topic.name, topic)
     joined = list(topic.joins)
     return _clean(
         {

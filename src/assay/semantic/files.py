@@ -418,7 +418,9 @@ class TopicFile(_Strict):
     warehouse_override: Refused = None
     #: joins only this topic uses, tried before the model's relationships file
     relationships: list[RelationshipFile] | None = None
-    views: Refused = None
+    #: views only this topic sees: ``name -> view YAML`` (semantic.topic_views checks each,
+    #: building the topic against a variant of the model's views)
+    views: dict[str, Any] | None = None
 
 
 class TimezoneFile(_Strict):

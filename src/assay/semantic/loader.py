@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from assay.errors import ModelInvalid, ModelIssue, did_you_mean
@@ -22,6 +23,7 @@ from assay.semantic.model import SemanticModel, Topic, View
 from assay.semantic.names import MODEL_NAME, view_name
 from assay.semantic.query_views import settle as settle_query_views
 from assay.semantic.timezones import MYSQL_REFUSAL, Zones, converted
+from assay.semantic.topic_views import TopicViewsBuild, as_variant, new_issues, seen_elsewhere
 
 _SUFFIXES = (".view", ".topic")
 
@@ -138,7 +140,9 @@ class _Builder(TopicBuilder):
             self.issue("model", "", "the model has no views (expected <name>.view files)")
         # An alias's fields are its target's: a problem in them is reported once, not per copy.
         self.issues = list(dict.fromkeys(self.issues))
+        self._refuse_query_views_through_scoped_topics()
         if any(not i.is_warning for i in self.issues):
+            self._topic_variants(None)  # their problems are reported in the same round
             return None
         digest = hashlib.sha256()
         for file in sorted(self.files):
@@ -167,7 +171,49 @@ class _Builder(TopicBuilder):
             zones=self.zones if model_file.timezone is not None else None,
         )
         model = settle_query_views(model, self.query_views, self.issue)
-        return None if any(not i.is_warning for i in self.issues) else model
+        variants = self._topic_variants(model)
+        if any(not i.is_warning for i in self.issues):
+            return None
+        return self._with_topic_variants(model, variants) if variants else model
+
+    def _refuse_query_views_through_scoped_topics(self) -> None:
+        """A query view is compiled with the model, before any topic's variant exists."""
+        for qv in list(self.query_views):
+            if qv.spec.topic in self.scoped_topics:
+                self.issue(qv.file, "query.topic", f"a query view through topic "
+                           f"{qv.spec.topic!r}, which has views of its own, is not supported "
+                           "yet: use another topic, or none")  # fmt: skip
+                self.query_views.remove(qv)
+
+    def _topic_variants(self, model: SemanticModel | None) -> dict[str, SemanticModel]:
+        """Each topic with its own ``views``, built with them over the model's
+        (semantic.topic_views); their new problems join the model's issues."""
+        out: dict[str, SemanticModel] = {}
+        for topic, (file, spec) in self.scoped_topics.items():
+            builder = _TopicBuilder(self.files, default_name=self.name, catalog=self.catalog,
+                                    attributes=self.known_attributes)  # fmt: skip
+            builder.only_topic, builder.topic_file = topic, file
+            builder.topic_views, builder.base = spec.views or {}, model
+            builder.reserved = frozenset(self.alias_of)
+            variant = builder.build()
+            self.issues += new_issues(builder.issues, self.issues, topic)
+            if variant is not None and topic in variant.topics:
+                out[topic] = as_variant(variant, topic, file)
+        return out
+
+    def _with_topic_variants(
+        self, model: SemanticModel, variants: Mapping[str, SemanticModel]
+    ) -> SemanticModel:
+        """``model`` with its scoped topics (as the rest of it sees them) and their variants;
+        topics in their files' order."""
+        order = [f.rsplit("/", 1)[-1].removesuffix(".topic") for f in self.files]
+        seen = {n: seen_elsewhere(v.topics[n], model.views) for n, v in variants.items()}
+        every = {**model.topics, **seen}
+        topics = {n: every[n] for n in sorted(every, key=lambda n: order.index(n))}
+        attributes = model.attributes_used.union(*(v.attributes_used for v in variants.values()))
+        clock = model.clock_filters or any(v.clock_filters for v in variants.values())
+        return replace(model, topics=topics, topic_models=dict(variants),
+                       attributes_used=attributes, clock_filters=clock)  # fmt: skip
 
     def _read_cache_policies(self, model_file: ModelFile, *, broken: bool) -> None:
         """The model's cache policies by name, and its default one's age. A broken model
@@ -199,3 +245,7 @@ class _Builder(TopicBuilder):
             fiscal_month_offset=model_file.fiscal_month_offset or 0,
         )
         self.fiscal = broken or model_file.fiscal_month_offset is not None
+
+
+class _TopicBuilder(TopicViewsBuild, _Builder):
+    """The build of the model as one topic with its own ``views`` sees it."""

@@ -418,6 +418,16 @@ class SemanticModel:
     # Set on such a variant: the whole model it was cut from, and for whom.
     source: SemanticModel | None = field(default=None, repr=False)
     viewer: Viewer | None = field(default=None, repr=False)
+    #: topics with their own ``views``: the model as each such topic sees it (its views laid
+    #: over the model's, built whole at load time), with caches of its own
+    topic_models: Mapping[str, SemanticModel] = field(default_factory=dict, repr=False)
+
+    def in_topic(self, topic: object) -> SemanticModel:
+        """The model queries through ``topic`` compile against: the topic's own variant
+        when it has ``views``, else this model (a whole model, never a user's cut)."""
+        whole = self.source or self
+        found = whole.topic_models.get(topic) if isinstance(topic, str) else None
+        return found if found is not None else whole
 
     def cache_age(self, topic: str | None) -> float | None:
         """Seconds a result of a query in ``topic`` may be reused: the topic's cache policy,

@@ -153,7 +153,8 @@ def restriction(model: SemanticModel, viewer: Viewer | None) -> str | None:
                 return f"the access filter on {f.field} in topic {topic.name!r}"
         if not topic.grants.holds(held):
             return f"topic {topic.name!r} requires access grants you do not hold"
-    for view in model.views.values():
+    scoped = [v for m in model.topic_models.values() for v in m.views.values()]  # topics' own
+    for view in [*model.views.values(), *scoped]:
         if not view.grants.holds(held):
             return f"view {view.name!r} requires access grants you do not hold"
         items: list[Dimension | Measure] = [*view.dimensions.values(), *view.measures.values()]

@@ -159,6 +159,10 @@ def compile_query(
     if model.source is not None:
         viewer = viewer or model.viewer
         model = model.source
+    # A topic with its own views compiles against its variant of the model (own caches too).
+    model = model.in_topic(
+        query.get("join_paths_from_topic_name") if isinstance(query, Mapping) else query.topic
+    )
     target = dialect or model.dialect
     if calc_rows is not None:
         q = parse_query(query) if isinstance(query, Mapping) else query

@@ -78,6 +78,7 @@ def _compile(
     st = parse_statement(sql, model.dialect)
     refs = {p: _field(text) for p, text in st.refs.items() if text != st.source}
     topic = st.source if st.source in model.topics else None
+    model = model.in_topic(topic)  # a topic with its own views: its variant of the model
     scope_query = SemanticQuery(
         fields=tuple({r.text: r for r in refs.values()}.values()),
         topic=topic,
