@@ -209,7 +209,7 @@ class _Builder(TopicBuilder):
         order = [f.rsplit("/", 1)[-1].removesuffix(".topic") for f in self.files]
         seen = {n: seen_elsewhere(v.topics[n], model.views) for n, v in variants.items()}
         every = {**model.topics, **seen}
-        topics = {n: every[n] for n in sorted(every, key=lambda n: order.index(n))}
+        topics = {n: every[n] for n in sorted(every, key=order.index)}
         attributes = model.attributes_used.union(*(v.attributes_used for v in variants.values()))
         clock = model.clock_filters or any(v.clock_filters for v in variants.values())
         return replace(model, topics=topics, topic_models=dict(variants),

@@ -87,8 +87,8 @@ class TopicViewsBuild:
         self.declared, self.default_tables = declared, {}
         self._raw_files = {view: file for view, (file, _) in raw.items()}
         new: dict[str, tuple[str, dict[str, Any]]] = {}
-        for name, data in self.topic_views.items():
-            name, path = str(name), f"views.{name}"
+        for key, data in self.topic_views.items():
+            name, path = str(key), f"views.{key}"
             if not isinstance(data, dict):
                 self.issue(self.topic_file, path, "a topic's view is a mapping of view "
                            "parameters ({} for none)")  # fmt: skip
@@ -97,11 +97,11 @@ class TopicViewsBuild:
                       if isinstance(data.get(k), dict) for f in data[k]}  # fmt: skip
             if name in raw:
                 refused = [k for k in _NOT_ON_OVERRIDES if k in data]
-                for key in refused:
+                for param in refused:
                     other = f"{name}_{self.only_topic}".lower()
-                    self.issue(self.topic_file, f"{path}.{key}", f"{name!r} is a view of the "
+                    self.issue(self.topic_file, f"{path}.{param}", f"{name!r} is a view of the "
                                "model: a topic's entry of that name is that view in this "
-                               f"topic (its fields and labels), so it cannot set {key}; for "
+                               f"topic (its fields and labels), so it cannot set {param}; for "
                                f"a view of its own, use a new name (e.g. {other!r}) with "
                                f"extends: [{name}]")  # fmt: skip
                 if not refused:
@@ -138,8 +138,10 @@ class TopicViewsBuild:
                 return f"{path}.{key}", why
         if not any(k in data for k in ("extends", "table_name", "sql")):
             known = did_you_mean(name, self._raw_files)
-            return path, (f"no view {name!r} in the model, and this topic's entry reads no "
-                          "table: give it extends: [a view], table_name or sql." + known)
+            return path, (
+                f"no view {name!r} in the model, and this topic's entry reads no "
+                "table: give it extends: [a view], table_name or sql." + known
+            )
         return None
 
     def _inherited_table(
@@ -196,8 +198,10 @@ def _overlay(own: dict[str, Any], topic: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(own)
     for key, value in topic.items():
         below = out.get(key)
-        if key in ("dimensions", "measures") and isinstance(value, dict) and isinstance(
-            below, dict
+        if (
+            key in ("dimensions", "measures")
+            and isinstance(value, dict)
+            and isinstance(below, dict)
         ):
             fields = dict(below)
             for name, spec in value.items():
