@@ -63,9 +63,11 @@ SUPPLY_LINES: dict[str, Any] = {
 }
 IN_TOPIC = {"join_paths_from_topic_name": "supply_lines", "limit": None}
 _FROM = """FROM lineitem l LEFT JOIN orders o ON l.l_orderkey = o.o_orderkey
-  LEFT JOIN customer c ON o.o_custkey = c.c_custkey LEFT JOIN nation n ON c.c_nationkey = n.n_nationkey
+  LEFT JOIN customer c ON o.o_custkey = c.c_custkey
+  LEFT JOIN nation n ON c.c_nationkey = n.n_nationkey
   LEFT JOIN supplier s ON l.l_suppkey = s.s_suppkey
   LEFT JOIN nation sn ON s.s_nationkey = sn.n_nationkey"""
+FRANCE = {"nation.n_name": {"kind": "EQUALS", "type": "string", "values": ["FRANCE"]}}
 URGENT = f"SUM(CASE WHEN o.o_orderpriority = '1-URGENT' THEN {NET} END)"
 
 #: name -> (query through the topic, hand-written SQL, whether row order matters)
@@ -87,9 +89,10 @@ CASES: dict[str, tuple[dict[str, Any], str, bool]] = {
         {
             **IN_TOPIC,
             "fields": ["nation.n_name", "supplier_nation_x.n_name", "lineitem.count"],
-            "filters": {"nation.n_name": {"kind": "EQUALS", "type": "string", "values": ["FRANCE"]}},
+            "filters": FRANCE,
         },
-        f"SELECT n.n_name AS c, sn.n_name AS s, COUNT(*) {_FROM} WHERE n.n_name = 'FRANCE' GROUP BY 1, 2",
+        f"SELECT n.n_name AS c, sn.n_name AS s, COUNT(*) {_FROM} "
+        "WHERE n.n_name = 'FRANCE' GROUP BY 1, 2",
         False,
     ),
     "topic_dimension": (
