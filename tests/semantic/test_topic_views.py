@@ -210,3 +210,31 @@ def test_a_broken_topic_field_is_refused_with_the_topics_path() -> None:
         ("supply_lines.topic", "views.lineitem.measures.urgent_revenue.sql")
     ], issues
     assert "l_extendedprice" in issues[0][2]
+
+
+def test_a_new_view_reads_the_table_of_the_view_it_extends() -> None:
+    """A view file without table_name reads the table named as its file; a topic's view
+    extending it reads that table, not one named after the topic's view."""
+    files = {
+        "customers.view": "dimensions:\n  id: {primary_key: true}\n  name: {}\n",
+        "orders.view": "dimensions:\n  id: {primary_key: true}\n  buyer_id: {}\n",
+        "sales.topic": yaml.safe_dump(
+            {
+                "base_view": "orders",
+                "views": {"buyers": {"extends": ["customers"]}},
+                "relationships": [
+                    {
+                        "join_from_view": "orders",
+                        "join_to_view": "buyers",
+                        "on_sql": "${orders.buyer_id} = ${buyers.id}",
+                        "relationship_type": "many_to_one",
+                    }
+                ],
+                "joins": {"buyers": {}},
+            }
+        ),
+    }
+    model = build_model(files, name="shop")
+    query = {"join_paths_from_topic_name": "sales", "fields": ["buyers.name"]}
+    sql = compile_query(model, query).sql
+    assert "LEFT JOIN customers AS buyers" in sql, sql
