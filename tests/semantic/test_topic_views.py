@@ -103,12 +103,14 @@ CASES: dict[str, tuple[dict[str, Any], str, bool]] = {
 }
 
 
-def topic_views_model(topic: dict[str, Any] | None = None, **files: str) -> SemanticModel:
+def topic_views_model(
+    topic: dict[str, Any] | None = None, files: dict[str, str] | None = None
+) -> SemanticModel:
     """The TPC-H demo model with the supply_lines topic (``topic`` instead, if given) and
     ``files`` changed (name -> text)."""
     texts = read_model_files(tpch_model_dir())
     texts["supply_lines.topic"] = yaml.safe_dump(topic or SUPPLY_LINES, sort_keys=False)
-    texts.update(files)
+    texts.update(files or {})
     return build_model(texts, name="tpch", attributes=["dept"])
 
 
@@ -187,7 +189,7 @@ GRANTS = "access_grants:\n  finance: {user_attribute: dept, allowed_values: [fin
 def test_the_extended_views_grants_apply_in_the_topic(tpch_engine: DuckDBEngine) -> None:
     texts = read_model_files(tpch_model_dir())
     nation = texts["nation.view"] + "\nrequired_access_grants: [finance]\n"
-    governed = topic_views_model(**{"model": texts["model"] + GRANTS, "nation.view": nation})
+    governed = topic_views_model(files={"model": texts["model"] + GRANTS, "nation.view": nation})
     query = {**IN_TOPIC, "fields": ["supplier_nation_x.n_name", "lineitem.count"]}
     sales = Viewer("u-sales", {"dept": ("sales",)}, frozenset())
     with pytest.raises(QueryError):
