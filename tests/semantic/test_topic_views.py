@@ -15,6 +15,7 @@ import yaml
 from assay.demo.tpch import tpch_model_dir
 from assay.engines import DuckDBEngine
 from assay.errors import ModelInvalid, QueryError
+from assay.semantic.access import visible_model
 from assay.semantic.compiler import DIALECTS, compile_query
 from assay.semantic.describe import topic_payload
 from assay.semantic.loader import build_model, read_model_files
@@ -196,6 +197,10 @@ def test_the_extended_views_grants_apply_in_the_topic(tpch_engine: DuckDBEngine)
         compile_query(governed, query, viewer=sales)
     finance = Viewer("u-finance", {"dept": ("finance",)}, frozenset())
     assert len(rows(tpch_engine, compile_query(governed, query, viewer=finance).sql)) == 25
+    for who, sees in ((sales, False), (finance, True)):  # the topic's detail, as each sees it
+        cut = visible_model(governed, who)
+        views = [v["name"] for v in topic_payload(cut, cut.topics["supply_lines"])["views"]]
+        assert ("supplier_nation_x" in views) is sees and "lineitem" in views, views
 
 
 def _issues(topic: dict[str, Any]) -> list[tuple[str, str, str]]:
