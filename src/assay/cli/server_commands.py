@@ -11,26 +11,28 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
 
 from assay.cli.app import DEMO_QUERY, HomeOption, app, err, fail, out, settings_of
-from assay.cli.demo_governance import (
-    enable_example_filter,
-    example_commands,
-    filter_is_on,
-    prepare_users,
-)
-from assay.config import Settings
 from assay.errors import AssayError
-from assay.jobs.keys import create_key, org_admin, user_for_email
-from assay.jobs.stores import open_job_store
-from assay.jobs.users import is_email
+
+if TYPE_CHECKING:
+    from assay.config import Settings
+    from assay.jobs.store import JobStore
 
 keys = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys, name="keys")
+
+
+def _open_store(settings: Settings) -> JobStore:
+    """The job store, imported when a command uses it: ``--help`` and the key commands'
+    help stay light."""
+    from assay.jobs.stores import open_job_store
+
+    return open_job_store(settings, pool_size=2)
 
 
 def _serve(settings: Settings) -> None:
@@ -85,6 +87,7 @@ def serve(
 def prepare_demo(settings: Settings, scale: float, *, duckdb: bool = True) -> Path:
     """The demo database (unless the data goes elsewhere) and an editable copy of the tpch
     model, in the home folder."""
+    from assay.cli.demo_governance import enable_example_filter
     from assay.demo.tpch import generate_tpch, tpch_model_dir
 
     if duckdb:
@@ -146,10 +149,12 @@ def demo(
                 settings = _demo_on_engine(settings, engine, connection, scale, models)
     except AssayError as exc:
         raise fail(exc) from exc
+    from assay.cli.demo_governance import example_commands, filter_is_on, prepare_users
+    from assay.jobs.keys import create_key, org_admin
     from assay.semantic.model import model_id_for
 
     model_id = model_id_for("tpch")
-    store = open_job_store(settings, pool_size=2)
+    store = _open_store(settings)
     try:
         users = prepare_users(store)  # before serving: the model reads their attribute
         admin = org_admin(store)
@@ -208,10 +213,13 @@ def keys_create(
     --user EMAIL: a personal token for that user (made, not as an admin, if they are new)."""
     if org == (user is not None):
         raise typer.BadParameter("give exactly one of --org or --user EMAIL")
+    from assay.jobs.keys import create_key, org_admin, user_for_email
+    from assay.jobs.users import is_email
+
     if user is not None and not is_email(user):
         raise typer.BadParameter(f"--user {user!r} is not an email address")
     settings = settings_of(ctx, home)
-    store = open_job_store(settings, pool_size=2)
+    store = _open_store(settings)
     try:
         owner = org_admin(store) if org else user_for_email(store, user or "")
         key, token = create_key(store, "org" if org else "pat", user=owner, label=label)
@@ -228,7 +236,7 @@ def keys_create(
 @keys.command("list")
 def keys_list(ctx: typer.Context, home: HomeOption = None) -> None:
     """List keys (never their tokens)."""
-    store = open_job_store(settings_of(ctx, home), pool_size=2)
+    store = _open_store(settings_of(ctx, home))
     try:
         for key in store.api_keys():
             created = datetime.fromtimestamp(key.created_at, UTC).strftime("%Y-%m-%d %H:%M")
@@ -248,7 +256,7 @@ def keys_revoke(
     home: HomeOption = None,
 ) -> None:
     """Revoke a key: requests with its token are refused from now on."""
-    store = open_job_store(settings_of(ctx, home), pool_size=2)
+    store = _open_store(settings_of(ctx, home))
     try:
         if not store.revoke_key(key_id, time.time()):
             err.print(Text(f"No active key with id {key_id}", style="red"))
