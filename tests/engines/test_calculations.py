@@ -45,6 +45,21 @@ def offset(rows: int, height: int = 1) -> dict[str, Any]:
     return call("Omni.OMNI_OFFSET_MULTI", f(N), lit(rows), lit(0), lit(height), lit(1))
 
 
+def column(name: str) -> dict[str, Any]:
+    """A whole column as Omni writes ``C:C`` for SUMIF and RANK."""
+    whole = (lit(-536870911), lit(0), lit(1073741823), lit(1))
+    return call("Omni.OMNI_OFFSET_MULTI", f(name), *whole)
+
+
+def typed(value: str, type_name: str) -> dict[str, Any]:
+    target = {"type": "sql_type", "type_name_name": type_name, "precision": 0, "scale": 0}
+    return call("SqlStdOperatorTable.CAST", lit(value), target)
+
+
+def datedif(unit: str, start: str, end: str) -> dict[str, Any]:
+    return call("Omni.OMNI_FX_DATEDIF", lit(unit), typed(start, "DATE"), typed(end, "DATE"))
+
+
 RUNNING = call(
     "Omni.OMNI_FX_SUM",
     call(
@@ -136,6 +151,69 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
             lit(0),
         ),
         "CASE WHEN n < 30000 THEN 8 ELSE 0 END",
+    ),
+    "fx_rank_largest_first": (
+        call("Omni.OMNI_FX_RANK", f(N), column(N)),
+        "(SELECT COUNT(*) FROM b AS c WHERE c.n > b.n) + 1",
+    ),
+    "fx_rank_smallest_first": (
+        call("Omni.OMNI_FX_RANK", f(N), column(N), lit(1)),
+        "(SELECT COUNT(*) FROM b AS c WHERE c.n < b.n) + 1",
+    ),
+    "sum_if_not_equal": (
+        call("Omni.OMNI_FX_SUM_IF", column(P), lit("<>3-MEDIUM"), column(N)),
+        "(SELECT SUM(n) FROM b WHERE p <> '3-MEDIUM')",
+    ),
+    "sum_if_text_ignores_case": (
+        call("Omni.OMNI_FX_SUM_IF", column(P), lit("1-urgent"), column(N)),
+        "(SELECT SUM(n) FROM b WHERE p = '1-URGENT')",
+    ),
+    "sum_if_without_sum_range": (
+        call("Omni.OMNI_FX_SUM_IF", column(N), lit(">30000")),
+        "(SELECT SUM(n) FROM b WHERE n > 30000)",
+    ),
+    "sum_if_nothing_matches_is_null": (
+        call("Omni.OMNI_FX_SUM_IF", column(P), lit("nothing"), column(N)),
+        "(SELECT SUM(n) FROM b WHERE p = 'nothing')",
+    ),
+    "count_if": (
+        call("Omni.OMNI_FX_COUNT_IF", column(N), lit(">30000")),
+        "(SELECT COUNT(*) FROM b WHERE n > 30000)",
+    ),
+    "count_ifs": (
+        call("Omni.OMNI_FX_COUNT_IFS", column(P), lit("<>5-low"), column(N), lit(">=1")),
+        "(SELECT COUNT(*) FROM b WHERE p <> '5-LOW' AND n >= 1)",
+    ),
+    "sum_ifs": (
+        call("Omni.OMNI_FX_SUM_IFS", column(N), column(P), lit(">=2-high"), column(N), lit("<>0")),
+        "(SELECT SUM(n) FROM b WHERE p >= '2-HIGH' AND n <> 0)",
+    ),
+    "average_if": (
+        call("Omni.OMNI_FX_AVERAGE_IF", column(P), lit("<3-MEDIUM"), column(N)),
+        "(SELECT AVG(CAST(n AS {dbl})) FROM b WHERE p < '3-MEDIUM')",
+    ),
+    "average_ifs": (
+        call("Omni.OMNI_FX_AVERAGE_IFS", column(N), column(P), lit(">2-HIGH")),
+        "(SELECT AVG(CAST(n AS {dbl})) FROM b WHERE p > '2-HIGH')",
+    ),
+    "max_ifs": (
+        call("Omni.OMNI_FX_MAX_IFS", column(N), column(P), lit("<=3-medium")),
+        "(SELECT MAX(n) FROM b WHERE p <= '3-MEDIUM')",
+    ),
+    "row_position": (
+        call("Omni.ABSOLUTE_POSITION"),
+        "(SELECT COUNT(*) FROM b AS c WHERE c.p <= b.p)",
+    ),
+    "datedif_days": (datedif("DAY", "2024-01-31", "2024-03-01"), "30"),
+    "datedif_months_need_the_day_reached": (datedif("MONTH", "2024-01-31", "2024-02-29"), "0"),
+    "datedif_months": (datedif("MONTH", "2024-01-31", "2024-03-01"), "1"),
+    "datedif_years_from_a_leap_day": (datedif("YEAR", "2020-02-29", "2024-02-28"), "3"),
+    "datedif_years": (datedif("YEAR", "2023-03-15", "2024-03-15"), "1"),
+    "datedif_start_after_end_is_null": (datedif("DAY", "2024-03-01", "2024-01-31"), "NULL"),
+    "epoch_of_a_date": (call("Omni.OMNI_EPOCH", typed("2024-01-02", "DATE")), "1704153600"),
+    "epoch_of_a_timestamp": (
+        call("Omni.OMNI_EPOCH", typed("2024-01-02 03:04:05", "TIMESTAMP")),
+        "1704164645",
     ),
 }
 
@@ -319,3 +397,38 @@ def test_calculations_are_governed_per_user(tpch_engine: Engine) -> None:
     # the same words as for a field that does not exist; suggestions only from the query
     reason = compiled.invalid_calculations["pct"]
     assert reason.startswith("references 'customer.c_acctbal', which is not in fields.")
+
+
+@pytest.mark.parametrize("engine_name", ENGINES)
+def test_median_where_the_engine_has_it_as_a_window(
+    engine_name: str, tpch_model: SemanticModel, request: pytest.FixtureRequest
+) -> None:
+    """MEDIAN over the column on DuckDB and MariaDB, over a trailing range on DuckDB only;
+    PostgreSQL's ordered-set PERCENTILE_CONT cannot be a window: invalid, with the reason."""
+    engine: Engine = request.getfixturevalue(engine_name)
+    calcs = [
+        {"calc_name": "med", "sql_expression": call("Omni.OMNI_FX_MEDIAN", f(N))},
+        {"calc_name": "med2", "sql_expression": call("Omni.OMNI_FX_MEDIAN", offset(-1, 2))},
+    ]
+    swallowed = [{**c, "swallow_errors": True} for c in calcs]
+    compiled = compile_query(tpch_model, query(swallowed), dialect=engine.dialect)
+    invalid = compiled.invalid_calculations
+    if engine.dialect == "postgres":
+        assert invalid == {
+            "med": "OMNI_FX_MEDIAN is not supported yet on postgres",
+            "med2": "OMNI_FX_MEDIAN is not supported yet on postgres",
+        }
+        return
+    middle = "(SELECT n FROM b AS c WHERE (SELECT COUNT(*) FROM b AS d WHERE d.n < c.n) = 2)"
+    got = rows(engine, compiled.sql)
+    want = rows(engine, hand_written(engine.dialect, middle))
+    same_rows([r[:3] for r in got], want)
+    if engine.dialect == "mysql":
+        assert invalid == {
+            "med2": "OMNI_FX_MEDIAN over a range of rows is not supported yet on mysql "
+            "(only over the whole column)"
+        }
+        return
+    assert invalid == {}
+    trailing = f"(n + COALESCE({_PREV}, n)) / 2.0"
+    same_rows([r[:2] + r[3:] for r in got], rows(engine, hand_written("duckdb", trailing)))

@@ -80,7 +80,7 @@ def test_an_unsupported_operator_fails_the_job_as_calcs_failed(api: httpx.Client
     assert (job["status"], job["error_type"]) == ("FAILED", "CALCS_FAILED")
     assert "'look' Unsupported operator Omni.OMNI_FX_VLOOKUP" in job["error_message"]
     assert job["summary"]["invalid_calculations"] == {
-        "look": "Unsupported operator Omni.OMNI_FX_VLOOKUP"
+        "look": "Unsupported operator Omni.OMNI_FX_VLOOKUP: not supported yet"
     }
     assert "result" not in job
 
@@ -89,7 +89,7 @@ def test_swallow_errors_shows_error_cells_and_completes(api: httpx.Client) -> No
     job = run_job(api, {"query": calc_query(PCT, {**LOOKUP, "swallow_errors": True})})
     assert job["status"] == "COMPLETE", job
     assert job["summary"]["invalid_calculations"] == {
-        "look": "Unsupported operator Omni.OMNI_FX_VLOOKUP"
+        "look": "Unsupported operator Omni.OMNI_FX_VLOOKUP: not supported yet"
     }
     table = arrow(job)
     assert table.column("look").to_pylist() == ["#ERROR!"] * 5

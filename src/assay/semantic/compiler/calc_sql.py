@@ -14,14 +14,12 @@ from collections.abc import Callable
 from sqlglot import exp
 
 from assay.semantic.calculations import CallNode, FieldNode, LiteralNode, Node, SqlTypeNode
+from assay.semantic.compiler.calc_functions import Functions, Invalid
+from assay.semantic.compiler.calc_functions import whole_number as _int
 
 _Q = "q"
 #: offsets at least this far mean "the whole column" (Omni writes C:C as +-536870911 rows)
 _WHOLE = 536870911
-
-
-class Invalid(Exception):
-    """This calculation cannot be compiled; the message says why, for the summary."""
 
 
 def col(name: str) -> exp.Column:
@@ -96,8 +94,11 @@ class Translator:
         partition: list[exp.Expr],
         by_row: exp.Ordered,
         columns_between: Callable[[int, int], exp.Expr] | None = None,
+        dialect: str = "duckdb",
     ) -> None:
         self.partition = partition
+        #: the spreadsheet functions, some of which exist only on some dialects
+        self.functions = Functions(self, dialect)
         self._by_row = by_row
         #: ``outside_pivot`` on a pivoted query: the condition "this cell's pivot column is
         #: in first..last" (OMNI_PIVOT_OFFSET reads a range of a row's columns); else None
@@ -112,7 +113,7 @@ class Translator:
             return self.call(n)
         if isinstance(n, SqlTypeNode):
             raise Invalid(f"a type ({n.type_name}) outside CAST")
-        raise Invalid(f"Unsupported node type {n.type!r}")
+        raise Invalid(f"Unsupported node type {n.type!r}: not supported yet")
 
     def call(self, n: CallNode) -> exp.Expr:
         space, _, name = n.operator.partition(".")
@@ -141,6 +142,8 @@ class Translator:
                 return self.case(n, else_last=False)
             if name.startswith("OMNI_FX_") and fx in _AGGREGATES and len(ops) == 1:
                 return self.aggregate(fx, ops[0], n.operator)
+            if name == "OMNI_FX_MEDIAN" and len(ops) == 1:
+                return self.aggregate(fx, ops[0], n.operator)
             if name in _ROW_OPERATORS:
                 value = self.column_operand(n)
                 return _ROW_OPERATORS[name](self, value)
@@ -148,7 +151,9 @@ class Translator:
                 return self.offset(n)
             if name == "OMNI_LEGACY_OFFSET":
                 return self.legacy_offset(n)
-        raise Invalid(f"Unsupported operator {n.operator}")
+            if (compiled := self.functions.compile(name, n)) is not None:
+                return compiled
+        raise Invalid(f"Unsupported operator {n.operator}: not supported yet")
 
     def args(self, n: CallNode, count: int) -> list[exp.Expr]:
         if len(n.operands) != count:
@@ -202,7 +207,12 @@ class Translator:
 
     def aggregate(self, fx: str, operand: Node, operator: str) -> exp.Expr:
         """``SUM(B:B)`` (a column: every row) or ``SUM(OFFSET(...))`` (a frame of rows)."""
-        make = _AGGREGATES[fx]
+
+        def make(e: exp.Expr, framed: bool = False) -> exp.Expr:
+            if fx == "MEDIAN":  # a window function on some dialects only
+                return self.functions.median(e, framed)
+            return _AGGREGATES[fx](e)
+
         if isinstance(operand, FieldNode):
             return self.over(make(self.node(operand)))
         if isinstance(operand, CallNode) and operand.operator == "Omni.OMNI_OFFSET_MULTI":
@@ -219,7 +229,7 @@ class Translator:
                 else:
                     spec.set(side, exp.Literal.number(abs(bound)))
                     spec.set(f"{side}_side", "PRECEDING" if bound < 0 else "FOLLOWING")
-            return self.over(make(value), order=self.by_row(), spec=spec)
+            return self.over(make(value, framed=True), order=self.by_row(), spec=spec)
         if isinstance(operand, CallNode) and operand.operator == "Omni.OMNI_PIVOT_OFFSET":
             return self.over(make(self.pivot_range(operand)))
         raise Invalid(
@@ -339,19 +349,3 @@ def _literal(value: str | int | float | bool | None) -> exp.Expr:
     if isinstance(value, str):
         return exp.Literal.string(value)
     return exp.Literal.number(value)
-
-
-def _int(n: Node) -> int | None:
-    """A whole-number literal (Omni writes a negative one as UNARY_MINUS of a literal)."""
-    if isinstance(n, LiteralNode) and not isinstance(n.value, bool):
-        value = n.value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, int):
-            return value
-        if isinstance(value, str) and value.lstrip("-").isdigit():
-            return int(value)
-    if isinstance(n, CallNode) and n.operator == "SqlStdOperatorTable.UNARY_MINUS":
-        inner = _int(n.operands[0]) if len(n.operands) == 1 else None
-        return -inner if inner is not None else None
-    return None

@@ -25,7 +25,8 @@ from sqlglot import exp
 from assay.errors import CalculationsFailed, InvalidQuery, NotSupported, did_you_mean
 from assay.semantic.calculations import Calculation
 from assay.semantic.compiler.build import dialect_named
-from assay.semantic.compiler.calc_sql import Invalid, Translator, col
+from assay.semantic.compiler.calc_functions import Invalid
+from assay.semantic.compiler.calc_sql import Translator, col
 
 ROW = "$omni_row"
 #: the value of ``swallow_errors`` cells (a string, as Omni shows it)
@@ -127,7 +128,7 @@ def calculate(
                 invalid[c.name] = f"uses the invalid calculation {bad!r}"
             if c.name not in invalid:
                 try:
-                    values[c.name] = _translate(c, by_row, offset, window_rows, pivot)
+                    values[c.name] = _translate(c, by_row, offset, window_rows, pivot, dialect)
                 except Invalid as exc:
                     invalid[c.name] = str(exc)
             done[c.name] = c.name not in invalid
@@ -162,14 +163,16 @@ def _translate(
     offset: int,
     window_rows: int | None,
     pivot: PivotCells | None,
+    dialect: str,
 ) -> exp.Expr:
     """One calculation's value over the layer below, its windows partitioned as it reads."""
     if pivot is None:
-        return Translator(_partition(offset, window_rows), by_row).node(c.expression)
+        part = _partition(offset, window_rows)
+        return Translator(part, by_row, dialect=dialect).node(c.expression)
     partition = pivot.partition(c, window_rows)
     if not c.outside_pivot:
-        return Translator(partition, by_row).node(c.expression)
-    value = Translator(partition, by_row, pivot.in_columns).node(c.expression)
+        return Translator(partition, by_row, dialect=dialect).node(c.expression)
+    value = Translator(partition, by_row, pivot.in_columns, dialect).node(c.expression)
     # a cell past column_limit (a row's only one) is in no range of columns: no value
     return exp.Case(ifs=[exp.If(this=pivot.in_columns(1, pivot.column_limit), true=value)])
 
