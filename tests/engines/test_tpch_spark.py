@@ -1,46 +1,24 @@
 """The TPC-H oracle and fan-out cases on Spark give DuckDB's answers.
 
-The test server is loaded with TPC-H once (its marker table says the load is complete and at
-which scale; a file lock per server keeps xdist workers from loading it twice).
+The ``tpch_spark`` fixture (tests/engines/conftest.py) loads the test server with TPC-H once.
 """
 
 from __future__ import annotations
 
-import fcntl
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from assay.demo.load_spark import is_current, load_tpch
-from assay.demo.tpch import TABLES, generate_parquet
+from assay.demo.tpch import TABLES
 from assay.engines import DuckDBEngine
 from assay.engines.spark import SparkEngine
 from assay.semantic.model import SemanticModel
-from tests import spark_server
-from tests.conftest import REPO, TEST_SCALE
 from tests.engine_parity import PARITY_CASES, assert_parity, assert_query_parity
 from tests.engines.test_model_views import QUERY_VIEW_CASES
 from tests.semantic import test_query_views as query_views
 from tests.semantic import test_topic_relationships as topic_relationships
 
 pytestmark = pytest.mark.tpch
-
-
-@pytest.fixture(scope="module")
-def tpch_spark() -> Iterator[SparkEngine]:
-    url = spark_server.url()
-    cache = REPO / ".cache"
-    cache.mkdir(exist_ok=True)
-    with open(cache / "tpch-spark.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not is_current(url, TEST_SCALE):
-            with tempfile.TemporaryDirectory(prefix="assay-tpch-", dir=cache) as tmp:
-                load_tpch(url, generate_parquet(Path(tmp), TEST_SCALE), TEST_SCALE)
-    engine = SparkEngine(url)
-    yield engine
-    engine.close()
 
 
 @pytest.mark.parametrize("case", PARITY_CASES, ids=[c.stem for c in PARITY_CASES])
