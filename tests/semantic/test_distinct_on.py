@@ -194,3 +194,11 @@ def test_field_metadata(model: SemanticModel) -> None:
 def test_every_dialect_renders_and_reparses(name: str, dialect: str, model: SemanticModel) -> None:
     sql = compile_query(model, CASES[name][0], dialect=dialect).sql
     sqlglot.parse_one(sql, read=dialect)
+
+
+def test_spark_percentiles_are_exact(model: SemanticModel) -> None:
+    """Spark refuses PERCENTILE_CONT(x, p); its PERCENTILE is the exact, interpolated one (never
+    PERCENTILE_APPROX, which sqlglot makes of the WITHIN GROUP form: a silent estimate)."""
+    sql = compile_query(model, CASES["median_percentile_through_fanout"][0], dialect="spark").sql
+    assert "PERCENTILE(" in sql and "0.9)" in sql
+    assert "PERCENTILE_CONT" not in sql and "APPROX" not in sql

@@ -180,7 +180,13 @@ def aggregate(
         return exp.Count(this=exp.Distinct(expressions=[value]))
     if at == "percentile":
         assert m.percentile is not None
-        return exp.PercentileCont(this=value, expression=exp.Literal.number(m.percentile / 100))
+        fraction = exp.Literal.number(m.percentile / 100)
+        if dialect == "spark":
+            # sqlglot writes PERCENTILE_CONT(x, p), which Spark refuses (it wants WITHIN
+            # GROUP, and sqlglot turns that form into PERCENTILE_APPROX: an estimate).
+            # Spark's PERCENTILE is exact and interpolates linearly, as PERCENTILE_CONT does.
+            return exp.Quantile(this=value, quantile=fraction)
+        return exp.PercentileCont(this=value, expression=fraction)
     if at == "list":
         return exp.ArrayAgg(this=exp.Distinct(expressions=[value]))
     return _SIMPLE_AGGS[at](this=value)
