@@ -20,7 +20,7 @@ def model() -> SemanticModel:
 
 
 @pytest.mark.parametrize("name", CASES)
-@pytest.mark.parametrize("engine_name", ["tpch_postgres", "tpch_mariadb"])
+@pytest.mark.parametrize("engine_name", ["tpch_postgres", "tpch_mariadb", "tpch_spark"])
 def test_engine_matches_duckdb(
     name: str,
     engine_name: str,
