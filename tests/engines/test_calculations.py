@@ -26,7 +26,7 @@ pytestmark = pytest.mark.tpch
 
 P, N = "orders.o_orderpriority", "orders.count"
 BASE = "SELECT o_orderpriority AS p, COUNT(*) AS n FROM orders GROUP BY o_orderpriority"
-DOUBLE = {"duckdb": "DOUBLE", "postgres": "DOUBLE PRECISION", "mysql": "DOUBLE"}
+DOUBLE = {"duckdb": "DOUBLE", "postgres": "DOUBLE PRECISION", "mysql": "DOUBLE", "spark": "DOUBLE"}
 
 
 def f(name: str) -> dict[str, Any]:
@@ -262,7 +262,7 @@ def hand_written(dialect: str, *columns: str) -> str:
     return f"WITH b AS ({BASE}) SELECT p, n, {cols} FROM b ORDER BY p"
 
 
-ENGINES = ["tpch_engine", "tpch_postgres", "tpch_mariadb"]
+ENGINES = ["tpch_engine", "tpch_postgres", "tpch_mariadb", "tpch_spark"]
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -277,7 +277,10 @@ def test_calculation_matches_hand_written_sql(
     )
     got = rows(engine, compiled.sql)
     assert len(got) == 5
-    same_rows(got, rows(engine, hand_written(engine.dialect, column)))
+    # Spark cannot run the oracle: it refuses a subquery correlated two levels up (b.p below
+    # d), so Spark's rows are held to the hand-written SQL as DuckDB runs it.
+    oracle: Engine = request.getfixturevalue("tpch_engine") if engine.dialect == "spark" else engine
+    same_rows(got, rows(oracle, hand_written(oracle.dialect, column)))
 
 
 @pytest.mark.parametrize("engine_name", ENGINES)

@@ -165,11 +165,13 @@ def test_day_of_week_filter_by_number_counts_from_the_week_start(
 
 
 @pytest.mark.parametrize(("grain", "day", "week_start", "offset"), CASES)
-def test_mariadb_gives_duckdbs_rows(
-    tpch_mariadb: Engine, tpch_engine: DuckDBEngine, grain: str, day: str, week_start: int,
-    offset: int,
+@pytest.mark.parametrize("engine_name", ["tpch_mariadb", "tpch_spark"])
+def test_engine_gives_duckdbs_rows(
+    engine_name: str, tpch_engine: DuckDBEngine, grain: str, day: str, week_start: int,
+    offset: int, request: pytest.FixtureRequest,
 ) -> None:  # fmt: skip
+    engine: Engine = request.getfixturevalue(engine_name)
     q = {"fields": [f"orders.{D}[{grain}]", "orders.count", "orders.total"], "table": "orders"}
     m = model(day, offset)
     want = rows(tpch_engine, compile_query(m, q, dialect="duckdb").sql)
-    assert rows(tpch_mariadb, compile_query(m, q, dialect="mysql").sql) == want
+    assert rows(engine, compile_query(m, q, dialect=engine.dialect).sql) == want

@@ -46,7 +46,7 @@ DEFAULTS = {"segment_pattern": ("%",), "min_balance": ("-1000",), "min_customers
 NUMERIC = frozenset({"min_balance", "min_customers", "max_size"})
 
 
-@pytest.fixture(params=["duckdb", "postgres", "mariadb"])
+@pytest.fixture(params=["duckdb", "postgres", "mariadb", "spark"])
 def engine(request: pytest.FixtureRequest, tpch_engine: DuckDBEngine) -> Engine:
     if request.param == "duckdb":
         return tpch_engine
