@@ -148,11 +148,17 @@ def test_postgres_fills_as_hand_written_sql(
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_mariadb_fills_as_duckdb_does(
-    name: str, tpch_model: SemanticModel, tpch_mariadb: Engine, tpch_engine: DuckDBEngine
+@pytest.mark.parametrize("engine_name", ["tpch_mariadb", "tpch_spark"])
+def test_engine_fills_as_duckdb_does(
+    name: str,
+    engine_name: str,
+    tpch_model: SemanticModel,
+    tpch_engine: DuckDBEngine,
+    request: pytest.FixtureRequest,
 ) -> None:
+    engine: Engine = request.getfixturevalue(engine_name)
     query, duck_sql, _ = CASES[name]
-    got = rows(tpch_mariadb, compile_query(tpch_model, query, dialect="mysql").sql)
+    got = rows(engine, compile_query(tpch_model, query, dialect=engine.dialect).sql)
     check(got, rows(tpch_engine, duck_sql))
 
 

@@ -261,10 +261,10 @@ ORDER BY rn, CASE WHEN cn IS NULL THEN 1 ELSE 0 END, cn""",
 
 @pytest.mark.parametrize("case", TOTAL_CASES, ids=[c.name for c in TOTAL_CASES])
 def test_row_totals_equal_hand_written_sql(
-    case: Case, tpch_model: SemanticModel, engine: Engine
+    case: Case, tpch_model: SemanticModel, engine: Engine, tpch_engine: DuckDBEngine
 ) -> None:
     got = rows(engine, compile_query(tpch_model, case.query, dialect=engine.dialect).sql)
-    want = rows(engine, case.sql)
+    want = rows(oracle(engine, tpch_engine), case.sql)
     assert any(r[-1] == "row_total" for r in want)
     assert_same(got, want)
     cells = [r for r in got if r[-1] is None]
@@ -284,6 +284,12 @@ def plain(value: Any) -> Any:
     return value
 
 
+def oracle(engine: Engine, duckdb: DuckDBEngine) -> Engine:
+    """Where the hand-written SQL runs: Spark cannot plan some of it (a correlated subquery
+    it fails on internally; ``t.t`` read as a struct field), so Spark is held to DuckDB's."""
+    return duckdb if engine.dialect == "spark" else engine
+
+
 def rows(engine: Engine, sql: str) -> list[tuple[Any, ...]]:
     return [tuple(plain(v) for v in r.values()) for r in engine.execute(sql).to_pylist()]
 
@@ -297,7 +303,7 @@ def assert_same(got: list[tuple[Any, ...]], want: list[tuple[Any, ...]]) -> None
         )
 
 
-@pytest.fixture(params=["duckdb", "postgres", "mariadb"])
+@pytest.fixture(params=["duckdb", "postgres", "mariadb", "spark"])
 def engine(request: pytest.FixtureRequest, tpch_engine: DuckDBEngine) -> Engine:
     if request.param == "duckdb":
         return tpch_engine
@@ -307,11 +313,11 @@ def engine(request: pytest.FixtureRequest, tpch_engine: DuckDBEngine) -> Engine:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_pivoted_rows_equal_hand_written_sql(
-    case: Case, tpch_model: SemanticModel, engine: Engine
+    case: Case, tpch_model: SemanticModel, engine: Engine, tpch_engine: DuckDBEngine
 ) -> None:
     compiled = compile_query(tpch_model, case.query, dialect=engine.dialect)
     got = rows(engine, compiled.sql)
-    want = rows(engine, case.sql)
+    want = rows(oracle(engine, tpch_engine), case.sql)
     if "NULL" in case.name:  # the case holds the NULL it is about
         assert any(None in r for r in want)
     if case.query.get("offset"):  # a page's rows are numbered from 1

@@ -117,6 +117,23 @@ def from_and_joins(inp: BuildInput) -> exp.Select:
     return select
 
 
+def own_ctes(tree: exp.Expr, prefix: str) -> exp.Expr:
+    """The tree with its CTEs renamed apart: some dialects (Spark) have them hoisted to the
+    top of the statement, where two parts' CTEs (a totals level's, a row total's) would
+    otherwise share names."""
+    with_ = tree.args.get("with_")
+    if with_ is None:
+        return tree
+    names = {cte.alias for cte in with_.expressions}
+
+    def rename(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Identifier) and node.this in names:
+            return exp.Identifier(this=prefix + node.this, quoted=node.quoted)
+        return node
+
+    return tree.transform(rename, copy=False)
+
+
 @cache
 def dialect_named(name: str) -> Dialect:
     """One instance per dialect: sqlglot builds a new one per lookup, which costs."""

@@ -17,7 +17,7 @@ from dataclasses import replace
 from sqlglot import exp
 
 from assay.errors import InvalidQuery, NotSupported, did_you_mean
-from assay.semantic.compiler.build import BuildInput, build
+from assay.semantic.compiler.build import BuildInput, build, own_ctes
 from assay.semantic.compiler.resolve import Selected
 from assay.semantic.pivot_request import PivotValue
 from assay.semantic.query import Sort
@@ -191,7 +191,7 @@ def _with_row_totals(
     sums.append(
         "expressions", exp.Alias(this=exp.Literal.string("row_total"), alias=_id(ROW_TOTAL))
     )
-    sums.set("from_", exp.From(this=_subquery(totals, "t1")))
+    sums.set("from_", exp.From(this=_subquery(own_ctes(totals, "r_"), "t1")))
     return exp.Union(this=cells, expression=sums, distinct=False)
 
 

@@ -22,7 +22,7 @@ from sqlglot import exp
 
 from assay.errors import InvalidQuery, NotSupported
 from assay.semantic.column_totals import ColumnTotals
-from assay.semantic.compiler.build import BuildInput, build
+from assay.semantic.compiler.build import BuildInput, build, own_ctes
 from assay.semantic.compiler.resolve import Selected
 from assay.semantic.query import Sort
 
@@ -159,7 +159,7 @@ def _union_of_levels(inp: BuildInput, dims: list[Selected], levels: list[Level])
             sort_keys={},
         )
         name = f"$omni_level_{k}"
-        tree = _own_ctes(build(replace(inp, res=res, sorts=())), f"l{k}_")
+        tree = own_ctes(build(replace(inp, res=res, sorts=())), f"l{k}_")
         tree.set("order", None)
         branch = exp.Select()
         for s in inp.res.selected:
@@ -174,22 +174,6 @@ def _union_of_levels(inp: BuildInput, dims: list[Selected], levels: list[Level])
     for b in branches[1:]:
         out = exp.Union(this=out, expression=b, distinct=False)
     return out
-
-
-def _own_ctes(tree: exp.Expr, prefix: str) -> exp.Expr:
-    """The tree with its CTEs renamed apart: some dialects (Spark) have them hoisted to the
-    top of the statement, where the levels' CTEs would otherwise share names."""
-    with_ = tree.args.get("with_")
-    if with_ is None:
-        return tree
-    names = {cte.alias for cte in with_.expressions}
-
-    def rename(node: exp.Expr) -> exp.Expr:
-        if isinstance(node, exp.Identifier) and node.this in names:
-            return exp.Identifier(this=prefix + node.this, quoted=node.quoted)
-        return node
-
-    return tree.transform(rename, copy=False)
 
 
 def _ordered_and_limited(
