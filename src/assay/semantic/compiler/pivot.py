@@ -191,7 +191,9 @@ def _with_row_totals(
     sums.append(
         "expressions", exp.Alias(this=exp.Literal.string("row_total"), alias=_id(ROW_TOTAL))
     )
-    sums.set("from_", exp.From(this=_subquery(own_ctes(totals, "r_"), "t1")))
+    renamed = own_ctes(totals, "r_")  # Spark hoists CTEs: the cells' and these would collide
+    assert isinstance(renamed, exp.Select)
+    sums.set("from_", exp.From(this=_subquery(renamed, "t1")))
     return exp.Union(this=cells, expression=sums, distinct=False)
 
 
