@@ -1,7 +1,7 @@
 """The TPC-H demo model with fixture fields merged into its views: the special dimensions of
 ``tests/fixtures/models/special_dimensions``, the ``*_distinct_on`` measures of
 ``tests/fixtures/models/distinct_on`` and the ``level_of_detail`` measures of
-``tests/fixtures/models/level_of_detail``."""
+``tests/fixtures/models/level_of_detail`` (and its dimensions, of ``level_of_detail_dimensions``)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from tests.conftest import FIXTURES
 SPECIAL = FIXTURES / "models" / "special_dimensions"
 DISTINCT_ON = FIXTURES / "models" / "distinct_on"
 LEVEL_OF_DETAIL = FIXTURES / "models" / "level_of_detail"
+LOD_DIMENSIONS = FIXTURES / "models" / "level_of_detail_dimensions"
 
 
 def merged_model(folder: Path) -> SemanticModel:
@@ -43,3 +44,7 @@ def distinct_on_model() -> SemanticModel:
 
 def lod_model() -> SemanticModel:
     return merged_model(LEVEL_OF_DETAIL)
+
+
+def lod_dimension_model() -> SemanticModel:
+    return merged_model(LOD_DIMENSIONS)

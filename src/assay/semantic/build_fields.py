@@ -311,6 +311,14 @@ class FieldBuilder(MeasureBuilder):
             self.quiet.add(key)
             return None
         tree, durations = special
+        lod = None
+        if spec.level_of_detail is not None:
+            lod = self._lod_dimension(view, name, spec, tree, file, views_used)
+            if lod is None:
+                self.quiet.add(key)
+                return None
+            tree = exp.Column(this=exp.to_identifier("v", quoted=True),
+                              table=exp.to_identifier(lod.alias, quoted=True))  # fmt: skip
         timeframes = tuple(spec.timeframes) if spec.timeframes else None
         fiscal = [t for t in timeframes or () if t.startswith("fiscal_")]
         if fiscal and not self.fiscal:
@@ -318,6 +326,10 @@ class FieldBuilder(MeasureBuilder):
                        "model's fiscal_month_offset (Omni: fiscal timeframes do not work "
                        "without it); set it in the model file, 0 for calendar years")  # fmt: skip
         data_type = "TIMESTAMP" if timeframes else _infer_type(tree)
+        if lod is not None:
+            at = lod.inner.aggregate_type
+            inner = lod.inner.input
+            data_type = _infer_type(inner) if at in ("min", "max") and inner else "NUMBER"
         if spec.groups is not None or spec.bin_boundaries is not None:
             data_type = "STRING"  # labels
         elif durations is not None:
@@ -363,6 +375,7 @@ class FieldBuilder(MeasureBuilder):
             durations=durations,
             order_by=self._order_by_field(view, name, spec, file),
             week_start=None if spec.week_start_day is None else weekday_number(spec.week_start_day),
+            lod=lod,
         )
         self.dimensions[key] = dim
         return dim

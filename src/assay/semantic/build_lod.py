@@ -1,4 +1,4 @@
-"""``level_of_detail`` measures in a model build: the inner aggregate and its grain
+"""``level_of_detail`` measures and dimensions in a model build: the inner aggregate and its grain
 (``fixed``, ``always_include`` or ``always_exclude``) checked with their file and YAML path,
 and turned into a ``LevelOfDetail`` (the compiler's ``compiler.lod`` builds the SQL).
 
@@ -14,8 +14,15 @@ from typing import Any
 from sqlglot import exp
 
 from assay.semantic.build_special import SpecialBuilder
-from assay.semantic.files import DISTINCT_ON_TYPES, MeasureFile
-from assay.semantic.model import Dimension, LevelOfDetail, LodGrain, Measure
+from assay.semantic.files import DISTINCT_ON_TYPES, DimensionFile, MeasureFile
+from assay.semantic.model import (
+    LOD_DIM_PREFIX,
+    Dimension,
+    DimensionLod,
+    LevelOfDetail,
+    LodGrain,
+    Measure,
+)
 from assay.semantic.templates import Ref, Template, contains_aggregate
 
 #: inner aggregates: each needs only the measure's ``sql``
@@ -238,3 +245,76 @@ class LodBuilder(SpecialBuilder):
                 out.append(dim)
                 views_used.update(dim.views_used)
         return tuple(out) if ok else None
+
+    def _lod_dimension(
+        self,
+        view: str,
+        name: str,
+        spec: DimensionFile,
+        tree: exp.Expr,
+        file: str,
+        views_used: set[str],
+    ) -> DimensionLod | None:
+        """A ``level_of_detail`` dimension: its resolved ``sql`` (``tree``) aggregated by the
+        block's ``aggregate_type`` per value of ``fixed``, and the views its grain joins. The
+        dimension itself reads the inner value joined back to each row (``compiler.lod_dims``);
+        the grain's views join ``views_used``.
+        Every problem is reported in one round; None when there is any."""
+        lod = spec.level_of_detail
+        assert lod is not None
+        path = f"dimensions.{name}"
+        at = f"{path}.level_of_detail"
+        problems: list[tuple[str, str]] = []
+        if lod.aggregate_type not in INNER_TYPES:
+            what = f"aggregate_type {lod.aggregate_type} inside level_of_detail"
+            works = f" (it works with {', '.join(INNER_TYPES)})"
+            problems.append((f"{at}.aggregate_type", _NOT_YET.format(what=what) + works))
+        for grain in ("always_include", "always_exclude"):
+            if getattr(lod, grain) is not None:
+                # The grain would be the query's grouping, which holds this dimension itself.
+                what = f"{grain} on a level_of_detail dimension (only fixed)"
+                problems.append((f"{at}.{grain}", _NOT_YET.format(what=what)))
+        if lod.fixed is None and not problems:
+            problems.append((at, "a level_of_detail dimension needs its grain: fixed: "
+                             "[view.field, ...] (fixed: [] for one grand value)"))  # fmt: skip
+        for kind in ("groups", "bin_boundaries", "duration", "timeframes", "order_by_field"):
+            if getattr(spec, kind):
+                what = f"{kind} on a level_of_detail dimension"
+                problems.append((f"{path}.{kind}", _NOT_YET.format(what=what)))
+        if contains_aggregate(tree):
+            problems.append((f"{path}.sql", "a level_of_detail dimension's sql is row-level: "
+                             "the aggregate is level_of_detail's aggregate_type"))  # fmt: skip
+        if _reads_lod(tree):
+            what = "a level_of_detail dimension over another one"
+            problems.append((f"{path}.sql", _NOT_YET.format(what=what)))
+        grain_views: set[str] = set()
+        fields = self._lod_fields(view, lod.fixed or [], file, f"{at}.fixed", "fixed", grain_views)
+        for i, d in enumerate(fields or ()):
+            if d.lod is not None or _reads_lod(d.expr):
+                what = f"a level_of_detail dimension ({d.key}) in fixed"
+                problems.append((f"{at}.fixed[{i}]", _NOT_YET.format(what=what)))
+        for where, message in problems:
+            self.issue(file, where, message)
+        if problems or fields is None:
+            return None
+        inner_views = frozenset(views_used)
+        views_used |= grain_views
+        inner = Measure(
+            view=view,
+            name=f"{name}$lod",
+            label=name,
+            aggregate_type=lod.aggregate_type,
+            views_used=inner_views,
+            input=tree,
+        )
+        return DimensionLod(
+            inner=inner,
+            fields=fields,
+            alias=f"{LOD_DIM_PREFIX}{view}_{name}",
+            cancel_query_filters=lod.cancel_query_filters,
+        )
+
+
+def _reads_lod(tree: exp.Expr) -> bool:
+    """Whether ``tree`` reads a level of detail dimension's joined value."""
+    return any(c.table.startswith(LOD_DIM_PREFIX) for c in tree.find_all(exp.Column))

@@ -242,6 +242,11 @@ def _pydantic_message(err: Mapping[str, Any], shape: type[BaseModel]) -> str:
         hint = did_you_mean(str(loc[-1]), fields)
         if loc[-1] == "type" and owner is DimensionFile:
             hint = " Omni dimensions have no type parameter; the column's type is used."
+        if loc[-1] == "aggregate_type" and owner is DimensionFile:
+            return (
+                "Invalid property name 'aggregate_type': a dimension has no aggregate; a level "
+                "of detail dimension's aggregate_type goes inside level_of_detail"
+            )
         return f"unknown parameter {loc[-1]!r}.{hint}"
     if kind == "literal_error":
         expected = str(err.get("ctx", {}).get("expected", ""))
@@ -262,6 +267,6 @@ def _owner_shape(shape: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel
         return shape
     if len(loc) == 2 and str(loc[0]) in _NESTED:
         return _NESTED[str(loc[0])]
-    if shape is MeasureFile and tuple(loc) == ("level_of_detail",):
+    if shape in (MeasureFile, DimensionFile) and tuple(loc) == ("level_of_detail",):
         return LevelOfDetailFile
     return None

@@ -161,6 +161,25 @@ class DurationFile(_Strict):
     sql_end: str
 
 
+class LevelOfDetailFile(_Strict):
+    """A measure's ``level_of_detail``: the inner aggregate (``aggregate_type``) computed per
+    value of its grain, which the measure's own aggregate then aggregates at the query's
+    grain (a dimension's: the inner value joined back to each row). The grain is one of
+    ``fixed`` (these fields), ``always_include`` (the query's dimensions and these) or
+    ``always_exclude`` (the query's dimensions but these); which fields and aggregates are
+    allowed is checked by ``build_lod``."""
+
+    aggregate_type: AggregateType
+    fixed: list[Any] | None = None
+    always_include: list[Any] | None = None
+    always_exclude: list[Any] | None = None
+    custom_primary_key_sql: Refused = None
+    # Omni's pages name the block's filters (and their cancel_query_filter) without saying
+    # which rows they filter; refused until that is settled.
+    filters: Refused = None
+    cancel_query_filters: bool = False
+
+
 class DimensionFile(_Strict):
     sql: str | None = None
     primary_key: bool = False
@@ -200,26 +219,8 @@ class DimensionFile(_Strict):
     else_: str | None = Field(default=None, alias="else")
     bin_boundaries: list[int | float] | None = None
     duration: DurationFile | None = None
-    level_of_detail: Refused = None
+    level_of_detail: LevelOfDetailFile | None = None
     dynamic_top_n: Refused = None
-
-
-class LevelOfDetailFile(_Strict):
-    """A measure's ``level_of_detail``: the inner aggregate (``aggregate_type``) computed per
-    value of its grain, which the measure's own aggregate then aggregates at the query's
-    grain. The grain is one of ``fixed`` (these fields), ``always_include`` (the query's
-    dimensions and these) or ``always_exclude`` (the query's dimensions but these); which
-    fields and aggregates are allowed is checked by ``build_lod``."""
-
-    aggregate_type: AggregateType
-    fixed: list[Any] | None = None
-    always_include: list[Any] | None = None
-    always_exclude: list[Any] | None = None
-    custom_primary_key_sql: Refused = None
-    # Omni's pages name the block's filters (and their cancel_query_filter) without saying
-    # which rows they filter; refused until that is settled.
-    filters: Refused = None
-    cancel_query_filters: bool = False
 
 
 class MeasureFile(_Strict):

@@ -151,6 +151,9 @@ class _Builder(TopicBuilder):
             name=self.name,
             dialect=self.dialect,
             views=views,
+            lod_dimensions={
+                d.lod.alias: d for v in views.values() for d in v.dimensions.values() if d.lod
+            },
             topics=topics,
             relationships=tuple(relationships),
             label=model_file.label,

@@ -113,6 +113,9 @@ class Dimension:
     durations: tuple[tuple[str, exp.Expr], ...] | None = None
     #: ``order_by_field``: the dimension of the same view that sorting by this one sorts by
     order_by: str | None = None
+    #: ``level_of_detail``: ``expr`` reads the value column of this inner aggregate, which the
+    #: compiler joins to the query's rows (``compiler.lod_dims``)
+    lod: DimensionLod | None = None
 
     def duration(self, unit: str) -> exp.Expr | None:
         """The value in ``unit`` of a duration dimension (None: not one of its intervals)."""
@@ -151,6 +154,24 @@ class LevelOfDetail:
     inner: Measure
     fields: tuple[Dimension, ...]
     grain: LodGrain = "fixed"
+    cancel_query_filters: bool = False
+
+
+#: the table alias of a level of detail dimension's inner aggregate (``_lod_<view>_<name>``)
+LOD_DIM_PREFIX = "_lod_"
+
+
+@dataclass(frozen=True, slots=True)
+class DimensionLod:
+    """A dimension's ``level_of_detail``: ``inner`` (a measure of the dimension's view) is
+    computed once per value of the ``fields`` (``fixed``; none: one grand value) and joined
+    back to each row on them, under ``alias`` (the dimension reads its column ``v``).
+    ``cancel_query_filters``: the query's filters stay out of the inner aggregate (the model's
+    row rules never do)."""
+
+    inner: Measure
+    fields: tuple[Dimension, ...]
+    alias: str
     cancel_query_filters: bool = False
 
 
@@ -396,6 +417,8 @@ class SemanticModel:
     # Rendered SQL of model fragments per (dialect, field): filled by the compiler on first
     # use; a model is immutable, so entries never go stale.
     fragments: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
+    #: level of detail dimensions by the alias their inner aggregate joins under
+    lod_dimensions: Mapping[str, Dimension] = field(default_factory=dict)
     # Measures over de-duplicated rows per (dialect, measure): SQL and the columns it reads.
     deduplicated: dict[tuple[str, str], tuple[str, tuple[tuple[str, str], ...]]] = field(
         default_factory=dict, repr=False

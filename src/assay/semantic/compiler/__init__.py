@@ -21,6 +21,7 @@ from assay.semantic.compiler.build import BuildInput, build, render
 from assay.semantic.compiler.calcs import PivotCells, calculate
 from assay.semantic.compiler.fill_plan import fill
 from assay.semantic.compiler.join_via import reroute
+from assay.semantic.compiler.lod_dims import with_lod_joins
 from assay.semantic.compiler.pivot import COL_NUM, ROW_NUM, pivot_columns, pivoted
 from assay.semantic.compiler.resolve import (
     Resolution,
@@ -282,6 +283,7 @@ def _compile(
         )
     )
     inp = BuildInput(model, res, joins, multiplied, sorts, limit, q.offset, now, target, viewer)
+    inp = with_lod_joins(inp)  # level of detail dimensions join the FROM
     helpers: tuple[str, ...] = ()
     warnings: list[str] = []
 

@@ -61,6 +61,9 @@ class BuildInput:
     now: datetime
     dialect: str
     viewer: Viewer | None = None
+    #: the level of detail dimensions' inner aggregates, joined to the query's rows
+    #: (``compiler.lod_dims``): every FROM of the query carries them
+    lod_joins: tuple[exp.Join, ...] = ()
 
     def bound(self, tree: exp.Expr, where: str) -> exp.Expr | None:
         """``tree`` with the user's attribute values bound, when it reads any (such SQL is
@@ -114,6 +117,8 @@ def from_and_joins(inp: BuildInput) -> exp.Select:
             inp.model.fragments[key] = text
     select = exp.Select()
     select.set("from_", exp.From(this=exp.Var(this=text)))
+    for join in inp.lod_joins:
+        select.append("joins", join.copy())
     return select
 
 

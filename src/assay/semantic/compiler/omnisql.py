@@ -30,6 +30,7 @@ from assay.semantic.compiler.build import (
     measure_value,
     render,
 )
+from assay.semantic.compiler.lod_dims import with_lod_joins
 from assay.semantic.compiler.omnisql_parse import Statement, parse_statement
 from assay.semantic.compiler.resolve import (
     Resolution,
@@ -96,6 +97,7 @@ def _compile(
     bases = _bases(model, res, sel.values())
     _refuse_repeated(model, st, sel, bases, multiplied, res.scope.base_view)
     inp = BuildInput(model, res, joins, multiplied, (), st.limit, st.offset, now, target, viewer)
+    inp = with_lod_joins(inp)  # level of detail dimensions join the FROM
     tree, fields = _build(inp, st, sel, bases)
     return CompiledQuery(
         sql=render(tree, target),
