@@ -1,7 +1,7 @@
 """The TPC-H demo model with fixture fields merged into its views: the special dimensions of
 ``tests/fixtures/models/special_dimensions``, the ``*_distinct_on`` measures of
 ``tests/fixtures/models/distinct_on`` and the ``level_of_detail`` measures of
-``tests/fixtures/models/level_of_detail`` (and its dimensions, of ``level_of_detail_dimensions``)."""
+``tests/fixtures/models/level_of_detail`` (its dimensions: ``level_of_detail_dimensions``)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
 """``level_of_detail`` dimensions on PostgreSQL against hand-written SQL, and on PostgreSQL and
 MariaDB against DuckDB's answers, row for row (``tests.engine_parity``).
 
-The cases are those of tests/semantic/test_level_of_detail_dimensions.py.
+The cases are those of tests/semantic/test_level_of_detail_dimensions.py, but the lineitem
+fan-out: PostgreSQL cannot hash-join on ``IS NOT DISTINCT FROM``, and the nested loop over the
+600k lines takes minutes (a known cost of the null-safe join, DuckDB runs it in a second).
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from assay.semantic.compiler import compile_query
 from assay.semantic.model import SemanticModel
 from tests.engine_parity import assert_query_parity
 from tests.semantic.test_distinct_on import rows, same_rows
-from tests.semantic.test_level_of_detail_dimensions import CASES
+from tests.semantic.test_level_of_detail_dimensions import CASES as ALL_CASES
 from tests.special_model import lod_dimension_model
 
 pytestmark = pytest.mark.tpch
+
+CASES = {k: v for k, v in ALL_CASES.items() if k != "through_the_lineitem_fanout"}
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,9 @@ pytestmark = pytest.mark.tpch
 
 _STATUS_F = {"orders.o_orderstatus": {"type": "string", "kind": "EQUALS", "values": ["F"]}}
 #: each customer's order count over the orders with status F
-_COUNT_F = "SELECT o_custkey, COUNT(o_orderkey) AS n FROM orders WHERE o_orderstatus = 'F' GROUP BY 1"
+_COUNT_F = (
+    "SELECT o_custkey, COUNT(o_orderkey) AS n FROM orders WHERE o_orderstatus = 'F' GROUP BY 1"
+)
 _BAND = "CASE WHEN c.n >= 20 THEN 'loyal' ELSE 'casual' END"
 _NATION = """FROM orders JOIN customer ON o_custkey = c_custkey
              JOIN nation ON c_nationkey = n_nationkey"""
@@ -38,10 +40,13 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
     "bands_of_the_customer_order_count": (
         {
             "join_paths_from_topic_name": "orders",
-            "fields": ["orders.customer_order_band", "orders.count",
-                       "orders.sum_customer_order_count"],
+            "fields": [
+                "orders.customer_order_band",
+                "orders.count",
+                "orders.sum_customer_order_count",
+            ],
             "filters": _STATUS_F,
-        },  # fmt: skip
+        },
         f"""SELECT {_BAND}, COUNT(*), SUM(c.n) FROM orders
             JOIN ({_COUNT_F}) AS c ON c.o_custkey = orders.o_custkey
             WHERE o_orderstatus = 'F' GROUP BY 1""",
@@ -53,12 +58,16 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
             "fields": ["orders.customer_order_count", "orders.count"],
             "filters": {
                 **_STATUS_F,
-                "orders.customer_order_count": {"kind": "GREATER_THAN", "type": "number",
-                                                "values": [15]},
-            },  # fmt: skip
+                "orders.customer_order_count": {
+                    "kind": "GREATER_THAN",
+                    "type": "number",
+                    "values": [15],
+                },
+            },
             "sorts": [{"column_name": "orders.customer_order_count", "sort_descending": True}],
         },
-        f"""SELECT c.n, COUNT(*) FROM orders JOIN ({_COUNT_F}) AS c ON c.o_custkey = orders.o_custkey
+        f"""SELECT c.n, COUNT(*) FROM orders
+            JOIN ({_COUNT_F}) AS c ON c.o_custkey = orders.o_custkey
             WHERE o_orderstatus = 'F' AND c.n > 15 GROUP BY 1 ORDER BY 1 DESC""",
     ),
     # cancel_query_filters: the count is over all the customer's orders
@@ -87,14 +96,18 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
     "through_the_lineitem_fanout": (
         {
             "join_paths_from_topic_name": "lineitem",
-            "fields": ["orders.customer_order_band", "lineitem.revenue",
-                       "orders.sum_customer_order_count", "orders.max_order_overall"],
-        },  # fmt: skip
+            "fields": [
+                "orders.customer_order_band",
+                "lineitem.revenue",
+                "orders.sum_customer_order_count",
+                "orders.max_order_overall",
+            ],
+        },
         f"""WITH c AS (SELECT o_custkey, COUNT(*) AS n FROM orders GROUP BY 1),
             ob AS (SELECT o_orderkey, c.n, {_BAND} AS band FROM orders JOIN c USING (o_custkey))
-            SELECT ob.band, SUM(l_extendedprice * (1 - l_discount)),
-                   (SELECT SUM(o2.n) FROM ob AS o2 WHERE o2.band = ob.band),
-                   (SELECT MAX(o_totalprice) FROM orders)
+            SELECT ob.band, SUM(l_extendedprice * (1 - l_discount)) AS rev,
+                   (SELECT SUM(o2.n) FROM ob AS o2 WHERE o2.band = ob.band) AS n,
+                   (SELECT MAX(o_totalprice) FROM orders) AS mx
             FROM lineitem JOIN ob ON l_orderkey = ob.o_orderkey GROUP BY 1""",
     ),
 }
@@ -116,9 +129,10 @@ def test_duckdb_matches_hand_written_sql(
 
 def test_the_fanout_case_is_a_real_trap(model: SemanticModel, tpch_engine: DuckDBEngine) -> None:
     """Counting the orders over the joined lines would count each order once per line."""
+    customer_1 = {"orders.o_custkey": {"kind": "EQUALS", "type": "number", "values": [1]}}
     query = {"join_paths_from_topic_name": "lineitem",
              "fields": ["orders.o_custkey", "orders.customer_order_count"],
-             "filters": {"orders.o_custkey": {"kind": "EQUALS", "type": "number", "values": [1]}}}  # fmt: skip
+             "filters": customer_1}  # fmt: skip
     ((_, once),) = rows(tpch_engine, compile_query(model, query).sql)
     ((per_line,),) = rows(tpch_engine, "SELECT COUNT(o_orderkey) FROM lineitem JOIN orders "
                           "ON l_orderkey = o_orderkey WHERE o_custkey = 1")  # fmt: skip
