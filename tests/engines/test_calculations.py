@@ -435,3 +435,18 @@ def test_median_where_the_engine_has_it_as_a_window(
     assert invalid == {}
     trailing = f"(n + COALESCE({_PREV}, n)) / 2.0"
     same_rows([r[:2] + r[3:] for r in got], rows(engine, hand_written("duckdb", trailing)))
+
+
+def test_a_numeric_criterion_never_matches_text_on_mariadb(
+    tpch_model: SemanticModel, tpch_mariadb: Engine
+) -> None:
+    """MariaDB reads '1-URGENT' = 1 as true (the text's leading digits); PostgreSQL and DuckDB
+    refuse the comparison. A number criterion over text must match nothing there too."""
+    tree = call("Omni.OMNI_FX_SUM_IF", column(P), lit(1), column(N))
+    naive = rows(tpch_mariadb, "SELECT SUM(n) FROM (" + BASE + ") b WHERE p = 1")
+    assert naive[0][0] is not None  # the trap is real: MariaDB sums the '1-URGENT' row
+    compiled = compile_query(
+        tpch_model, query([{"calc_name": "c", "sql_expression": tree}]), dialect="mysql"
+    )
+    got = rows(tpch_mariadb, compiled.sql)
+    assert len(got) == 5 and all(r[2] is None for r in got), got

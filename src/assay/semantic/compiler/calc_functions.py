@@ -164,7 +164,7 @@ class Functions:
         if isinstance(raw, bool):
             return exp.EQ(this=value, expression=exp.Boolean(this=raw))
         if isinstance(raw, int | float):
-            return exp.EQ(this=value, expression=exp.Literal.number(raw))
+            return self._numeric(value, exp.EQ(this=value, expression=exp.Literal.number(raw)))
         compare, text = _COMPARE[-1][1], raw
         is_not = False
         for prefix, make in _COMPARE:
@@ -177,7 +177,7 @@ class Functions:
                 "supported yet"
             )
         if _NUMBER.match(text):
-            test = compare(value, exp.Literal.number(text))
+            test = self._numeric(value, compare(value, exp.Literal.number(text)))
         elif _DATE.match(text):
             date = exp.Cast(this=exp.Literal.string(text), to=exp.DataType.build("DATE"))
             test = compare(value, date)
@@ -188,6 +188,23 @@ class Functions:
             empty = exp.Is(this=value.copy(), expression=exp.Null())
             return exp.Paren(this=exp.Or(this=test, expression=empty))
         return test
+
+    def _numeric(self, value: exp.Expr, test: exp.Expr) -> exp.Expr:
+        """``test``, a comparison with a number, on MySQL/MariaDB only where ``value`` reads
+        as a number: they compare ``'1-URGENT' = 1`` as true (the text's leading digits),
+        where the other engines refuse the comparison."""
+        if self.dialect != "mysql":
+            return test
+        pattern = r"^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$"
+        found = exp.Anonymous(  # MariaDB has REGEXP_INSTR, not MySQL 8's REGEXP_LIKE
+            this="REGEXP_INSTR",
+            expressions=[
+                exp.Cast(this=value.copy(), to=exp.DataType.build("CHAR")),
+                exp.Literal.string(pattern),
+            ],
+        )
+        number = exp.GT(this=found, expression=exp.Literal.number(0))
+        return exp.Paren(this=exp.And(this=number, expression=test))
 
     # -- MEDIAN, RANK ----------------------------------------------------------------------
 
