@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from assay.engines.base import Engine
+from assay.errors import CalculationsFailed
 from assay.semantic.compiler import compile_query
 from assay.semantic.model import SemanticModel
 from tests.governed import governed_model
@@ -272,6 +273,11 @@ def test_calculation_matches_hand_written_sql(
 ) -> None:
     engine: Engine = request.getfixturevalue(engine_name)
     tree, column = CASES[name]
+    if engine.dialect == "spark" and name.startswith("epoch"):  # Spark has no exact epoch
+        with pytest.raises(CalculationsFailed, match="OMNI_EPOCH is not supported yet on spark"):
+            compile_query(tpch_model, query([{"calc_name": "c", "sql_expression": tree}]),
+                          dialect="spark")  # fmt: skip
+        return
     compiled = compile_query(
         tpch_model, query([{"calc_name": "c", "sql_expression": tree}]), dialect=engine.dialect
     )
@@ -424,11 +430,13 @@ def test_median_where_the_engine_has_it_as_a_window(
         return
     middle = "(SELECT n FROM b AS c WHERE (SELECT COUNT(*) FROM b AS d WHERE d.n < c.n) = 2)"
     got = rows(engine, compiled.sql)
-    want = rows(engine, hand_written(engine.dialect, middle))
+    # Spark refuses the oracle's subquery correlated two levels up: DuckDB runs it instead
+    oracle: Engine = request.getfixturevalue("tpch_engine") if engine.dialect == "spark" else engine
+    want = rows(oracle, hand_written(oracle.dialect, middle))
     same_rows([r[:3] for r in got], want)
-    if engine.dialect == "mysql":
+    if engine.dialect in ("mysql", "spark"):
         assert invalid == {
-            "med2": "OMNI_FX_MEDIAN over a range of rows is not supported yet on mysql "
+            "med2": f"OMNI_FX_MEDIAN over a range of rows is not supported yet on {engine.dialect} "
             "(only over the whole column)"
         }
         return

@@ -308,3 +308,22 @@ def test_catalog_lists_tables_by_schema_and_search_path(engine: PostgresEngine, 
     assert catalog[f"{schema}.elsewhere"] == {"k": "bigint"}
     assert "elsewhere" not in catalog  # not on the search path
     assert not any(key.startswith(("pg_catalog.", "information_schema.")) for key in catalog)
+
+
+def test_a_reader_dropped_unread_closes_its_cursor_and_connection(
+    engine: PostgresEngine, recwarn: pytest.WarningsRecorder
+) -> None:
+    """A reader given up before its first batch (an error beside it, a cancel) frees what it
+    holds; a generator that never started would otherwise run no clean-up at all, and the
+    driver's cursor and connection would be left for the garbage collector."""
+    import gc
+
+    handle = engine.start("SELECT g FROM generate_series(1, 100000) AS g")
+    reader = handle.reader()
+    assert reader.schema.names == ["g"]
+    del reader
+    gc.collect()
+    leaks = [w for w in recwarn.list if issubclass(w.category, ResourceWarning)]
+    assert leaks == []
+    assert handle._finished
+    assert engine.execute("SELECT 1 AS one").column("one").to_pylist() == [1]

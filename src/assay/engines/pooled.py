@@ -174,7 +174,7 @@ class PooledQuery(ABC, Generic[C]):
         except Exception as exc:
             self._finish(clean=False)
             raise self._error(exc) from exc
-        return pa.RecordBatchReader.from_batches(schema, self._guarded(batches))
+        return pa.RecordBatchReader.from_batches(schema, _Batches(self, self._guarded(batches)))
 
     def _guarded(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         clean = False
@@ -209,3 +209,24 @@ class PooledQuery(ABC, Generic[C]):
         if self._cancelled:
             return QueryCancelled("The query was cancelled")
         return self._translate(exc)
+
+
+class _Batches:
+    """A query's batches, and the end of its life when its reader is dropped unread: a
+    generator that never started runs no ``finally`` when it is closed, so a reader given
+    up before its first batch (an error beside it, a cancel) would otherwise keep its cursor
+    and its connection out of the pool."""
+
+    def __init__(self, query: PooledQuery[Any], batches: Iterator[pa.RecordBatch]) -> None:
+        self._query = query
+        self._batches = batches
+
+    def __iter__(self) -> _Batches:
+        return self
+
+    def __next__(self) -> pa.RecordBatch:
+        return next(self._batches)
+
+    def __del__(self) -> None:
+        if not self._query._finished:
+            self._query._finish(clean=False)
