@@ -32,6 +32,27 @@ def test_a_verb_naming_a_value_filters_on_it(tpch_model: SemanticModel) -> None:
     compile_query(tpch_model, q)
 
 
+@pytest.mark.parametrize(
+    ("question", "filters"),
+    [
+        ("How many orders were returned in 1995 by customers in ASIA?",
+         {"orders.o_orderdate", "lineitem.l_returnflag", "region.r_name"}),
+        ("orders placed by customers in GERMANY", {"nation.n_name"}),
+    ],
+)  # fmt: skip
+def test_by_after_a_passive_names_who_did_it(
+    question: str, filters: set[str], tpch_model: SemanticModel
+) -> None:
+    """'returned ... by customers in ASIA' asks one figure for Asia's customers, not a row
+    per customer: "by" after a past participle names the agent, never a breakdown."""
+    q = _query(plan(question, tpch_model))
+    assert q["fields"] == ["orders.count"]
+    assert set(q["filters"]) == filters
+    # a breakdown is still one: "revenue by customer" groups by the customer
+    grouped = _query(plan("revenue by customers in ASIA", tpch_model))
+    assert "customer.c_name" in grouped["fields"]
+
+
 def test_named_values_compared_get_a_row_each(tpch_model: SemanticModel) -> None:
     q = _query(plan("compare revenue between ASIA and EUROPE by year", tpch_model))
     assert q["filters"]["region.r_name"]["values"] == ["ASIA", "EUROPE"]

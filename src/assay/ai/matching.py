@@ -64,15 +64,25 @@ def _overtaken(voc: Vocabulary, toks: list[str], used: list[bool], i: int, k: in
     return False
 
 
+def _agent(after: list[Span], toks: list[str], sp: Span) -> bool:
+    """``by <sp>`` names who did something, qualified by a value ("returned by customers in
+    ASIA", "placed by customers from GERMANY"), not a breakdown ("shipped by ship mode")."""
+    qualified = bool(after) and after[0].start == sp.end + 1 and toks[sp.end] in ("in", "from")
+    kinds = {e.kind for e in after[0].entries} if after else set()
+    return qualified and "value" in kinds and phrases.agentive_by(toks, sp.start - 1)
+
+
 def assign_roles(
     voc: Vocabulary, spans: list[Span], toks: list[str], rank_slot: int | None
 ) -> None:
     grouping = False
     prev_end = -1
-    for sp in spans:
+    for n, sp in enumerate(spans):
         between = toks[prev_end : sp.start] if prev_end >= 0 else []
         lead = toks[sp.start - 1] if sp.start else ""
-        if lead in phrases.GROUP_LEAD or (lead == "each" and sp.start > 1):
+        if lead == "by" and _agent(spans[n + 1 :], toks, sp):
+            grouping = False  # who did it, not a breakdown: its value is the filter
+        elif lead in phrases.GROUP_LEAD or (lead == "each" and sp.start > 1):
             grouping = True
         elif grouping and not all(t in ("and", ",", "the") for t in between):
             grouping = False

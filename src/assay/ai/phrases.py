@@ -65,6 +65,29 @@ _LT = {
 }
 NEGATIONS = {"not", "non", "excluding", "except", "without", "exclude"}
 GROUP_LEAD = {"by", "per", "each", "every", "across"}
+#: a passive's auxiliaries: "orders (that) were returned ... by customers" names who did it
+PASSIVE = {"was", "were", "been", "being", "is", "are", "be", "get", "got"}
+
+
+def agentive_by(toks: list[str], at: int) -> bool:
+    """Whether ``by`` at ``at`` names who did something ("returned by customers in ASIA",
+    "orders placed by ...") rather than a breakdown ("revenue by customer"): a past
+    participle before it in the same clause, after a passive auxiliary or right before
+    "by". A breakdown there would answer another question, one row per customer."""
+    for i in range(at - 1, max(-1, at - 6), -1):
+        word = toks[i]
+        if word in {",", "and", "or", "for", "with"}:
+            return False
+        if _participle(word) and (
+            i == at - 1 or any(t in PASSIVE for t in toks[max(0, i - 3) : i])
+        ):
+            return True
+    return False
+
+
+def _participle(word: str) -> bool:
+    irregular = {"sold", "bought", "made", "paid", "sent", "held", "kept", "done"}
+    return (len(word) > 4 and word.endswith("ed")) or word in irregular
 
 
 def date_filter(toks: list[str], used: list[bool]) -> dict[str, Any] | None:
