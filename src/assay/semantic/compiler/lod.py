@@ -26,7 +26,7 @@ Decisions:
   grain values of the query's rows.
 - The inner aggregate is exact under fan-out: when the query's joins repeat the measure's
   view, it is taken over rows de-duplicated on the view's primary key (``build``'s
-  ``_deduplicated_group``), as any measure is.
+  ``deduplicated_group``), as any measure is.
 - The groups are the query's grain values (``p`` holds every one), so the group joins the
   other measure groups on the grain as ``build._grouped_select`` expects.
 """
@@ -40,15 +40,17 @@ from sqlglot import exp
 from assay.semantic.compiler.build import (
     BuildInput,
     _col,
-    _deduplicated_group,
-    _dim_projection,
-    _direct_group,
-    _group_by,
     _id,
     _paren,
     aggregate,
     dimension_value,
     from_and_joins,
+)
+from assay.semantic.compiler.grouped import (
+    deduplicated_group,
+    dim_projection,
+    direct_group,
+    group_by,
 )
 from assay.semantic.compiler.resolve import Selected
 from assay.semantic.filters import filter_condition
@@ -74,9 +76,9 @@ def lod_group(
     inner_where = _rules_only(inp) if lod.cancel_query_filters else where
     view = lod.inner.view
     if view in inp.multiplied:
-        inner = _deduplicated_group(inp, view, grain, keys, [lod.inner], inner_col, inner_where)
+        inner = deduplicated_group(inp, view, grain, keys, [lod.inner], inner_col, inner_where)
     else:
-        inner = _direct_group(inp, grain, keys, [lod.inner], inner_col, inner_where)
+        inner = direct_group(inp, grain, keys, [lod.inner], inner_col, inner_where)
     # The outer aggregate over the inner values: the measure with the column as its input.
     value = _col("v", "l")
     outer = replace(m, input=value, filters=(), lod=None, distinct_key=None)
@@ -90,7 +92,7 @@ def lod_group(
     else:
         pairs = from_and_joins(inp)
         pairs.set("distinct", exp.Distinct())
-        for proj in [*_dim_projection(inp, dims, dim_names), *_dim_projection(inp, grain, keys)]:
+        for proj in [*dim_projection(inp, dims, dim_names), *dim_projection(inp, grain, keys)]:
             pairs.append("expressions", proj)
         if where is not None:
             pairs.set("where", exp.Where(this=where.copy()))
@@ -106,7 +108,7 @@ def lod_group(
         for name in dim_names:
             select.append("expressions", exp.Alias(this=_col(name, "p"), alias=_id(name)))
     select.append("expressions", exp.Alias(this=agg, alias=_id(column)))
-    select.set("group", _group_by(len(dims)))
+    select.set("group", group_by(len(dims)))
     return select
 
 

@@ -34,12 +34,11 @@ from sqlglot import exp
 from assay.errors import NotSupported
 from assay.semantic.compiler.build import (
     BuildInput,
-    _deduplicated_group,
-    _direct_group,
     _id,
     _paren,
     dimension_value,
 )
+from assay.semantic.compiler.grouped import deduplicated_group, direct_group
 from assay.semantic.compiler.lod import _rules_only
 from assay.semantic.compiler.resolve import Selected, base_measures, check_fanout, rule_measures
 from assay.semantic.filters import filter_condition
@@ -115,9 +114,9 @@ def _join(inp: BuildInput, d: Dimension) -> exp.Join:
     view = lod.inner.view
     if view in inp.multiplied:
         check_fanout(inp.model, [lod.inner], inp.multiplied)
-        inner = _deduplicated_group(inp, view, grain, keys, [lod.inner], column, where)
+        inner = deduplicated_group(inp, view, grain, keys, [lod.inner], column, where)
     else:
-        inner = _direct_group(inp, grain, keys, [lod.inner], column, where)
+        inner = direct_group(inp, grain, keys, [lod.inner], column, where)
     alias = exp.TableAlias(this=_id(lod.alias))
     join = exp.Join(this=exp.Subquery(this=inner, alias=alias))
     if not keys:
