@@ -50,3 +50,16 @@ def assert_same_rows(
         assert len(g) == len(w), f"row {i}: {len(g)} columns, expected {len(w)}"
         for j, (a, b) in enumerate(zip(g, w, strict=True)):
             assert same_value(a, b), f"row {i} column {j}: {a!r} != {b!r}\n got  {g}\n want {w}"
+
+
+def _whole(value: Any) -> Any:
+    """Whole numbers as ints (a hand-written ``m / 3`` is a fraction on PostgreSQL: its whole
+    part is the count), CHAR padding dropped."""
+    if isinstance(value, float | Decimal):
+        return int(value)
+    return value.rstrip() if isinstance(value, str) else value
+
+
+def whole_number_rows(engine: Any, sql: str) -> list[tuple[Any, ...]]:
+    """``sql``'s rows on ``engine``, numbers cut to whole numbers (``_whole``)."""
+    return [tuple(_whole(v) for v in r.values()) for r in engine.execute(sql).to_pylist()]

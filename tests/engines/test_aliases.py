@@ -6,7 +6,6 @@ The cases are those of tests/semantic/test_aliases.py.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from assay.engines.base import Engine
 from assay.semantic.compiler import compile_query
 from assay.semantic.model import SemanticModel
 from tests.alias_model import alias_model
+from tests.rows import whole_number_rows as rows
 from tests.semantic.test_aliases import CASES
 
 pytestmark = pytest.mark.tpch
@@ -24,18 +24,6 @@ pytestmark = pytest.mark.tpch
 @pytest.fixture(scope="module")
 def model() -> SemanticModel:
     return alias_model()
-
-
-def _norm(value: Any) -> Any:
-    """Whole numbers as ints (a hand-written ``m / 3`` is a fraction on PostgreSQL: its whole
-    part is the count), CHAR padding dropped."""
-    if isinstance(value, float | Decimal):
-        return int(value)
-    return value.rstrip() if isinstance(value, str) else value
-
-
-def rows(engine: Engine, sql: str) -> list[tuple[Any, ...]]:
-    return [tuple(_norm(v) for v in r.values()) for r in engine.execute(sql).to_pylist()]
 
 
 def _same(got: list[tuple[Any, ...]], want: list[tuple[Any, ...]], ordered: bool) -> None:

@@ -6,9 +6,6 @@ The cases are those of tests/semantic/test_special_dimensions.py.
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Any
-
 import pytest
 
 from assay.engines import DuckDBEngine
@@ -16,6 +13,7 @@ from assay.engines.base import Engine
 from assay.semantic.compiler import compile_query
 from assay.semantic.model import SemanticModel
 from tests.rows import assert_same_rows
+from tests.rows import whole_number_rows as rows
 from tests.semantic.test_special_dimensions import CASES
 from tests.special_model import special_model
 
@@ -25,18 +23,6 @@ pytestmark = pytest.mark.tpch
 @pytest.fixture(scope="module")
 def model() -> SemanticModel:
     return special_model()
-
-
-def _norm(value: Any) -> Any:
-    """Whole numbers as ints (a hand-written ``m / 3`` is a fraction on PostgreSQL: its whole
-    part is the count), CHAR padding dropped."""
-    if isinstance(value, float | Decimal):
-        return int(value)
-    return value.rstrip() if isinstance(value, str) else value
-
-
-def rows(engine: Engine, sql: str) -> list[tuple[Any, ...]]:
-    return [tuple(_norm(v) for v in r.values()) for r in engine.execute(sql).to_pylist()]
 
 
 @pytest.mark.parametrize("name", CASES)
