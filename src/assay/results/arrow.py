@@ -253,14 +253,20 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def to_json_rows(table: pa.Table, labels: Sequence[str]) -> list[dict[str, Any]]:
-    """Rows keyed by display label, as Omni's ``resultType: json`` (labels made unique)."""
+def unique_labels(labels: Sequence[str]) -> list[str]:
+    """Repeated labels made unique as Omni's JSON keys are: ``Complete``, ``Complete (2)``."""
     keys: list[str] = []
     for label in labels:
         key, n = label, 2
         while key in keys:
             key, n = f"{label} ({n})", n + 1
         keys.append(key)
+    return keys
+
+
+def to_json_rows(table: pa.Table, labels: Sequence[str]) -> list[dict[str, Any]]:
+    """Rows keyed by display label, as Omni's ``resultType: json`` (labels made unique)."""
+    keys = unique_labels(labels)
     columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
     return [
         {k: _plain(col[i]) for k, col in zip(keys, columns, strict=True)}

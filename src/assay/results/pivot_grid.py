@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import xlsxwriter
 
-from assay.results.arrow import to_json_rows
+from assay.results.arrow import to_json_rows, unique_labels
 from assay.results.formats import formatted_table
 
 ROW_NUM = "$omni_pivot_row_num"
@@ -119,7 +119,7 @@ def pivot_grid(
     for m in totalled:
         top.append(ROW_TOTAL_TEXT)
         labels.append(label(m))
-    unique = _unique(top)
+    unique = unique_labels(top)
     wide = pa.table(columns, names=[f"c{i}" for i in range(len(columns))])
     return Grid(wide, unique, labels)
 
@@ -130,17 +130,6 @@ def _is_dimension(fields: Mapping[str, Any], name: str) -> bool:
 
 def _text(value: Any) -> str:
     return NULL_TEXT if value is None else str(value)
-
-
-def _unique(keys: list[str]) -> list[str]:
-    """Repeated keys as ``to_json_rows`` makes them unique: ``Complete``, ``Complete (2)``."""
-    out: list[str] = []
-    for key in keys:
-        name, n = key, 2
-        while name in out:
-            name, n = f"{key} ({n})", n + 1
-        out.append(name)
-    return out
 
 
 def grid_json(grid: Grid) -> bytes:
