@@ -4,6 +4,7 @@ what is referenced."""
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,42 @@ def test_keys_are_stored_as_hashes_and_revocable(store: SQLiteJobStore, tmp_path
     assert store.key_by_hash(hash_token(token)).revoked_at == 5.0  # type: ignore[union-attr]
     with pytest.raises(DirectoryError, match="is not one"):
         create_key(store, "org", user=ann)
+
+
+def test_a_sign_in_is_kept_until_anyone_writes_the_directory(tmp_path: Path) -> None:
+    """Kept exactly: one statement when nothing changed; this store's own writes and a commit
+    by another connection (``assay keys revoke`` in another process) are seen at once."""
+    from assay.counters import STORE_ROUND_TRIPS
+
+    store = SQLiteJobStore(tmp_path / "assay.sqlite")
+    other = SQLiteJobStore(tmp_path / "assay.sqlite")  # another process, in effect
+    ann = user_for_email(store, "ann@example.com")
+    key, token = create_key(store, "pat", user=ann)
+    digest = hash_token(token)
+    first = store.users.sign_in(digest)
+    assert first is not None and first[0].revoked_at is None
+    before = store.counters.value(STORE_ROUND_TRIPS, "sqlite")
+    assert store.users.sign_in(digest) == first
+    assert store.counters.value(STORE_ROUND_TRIPS, "sqlite") - before == 1
+    # another connection gives ann a role: seen at the next sign-in
+    other.users.set_model_role(ann.id, "m1", "VIEWER")
+    found = store.users.sign_in(digest)
+    assert found is not None and found[1] is not None and found[1].roles == {"m1": "VIEWER"}
+    # another connection revokes the key
+    assert other.revoke_key(key.id, 5.0)
+    found = store.users.sign_in(digest)
+    assert found is not None and found[0].revoked_at == 5.0
+    # this store's own writes: a second key, revoked here, then its user deactivated here
+    key2, token2 = create_key(store, "pat", user=ann)
+    assert store.users.sign_in(hash_token(token2)) is not None
+    assert store.revoke_key(key2.id, 6.0)
+    found = store.users.sign_in(hash_token(token2))
+    assert found is not None and found[0].revoked_at == 6.0
+    assert found[1] is not None
+    user = store.users.user(ann.id)
+    assert user is not None
+    store.users.replace_user(replace(user, active=False))
+    found = store.users.sign_in(digest)
+    assert found is not None and found[1] is not None and not found[1].user.active
+    other.close()
+    store.close()

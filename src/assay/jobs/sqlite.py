@@ -223,7 +223,8 @@ class SQLiteJobStore:
         self._db.counters = self.counters
         self._lock = threading.Lock()
         self.path = path
-        self.users: Directory = SQLiteDirectory(self._db, self._lock)
+        self._directory = SQLiteDirectory(self._db, self._lock)
+        self.users: Directory = self._directory
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -386,6 +387,7 @@ class SQLiteJobStore:
                 f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ({placeholders(KEY_COLUMNS, '?')})",
                 key_values(key),
             )
+            self._directory.forget_sign_ins()
 
     def key_by_hash(self, token_hash: str) -> ApiKey | None:
         with self._lock:
@@ -408,6 +410,7 @@ class SQLiteJobStore:
                 "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                 (at, key_id),
             )
+            self._directory.forget_sign_ins()
         return cur.rowcount == 1
 
     def close(self) -> None:
