@@ -14,7 +14,7 @@ import os
 import re
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -365,3 +365,25 @@ def test_hostile_json_anywhere_is_a_400(
     assert response.status_code == 400, response.text
     assert response.json()["status"] == 400
     assert up(server)
+
+
+def test_a_job_seen_to_end_stops_counting_without_being_read_back() -> None:
+    from assay.server.errors import ApiError
+    from assay.server.quotas import KeyQuotas
+
+    quotas = KeyQuotas(max_waits=1, max_jobs=2)
+    reads: list[set[str]] = []
+
+    def still_open(ids: Iterable[str]) -> set[str]:
+        reads.append(set(ids))
+        return set(ids)
+
+    quotas.track_job("k", "a")
+    quotas.track_job("k", "b")
+    with pytest.raises(ApiError) as refused:
+        quotas.admit_job("k", still_open)
+    assert refused.value.status == 429 and reads == [{"a", "b"}]
+    quotas.release_job("k", "a")
+    quotas.release_job("k", "unknown")  # never tracked: nothing happens
+    quotas.admit_job("k", still_open)
+    assert reads == [{"a", "b"}], "one job left below the limit: nothing read back"

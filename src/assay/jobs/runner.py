@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -141,6 +142,10 @@ class JobRunner:
         # as it ended when this replica ended it (so that no waiter reads it back), else None.
         # A future, not an Event: waiting on it takes no task of its own.
         self._endings: dict[str, asyncio.Future[Job | None]] = {}
+        # On a store of this process alone, every end reaches the loop through _wake: the ends
+        # no one waited for yet are kept here (the latest few), so that a waiter who comes
+        # just after need not read the job back to learn it ended before it registered.
+        self._unwaited: OrderedDict[str, Job | None] = OrderedDict()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
         self._released = False
@@ -379,6 +384,7 @@ class JobRunner:
             target = self.targets.get(job.model_id)
             ended = self._failed(job, error_type, message, at)
             self._ended(ended, target.engine.name if target else "", None)
+            self._notify(job.id, ended)
 
     def _failed(self, job: Job, error_type: str, message: str, now: float) -> Job:
         return _evolve(
@@ -509,6 +515,10 @@ class JobRunner:
         ending = self._endings.pop(job_id, None)
         if ending is not None:
             _resolve(ending, ended)
+        elif not self.store.shared:
+            self._unwaited[job_id] = ended
+            if len(self._unwaited) > _UNWAITED_KEPT:
+                self._unwaited.popitem(last=False)
 
     def _ending(self, job_id: str, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Job | None]:
         ending = self._endings.get(job_id)
@@ -529,8 +539,13 @@ class JobRunner:
         if pending and timeout > 0 and not self._released:
             loop = asyncio.get_running_loop()
             endings = {i: self._ending(i, loop) for i in pending}
-            # A job may have ended between the read above and registering: read again.
-            jobs = self.store.get_jobs(ids)
+            if self.store.shared:
+                # A job may have ended between the read above and registering: read again.
+                jobs = self.store.get_jobs(ids)
+            else:  # those ends went through _wake, on this loop, before registering
+                for i in pending:
+                    if i in self._unwaited:
+                        self._wake(i, self._unwaited.pop(i))
             if any(not jobs[i].done for i in pending):
                 # shared with other waiters: waited on (not cancelled when this one gives up)
                 await asyncio.wait(endings.values(), timeout=timeout)
@@ -567,6 +582,10 @@ class JobRunner:
         if self.store.shared and not path.exists():
             self.store.fetch_result(job.result_file, path)
         return path
+
+
+#: ends kept for a waiter who had not registered yet (a few seconds' worth on a busy server)
+_UNWAITED_KEPT = 1024
 
 
 def _log_transition(job: Job, state: str, engine: str, request_id: str | None) -> None:

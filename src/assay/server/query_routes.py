@@ -93,18 +93,25 @@ def _owned(state: ServerState, principal: Principal, ids: Sequence[str]) -> dict
     return {i: j for i, j in jobs.items() if principal.owns(j.user_id)}
 
 
+# read by hand, not declared as an argument: FastAPI's parameter solving costs every run
+_USER_ID = {"name": "userId", "in": "query", "required": False, "schema": {"type": "string"},
+            "description": "The user to run as (an organization key only)."}  # fmt: skip
+
+
 @router.post(
-    "/api/v1/query/run", openapi_extra=request_body(RunRequest), responses=_STREAM_RESPONSES
+    "/api/v1/query/run",
+    openapi_extra={**request_body(RunRequest), "parameters": [_USER_ID]},
+    responses=_STREAM_RESPONSES,
 )
 @router.post("/api/unstable/query/run", include_in_schema=False)
-async def run_query(request: Request, userId: str | None = None) -> Response:  # noqa: N803
+async def run_query(request: Request) -> Response:
     """Run a semantic query as a job; wait up to the run window; hand back what is not done."""
     state: ServerState = request.app.state.assay
     watch = Stopwatch(request.scope.get(ARRIVED))
     request.scope[STOPWATCH] = watch
     key = authorized(request)
     watch.mark("auth")
-    body = parse_run_body(await json_body(request), userId)
+    body = parse_run_body(await json_body(request), request.query_params.get("userId"))
     principal = caller(request, body.user_id, key)
     watch.mark("parse")
     if body.model_id not in state.runner.targets:
@@ -126,6 +133,8 @@ async def run_query(request: Request, userId: str | None = None) -> Response:  #
         if waited is None:  # the client left; the job runs on, for /query/wait to fetch
             return Response(status_code=499)
         job = waited[job.id]
+        if job.done:
+            state.quotas.release_job(key.id, job.id)
         watch.mark("wake")
     if body.result_type:
         seen = as_seen_by(principal, job)

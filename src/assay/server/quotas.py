@@ -69,6 +69,16 @@ class KeyQuotas:
         with self._lock:
             self._jobs.setdefault(key_id, set()).add(job_id)
 
+    def release_job(self, key_id: str, job_id: str) -> None:
+        """A tracked job was seen to end: it stops counting now, so a key whose jobs end
+        while their requests wait (most of them) never needs its held ids read back."""
+        with self._lock:
+            held = self._jobs.get(key_id)
+            if held is not None:
+                held.discard(job_id)
+                if not held:
+                    del self._jobs[key_id]
+
 
 def _busy(message: str) -> ApiError:
     return ApiError(429, message, code="too_many_requests", headers={"Retry-After": "1"})
