@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import errno
+import functools
 import io
 import json
 import os
@@ -142,8 +143,10 @@ def _write(
     return rows, cut, size
 
 
+@functools.lru_cache(maxsize=256)
 def _stream_bytes(schema: pa.Schema) -> int:
-    """The size of an empty stream of ``schema``: its schema message and end marker."""
+    """The size of an empty stream of ``schema``: its schema message and end marker (kept
+    per schema: a query asked again has the same one, and writing it costs a new stream)."""
     out = pa.BufferOutputStream()
     with pa.ipc.new_stream(out, schema):
         pass
@@ -216,7 +219,9 @@ def base64_chunks(path: Path, size: int | None = None) -> Iterator[bytes]:
     was computed from it); a file that turns out shorter or longer raises ``OSError`` rather
     than yield a body that silently differs from the announced one.
     """
-    view = memoryview(bytearray(_B64_CHUNK))
+    # no bigger than the file: a fresh 768 KiB buffer costs more than a small answer's encoding
+    chunk = _B64_CHUNK if size is None else min(_B64_CHUNK, max(3, -(-size // 3) * 3))
+    view = memoryview(bytearray(chunk))
     read = 0
     with open(path, "rb", buffering=0) as f:
         while n := _fill(f, view):

@@ -86,6 +86,10 @@ def configure_logging(log_format: str) -> None:
     chosen = log_format.strip().lower()
     if chosen not in FORMATS:
         raise ConfigError(f"log_format must be text or json, not {log_format!r}")
+    # No line shows the caller's file, thread or process: the records need not look them up
+    # (the logging HOWTO's "Optimization"), a third of a line's cost on a request's path.
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if chosen == "json" else TextFormatter())
     root = logging.getLogger()
