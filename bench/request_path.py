@@ -1,6 +1,7 @@
 """The request path against the engine: what an uncached /query/run costs beyond its SQL.
 
-Run: .venv/bin/python bench/request_path.py [--scale 1] [--rounds 40]
+Run: .venv/bin/python bench/request_path.py [--scale 1] [--rounds 40] [--only SHAPE]
+         [--before-src DIR]
 
 Side by side in one run, for three result sizes (a small one of 5 rows, a medium one of 10k
 rows, and the TPC-H Q1 shape at the chosen scale):
@@ -14,11 +15,16 @@ The served time minus the in-process time is Assay's share plus the client's. Th
 `Server-Timing` header breaks the server's part down by stage (auth, parse, compile, insert,
 queue, run, record, wake, answer): the p50 of each stage is printed beside the totals. Rounds
 alternate between the three ways, so all see the same machine load.
+
+--before-src DIR serves a second server from another checkout's src/ (a `git worktree` of the
+commit before a change), its requests interleaved with this tree's: an A/B in one run, which
+the machine's drift affects alike.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import statistics
@@ -101,46 +107,76 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument(
+        "--before-src",
+        type=Path,
+        help="also serve from this checkout's src/ (requests interleaved)",
+    )
+    parser.add_argument("--only", choices=sorted(SHAPES), action="append",
+                        help="measure only these shapes")  # fmt: skip
     args = parser.parse_args()
     database = generate_tpch(CACHE / f"tpch-sf{args.scale}.duckdb", args.scale)
     engine = DuckDBEngine(Path(database))
-    with serving(database, env={"ASSAY_RUN_WAIT_SECONDS": "60"}) as (server, token):
-        client = server.client(token)
-        lean = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+    env = {"ASSAY_RUN_WAIT_SECONDS": "60"}
+    trees = [("", env)]
+    if args.before_src is not None:
+        trees = [("before", {**env, "PYTHONPATH": str(args.before_src.resolve())}),
+                 ("after", env)]  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        sides = []
+        for label, tree_env in trees:
+            server, token = stack.enter_context(serving(database, env=tree_env))
+            client = stack.enter_context(server.client(token))
+            lean = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+            stack.callback(lean.close)
+            sides.append((label, client, lean, token))
         print(f"TPC-H scale {args.scale}; {args.rounds} rounds per shape, alternating\n")
         for label, query in SHAPES.items():
-            _, sql, _ = served(client, query)  # warm: the compile cache, the engine's cache
-            served_lean(lean, token, query)
-            engine.execute(sql)
-            inproc: list[float] = []
-            over: list[float] = []
-            over_lean: list[float] = []
-            stages: dict[str, list[float]] = defaultdict(list)
-            rows = 0
-            for _ in range(args.rounds):
-                start = time.perf_counter()
-                rows = engine.execute(sql).num_rows
-                inproc.append(time.perf_counter() - start)
-                took, _, timing = served(client, query)
-                over.append(took)
-                over_lean.append(served_lean(lean, token, query))
-                for name, value in timing.items():
-                    stages[name].append(value)
-            engine_p50 = statistics.median(inproc)
-            print(f"{label}: {rows} rows")
-            print(f"  in-process engine     {ms(inproc)}")
-            for name, samples in (("httpx", over), ("http.client", over_lean)):
-                p50 = statistics.median(samples)
-                print(f"  served, {name:12s}  {ms(samples)}")
-                print(f"    added p50 {(p50 - engine_p50) * 1e3:7.3f} ms   "
-                      f"served/in-process {p50 / engine_p50:.3f}x")  # fmt: skip
-            if stages:
-                parts = "  ".join(f"{n} {statistics.median(v):.2f}" for n, v in stages.items())
-                print(f"  server stages p50 (ms): {parts}")
-            print()
-        lean.close()
-        client.close()
+            if args.only and label not in args.only:
+                continue
+            measure(label, query, engine, sides, args.rounds)
     engine.close()
+
+
+def measure(
+    label: str,
+    query: dict[str, Any],
+    engine: DuckDBEngine,
+    sides: list[tuple[str, httpx.Client, http.client.HTTPConnection, str]],
+    rounds: int,
+) -> None:
+    """One shape: the engine in-process, then each server by each client, round after round."""
+    sql = ""
+    for _, client, lean, token in sides:  # warm: the compile cache, the engine's cache
+        _, sql, _ = served(client, query)
+        served_lean(lean, token, query)
+    engine.execute(sql)
+    inproc: list[float] = []
+    over: dict[str, list[float]] = defaultdict(list)
+    stages: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    rows = 0
+    for _ in range(rounds):
+        start = time.perf_counter()
+        rows = engine.execute(sql).num_rows
+        inproc.append(time.perf_counter() - start)
+        for side, client, lean, token in sides:
+            took, _, timing = served(client, query)
+            over[f"{side} httpx"].append(took)
+            over[f"{side} http.client"].append(served_lean(lean, token, query))
+            for name, value in timing.items():
+                stages[side][name].append(value)
+    engine_p50 = statistics.median(inproc)
+    print(f"{label}: {rows} rows")
+    print(f"  in-process engine     {ms(inproc)}")
+    for name, samples in over.items():
+        p50 = statistics.median(samples)
+        print(f"  served, {name.strip():18s}  {ms(samples)}")
+        print(f"    added p50 {(p50 - engine_p50) * 1e3:7.3f} ms   "
+              f"served/in-process {p50 / engine_p50:.3f}x")  # fmt: skip
+    for side, named in stages.items():
+        parts = "  ".join(f"{n} {statistics.median(v):.2f}" for n, v in named.items())
+        print(f"  server stages p50 (ms){' ' + side if side else ''}: {parts}")
+    print()
 
 
 if __name__ == "__main__":
