@@ -1,6 +1,7 @@
 """Imports go one way: semantic (pure) <- engines, results <- jobs <- ai <- server <- cli.
 ``outbound`` (where a user's URL may send the server) sits at the bottom beside ``errors``, and
-so does ``counters`` (what every layer counts, for /metrics)."""
+so does ``counters`` (what every layer counts, for /metrics), and ``ids`` (the random ids
+requests make)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ ORDER = [
     "errors",
     "outbound",
     "counters",
+    "ids",
     "client",
     "config",
     "semantic",

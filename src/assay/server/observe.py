@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from assay.ids import new_uuid
 from assay.server.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ class Observe:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = _given_id(scope) or uuid.uuid4().hex
+        request_id = _given_id(scope) or new_uuid().hex
         scope[REQUEST_ID] = request_id
         notes: dict[str, Any] = {}
         scope[NOTES] = notes
