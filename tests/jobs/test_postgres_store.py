@@ -8,7 +8,9 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -286,3 +288,33 @@ def test_a_cache_entry_is_reused_briefly_and_never_past_its_expiry(
     time.sleep(MEMORY + 0.1)
     fresh = b.cached("k", 40.0)
     assert fresh is not None and fresh.result_file == "s.arrows"
+
+
+def test_a_job_that_ended_as_it_was_made_commits_without_waiting_for_the_flush(
+    replicas: tuple[PostgresJobStore, PostgresJobStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only for jobs whose whole answer the request gives (a cache hit): set for that
+    statement's transaction alone, never for the connection, and never for a job to run."""
+    a, b = replicas
+    sent: list[str] = []
+    execute = a._execute
+
+    def recorded(sql: str, params: Any = None) -> None:
+        sent.append(sql)
+        execute(sql, params)
+
+    monkeypatch.setattr(a, "_execute", recorded)
+    with a._pool.connection() as conn:
+        before = conn.execute("SHOW synchronous_commit").fetchone()
+    ended = Job(id="hit", status="COMPLETE", client_result_id="c-hit", model_id="m",
+                request={"query": {}}, created_at=1.0, finished_at=1.0)  # fmt: skip
+    a.add_jobs([ended])
+    a.add_jobs([job("queued")])
+    a.add_jobs([job("queued-2"), replace(ended, id="hit-2")])
+    assert ["set_config('synchronous_commit', 'off', true)" in s for s in sent] == [
+        True, False, False]  # fmt: skip
+    with a._pool.connection() as conn:
+        assert conn.execute("SHOW synchronous_commit").fetchone() == before
+    stored = b.get_jobs(["hit", "queued", "queued-2", "hit-2"])
+    assert {k: j.status for k, j in stored.items()} == {
+        "hit": "COMPLETE", "queued": "ADDED", "queued-2": "ADDED", "hit-2": "COMPLETE"}  # fmt: skip

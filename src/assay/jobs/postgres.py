@@ -123,6 +123,9 @@ CREATE TABLE IF NOT EXISTS rate_buckets (
 """
 
 
+# The statement's own transaction commits without waiting for the WAL flush
+# (``SET LOCAL synchronous_commit`` in one statement, without a transaction's round trips).
+_NO_FLUSH_WAIT = " RETURNING set_config('synchronous_commit', 'off', true)"
 _REMEMBER = (
     "INSERT INTO result_cache VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (key) DO "
     "UPDATE SET result_file = EXCLUDED.result_file, summary = EXCLUDED.summary, "
@@ -238,9 +241,17 @@ class PostgresJobStore:
             started = job.status == "EXECUTING"
             params += [*job_values(job), self.owner if started else None,
                        self.lease_seconds if started else None]  # fmt: skip
+        # Jobs that ended as they were made (a cache hit, plan-only, refused) are answered in
+        # full by the request that made them: their commit does not wait for PostgreSQL's WAL
+        # flush (set for this statement's own transaction only). Lost, they could be lost
+        # only with PostgreSQL itself crashing in the next fraction of a second, which the
+        # answer already given never depended on; waiting doubled a cache hit's write. A job
+        # still to run must survive that too: its id is handed out to be waited for.
+        ended = all(job.done for job in listed)
         self._execute(
             f"INSERT INTO jobs ({JOB_COLUMNS}, owner, lease_until) VALUES "
-            + ", ".join([row] * len(listed)),
+            + ", ".join([row] * len(listed))
+            + (_NO_FLUSH_WAIT if ended else ""),
             params,
         )
 
@@ -415,9 +426,13 @@ class PostgresJobStore:
 
     # ------------------------------------------------------------------ result cache
 
-    def cached(self, key: str, now: float) -> CachedResult | None:
+    def remembered(self, key: str, now: float) -> CachedResult | None:
         known = self._entries.get(key)
-        if known is not None and known.expires_at > now:
+        return known if known is not None and known.expires_at > now else None
+
+    def cached(self, key: str, now: float) -> CachedResult | None:
+        known = self.remembered(key, now)
+        if known is not None:
             return known
         rows = self._rows(
             f"SELECT {CACHE_COLUMNS} FROM result_cache WHERE key = %s AND expires_at > %s",
