@@ -13,13 +13,12 @@ import contextlib
 import logging
 import threading
 import time
-import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from assay.counters import (
     CACHE_LOOKUPS,
@@ -37,6 +36,7 @@ from assay.errors import (
     QueryCancelled,
     ResultsUnwritable,
 )
+from assay.ids import new_id, new_uuid
 from assay.jobs.model import CachedResult, Job
 from assay.jobs.pivot_cap import pivot_capped, with_pivot_cut
 from assay.jobs.raw_sql_jobs import result_columns, start_query
@@ -101,6 +101,20 @@ class _Work:
 #: The user a job runs as, looked up again when a job is run after a restart or on another
 #: replica (their attributes then are what governs it); raises when they no longer exist.
 ViewerLookup = Callable[[str | None, str], Viewer | None]
+
+
+@dataclass(frozen=True)
+class _StoreCall:
+    """A store call ``submit`` needs made. ``run`` is a round trip on a shared store;
+    ``local``, when given, answers from what this replica remembers, without one (None: it
+    does not remember). Each answers something other than None."""
+
+    run: Callable[[], Any]
+    local: Callable[[], Any] | None = None
+
+
+# what a cache lookup that found nothing answers (None means "not looked up yet")
+_NOT_CACHED = object()
 
 
 class JobRunner:
@@ -234,24 +248,46 @@ class JobRunner:
         return target
 
     async def submit_from_loop(self, request: JobRequest) -> Job:
-        """``submit`` for a caller on the event loop. On a shared store it runs in a thread:
-        its round trips (the job's insert, a cache lookup) would otherwise hold the loop, and
-        every other request with it, for their whole network wait. On SQLite the statements
-        take microseconds, less than the thread hop."""
+        """``submit`` for a caller on the event loop. On a shared store its round trips (the
+        job's insert, a cache lookup this replica does not remember) are made in a thread:
+        they would otherwise hold the loop, and every other request with it, for their whole
+        network wait. Everything else (compiling, the cache key) stays on the loop: in a
+        thread it would only contend for the interpreter's lock. On SQLite the statements take
+        microseconds, less than the thread hop."""
         if not self.store.shared:
             return self.submit(request)
-        return await asyncio.to_thread(self.submit, request)
+        steps = self._submitting(request)
+        try:
+            call = next(steps)
+            while True:
+                answer = call.local() if call.local is not None else None
+                if answer is None:
+                    answer = await asyncio.to_thread(call.run)
+                call = steps.send(answer)
+        except StopIteration as made:
+            return cast(Job, made.value)
 
     def submit(self, request: JobRequest) -> Job:
         """Create a job: finished at once when it cannot be planned, is plan-only or is
         cached; otherwise queued for a worker. A request the user's role does not allow
         raises ``PermissionDenied`` and makes no job."""
+        steps = self._submitting(request)
+        try:
+            call = next(steps)
+            while True:
+                call = steps.send(call.run())
+        except StopIteration as made:
+            return cast(Job, made.value)
+
+    def _submitting(self, request: JobRequest) -> Generator[_StoreCall, Any, Job]:
+        """``submit``'s steps, handing each store call to the caller to make (in this thread,
+        or, for a round trip, in another) and going on with its answer."""
         target = self.target(request.model_id)
         now = self.clock()
         job = Job(
-            id=str(uuid.uuid4()),
+            id=new_id(),
             status="ADDED",
-            client_result_id=str(uuid.uuid4()),
+            client_result_id=new_id(),
             model_id=request.model_id,
             request={"query": request.query, "cache": request.cache, "planOnly": request.plan_only},
             created_at=now,
@@ -267,7 +303,7 @@ class JobRunner:
             failed = self._failed(job, exc.error_type, exc.message, now)
             if isinstance(exc, CalculationsFailed):
                 failed = _evolve(failed, summary={"invalid_calculations": exc.invalid})
-            self.store.add_jobs([failed])
+            yield self._adding(failed)
             return self._made(failed, target, request_id)
         if watch is not None:
             watch.mark("compile")
@@ -275,13 +311,15 @@ class JobRunner:
             planned = _evolve(
                 job, status="PLANNED", finished_at=now, summary=summary_of(shown, None, None)
             )
-            self.store.add_jobs([planned])
+            yield self._adding(planned)
             return self._made(planned, target, request_id)
         key = cache_key(target.model, run)
         hit = None
         age = target.model.cache_age(shown.topic)
         if request.cache == USE_CACHE and age != 0:
-            hit = self.store.cached(key, now)
+            found = yield _StoreCall(lambda: self.store.cached(key, now) or _NOT_CACHED,
+                                     local=lambda: self.store.remembered(key, now))  # fmt: skip
+            hit = found if isinstance(found, CachedResult) else None
             if hit is not None and age is not None and hit.computed_at + age <= now:
                 hit = None  # stored by a query with a longer policy (the same SQL elsewhere)
             self.counters.add(CACHE_LOOKUPS, "miss" if hit is None else "hit")
@@ -301,12 +339,12 @@ class JobRunner:
                 cache_metadata=cache_metadata_of(hit),
                 result_file=hit.result_file,
             )
-            self.store.add_jobs([done])
+            yield self._adding(done)
             return self._made(done, target, request_id)
         claimed = self._worker_free()
         if claimed:  # it starts now: added as EXECUTING, one write instead of two
             job = _evolve(job, status="EXECUTING", started_at=now, attempts=1)
-        self.store.add_jobs([job])
+        yield self._adding(job)
         if claimed:
             self._owned.add(job.id)  # this replica's lease, renewed while it waits its turn
         if watch is not None:
@@ -314,6 +352,13 @@ class JobRunner:
         self._made(job, target, request_id)
         self._enqueue(_Work(job, target, shown, run, key, claimed, watch, request_id))
         return job
+
+    def _adding(self, job: Job) -> _StoreCall:
+        def add() -> bool:
+            self.store.add_jobs([job])
+            return True
+
+        return _StoreCall(add)
 
     def _made(self, job: Job, target: Target, request_id: str | None) -> Job:
         """Count and log a job just created (and, when it ended at once, its end)."""
@@ -420,7 +465,7 @@ class JobRunner:
     def _run_claimed(self, work: _Work, job: Job, started: float) -> None:
         """Run a job this replica holds (``job``: as the store has it now) to its end."""
         job_id, shown, watch = job.id, work.shown, work.watch
-        name = f"{work.key[:40]}-{uuid.uuid4().hex[:8]}.arrows"
+        name = f"{work.key[:40]}-{new_uuid().hex[:8]}.arrows"
         path = self.results_dir / name
         try:
             started_query = start_query(work.target.engine, work.run)

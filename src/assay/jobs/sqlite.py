@@ -352,6 +352,9 @@ class SQLiteJobStore:
             return None
         return cached_from_row(row)
 
+    def remembered(self, key: str, now: float) -> CachedResult | None:
+        return None  # nothing is kept apart from the file: reading it is no round trip
+
     def remember(self, result: CachedResult) -> None:
         with self._lock:
             self._db.execute(_REMEMBER, cached_values(result))

@@ -87,6 +87,11 @@ class JobStore(Protocol):
 
     def cached(self, key: str, now: float) -> CachedResult | None: ...
 
+    def remembered(self, key: str, now: float) -> CachedResult | None:
+        """The cache entry as this process remembers it, if it does: no round trip (None:
+        not remembered, which says nothing of the store)."""
+        ...
+
     def remember(self, result: CachedResult) -> None: ...
 
     def prune(self, now: float, keep_jobs_since: float) -> list[str]:
