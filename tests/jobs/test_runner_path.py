@@ -17,6 +17,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,7 +27,7 @@ from assay.demo.tpch import tpch_model_dir
 from assay.engines import DuckDBEngine
 from assay.jobs.model import Job
 from assay.jobs.postgres import PostgresJobStore
-from assay.jobs.runner import JobRequest, JobRunner, Target
+from assay.jobs.runner import USE_CACHE, JobRequest, JobRunner, Target
 from assay.jobs.sqlite import SQLiteJobStore
 from assay.jobs.store import JobStore
 from assay.semantic.loader import load_model
@@ -81,7 +82,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Counted]:
         inner.close()
         return
     with postgres_schema("assay_path_") as schema:
-        inner = PostgresJobStore(POSTGRES_URL, schema=schema, pool_size=2)
+        inner = PostgresJobStore(POSTGRES_URL, schema=schema, pool_size=2, memory_seconds=2.0)
         yield Counted(inner)
         inner.close()
 
@@ -221,3 +222,30 @@ def test_a_job_another_caller_ends_is_read_from_the_store(
     ended = asyncio.run(scenario())
     assert (ended.status, ended.error_type) == ("FAILED", "KILL")
     assert ended == runner.store.get_jobs([ended.id])[ended.id]
+
+
+def test_a_cache_hit_from_the_loop_makes_one_store_write_and_no_lookup_it_remembers(
+    make_runner: Callable[..., JobRunner], store: Counted
+) -> None:
+    """On a shared store a replica answers a cache entry it remembers without a round trip:
+    the job's insert is the request's one round trip. SQLite reads its file (no round trip)."""
+    runner = make_runner()
+    cached = replace(ask(runner, PRIORITIES), cache=USE_CACHE)
+
+    async def scenario() -> tuple[Job, Job]:
+        runner.attach(asyncio.get_running_loop())
+        first = await runner.submit_from_loop(cached)
+        await runner.wait([first.id], 60, known=[first])
+        store.calls.clear()
+        store.added.clear()
+        return first, await runner.submit_from_loop(cached)
+
+    first, hit = asyncio.run(scenario())
+    assert hit.status == "COMPLETE" and hit.summary is not None
+    assert hit.summary["cache_type"] == "EXACT"
+    assert hit.result_file == settled(runner, first.id).result_file
+    assert [j.id for j in store.added] == [hit.id]
+    if runner.store.shared:
+        assert (store.calls["remembered"], store.calls["cached"]) == (1, 0)
+    else:
+        assert (store.calls["remembered"], store.calls["cached"]) == (0, 1)
