@@ -75,6 +75,8 @@ class Settings:
     webhook_allowed_hosts: str = ""
     #: when NDJSON answers are gzipped for clients that accept gzip: remote, always or never
     gzip_answers: str = "remote"
+    #: the codec of large results' Arrow buffers (IPC body compression): zstd, lz4 or none
+    arrow_compression: str = "zstd"
     #: who may read /metrics (auto, on, off) and the bearer token a scrape must send
     metrics: str = "auto"
     metrics_token: str | None = None
@@ -85,6 +87,11 @@ class Settings:
     otel_endpoint: str = ""
     otel_service_name: str = "assay"
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def arrow_codec(self) -> str | None:
+        """The codec result files are compressed with; None for ``none``."""
+        return None if self.arrow_compression == "none" else self.arrow_compression
 
     @property
     def resolved_duckdb_path(self) -> Path:
@@ -161,6 +168,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "gzip_answers",
         "Gzip query answers for clients that accept it: remote (not on loopback), always, never.",
+    ),
+    Setting(
+        "arrow_compression",
+        "Codec of large results' Arrow buffers: zstd, lz4, or none (for a reader without them).",
     ),
     Setting(
         "metrics",
@@ -242,7 +253,10 @@ def _coerce(name: str, raw: Any) -> Any:
 
 
 #: settings that take one of a few words
-CHOICES: dict[str, tuple[str, ...]] = {"gzip_answers": ("remote", "always", "never")}
+CHOICES: dict[str, tuple[str, ...]] = {
+    "gzip_answers": ("remote", "always", "never"),
+    "arrow_compression": ("zstd", "lz4", "none"),
+}
 
 
 def _chosen(name: str, raw: Any) -> str:

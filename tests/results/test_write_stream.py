@@ -115,3 +115,36 @@ def test_a_read_only_folder_fails_naming_the_folder(tmp_path: Path) -> None:
         assert "mount it read-write" in caught.value.message
         mount.writable()
         assert write_stream(reader(batches(2)), folder / "r.arrows", ["n", "s"], None).rows == 2000
+
+
+def test_a_large_result_is_compressed_and_a_small_one_left_alone(tmp_path: Path) -> None:
+    plain = write_stream(reader(batches(30)), tmp_path / "plain.arrows", ["n", "s"], None)
+    packed = write_stream(reader(batches(30)), tmp_path / "zstd.arrows", ["n", "s"], None,
+                          compression="zstd")  # fmt: skip
+    lz4 = write_stream(reader(batches(30)), tmp_path / "lz4.arrows", ["n", "s"], None,
+                       compression="lz4")  # fmt: skip
+    assert packed.rows == lz4.rows == plain.rows == 30_000
+    assert packed.bytes < plain.bytes / 3 and lz4.bytes < plain.bytes * 0.7
+    whole = read_table(tmp_path / "plain.arrows")
+    assert read_table(tmp_path / "zstd.arrows").equals(whole)
+    assert read_table(tmp_path / "lz4.arrows").equals(whole)
+    # one small batch: written as it is, byte for byte
+    small = write_stream(reader(batches(1)), tmp_path / "small.arrows", ["n", "s"], None,
+                         compression="zstd")  # fmt: skip
+    write_stream(reader(batches(1)), tmp_path / "small-plain.arrows", ["n", "s"], None)
+    assert small.rows == 1000
+    assert (tmp_path / "small.arrows").read_bytes() == (
+        tmp_path / "small-plain.arrows"
+    ).read_bytes()
+
+
+def test_the_cap_counts_a_compressed_results_arrow_bytes(tmp_path: Path) -> None:
+    """What a reader holds once it has read the result, not the smaller file."""
+    plain = write_stream(reader(batches(5)), tmp_path / "plain.arrows", ["n", "s"], None)
+    fits = write_stream(reader(batches(5)), tmp_path / "fits.arrows", ["n", "s"], None,
+                        max_bytes=plain.bytes, compression="zstd")  # fmt: skip
+    assert fits.rows == 5000 and fits.bytes < plain.bytes
+    with pytest.raises(ResultTooLarge):
+        write_stream(reader(batches(5)), tmp_path / "over.arrows", ["n", "s"], None,
+                     max_bytes=plain.bytes - 1, compression="zstd")  # fmt: skip
+    assert not (tmp_path / "over.arrows").exists()

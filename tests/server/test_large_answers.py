@@ -119,7 +119,8 @@ def test_gzip_when_the_setting_and_the_client_allow_it(
     key = gzipping.key("--org")
     zipped = run(gzipping, key, query)  # httpx asks for gzip, deflate and zstd
     assert zipped.headers["content-encoding"] == "gzip"
-    assert zipped.num_bytes_downloaded < len(zipped.content) / 2
+    # the Arrow buffers are compressed already (zstd): gzip takes back base64's quarter
+    assert zipped.num_bytes_downloaded < len(zipped.content) * 0.8
     line = result_line(zipped)
     assert decoded(line) == result_file(gzipping, line["job_id"]).read_bytes()
 

@@ -56,6 +56,7 @@ def write_result(
     limit: int | None,
     max_bytes: int | None,
     limit_per: str | None = None,
+    compression: str | None = None,
 ) -> Written:
     """Read the running query into ``path``. When writing stops early (the result passed
     ``max_bytes``, or the folder cannot take it), the engine's query is cancelled at once: it
@@ -63,7 +64,13 @@ def write_result(
     query the limit cut whose SQL has no LIMIT of its own (raw SQL, ``columns`` None)."""
     try:
         written = write_stream(
-            handle.reader(), path, columns, limit, max_bytes=max_bytes, limit_per=limit_per
+            handle.reader(),
+            path,
+            columns,
+            limit,
+            max_bytes=max_bytes,
+            limit_per=limit_per,
+            compression=compression,
         )
     except (ResultTooLarge, ResultsUnwritable):
         handle.cancel()

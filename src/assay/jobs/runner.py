@@ -130,6 +130,7 @@ class JobRunner:
         clock: Callable[[], float] = time.time,
         viewer_for: ViewerLookup | None = None,
         max_result_bytes: int | None = None,
+        arrow_compression: str | None = "zstd",
     ) -> None:
         self.store = store
         self.counters = store.counters
@@ -139,6 +140,8 @@ class JobRunner:
         prepare_results_dir(results_dir)
         #: the largest result file a job may write (None: no cap); beyond it the job fails
         self.max_result_bytes = checked_cap(max_result_bytes)
+        #: the codec large result files are compressed with (None: none), see write_stream
+        self.arrow_compression = arrow_compression
         self.cache_ttl = cache_ttl_seconds
         self.default_row_limit = default_row_limit
         self.clock = clock
@@ -473,7 +476,8 @@ class JobRunner:
             self._running[job_id] = handle
             try:
                 written = write_result(handle, path, result_columns(shown), shown.row_cap,
-                                       self.max_result_bytes, shown.limit_per)  # fmt: skip
+                                       self.max_result_bytes, shown.limit_per,
+                                       self.arrow_compression)  # fmt: skip
                 written = with_pivot_cut(written, handle)
             finally:
                 self._running.pop(job_id, None)

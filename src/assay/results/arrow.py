@@ -12,6 +12,7 @@ import contextlib
 import errno
 import functools
 import io
+import itertools
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -56,6 +57,7 @@ def write_stream(
     *,
     max_bytes: int | None = None,
     limit_per: str | None = None,
+    compression: str | None = None,
 ) -> Written:
     """Write ``reader``'s batches to ``path`` as an Arrow IPC stream, renaming the columns by
     position (databases may truncate or refuse field names as aliases) and keeping at most
@@ -76,6 +78,13 @@ def write_stream(
 
     ``limit_per``: a column whose values are kinds of rows, each limited on its own
     (``row_kinds``).
+
+    ``compression`` (``zstd`` or ``lz4``): the record batches' buffers are compressed, as the
+    Arrow IPC format provides, when the result is not small (``COMPRESS_FROM_BYTES`` in its
+    first batch, or more than one batch); every Arrow reader with the codec reads them as
+    it reads any stream (pyarrow, which all of Omni's Python clients use, always has it).
+    The cap counts the result's Arrow bytes as if uncompressed: what a reader holds once it
+    has read it, whatever the file's size.
     """
     names = reader.schema.names if columns is None else columns
     schema = pa.schema(
@@ -84,7 +93,7 @@ def write_stream(
     tmp = path.with_name(path.name + ".tmp")
     try:
         kinds = None if limit_per is None else PerKindLimit(limit, list(names).index(limit_per))
-        rows, cut, size = _write(reader, tmp, schema, limit, max_bytes, kinds)
+        rows, cut, size = _write(reader, tmp, schema, limit, max_bytes, kinds, compression)
         with _storing(path.parent):
             os.replace(tmp, path)
     except BaseException:
@@ -101,18 +110,22 @@ def _write(
     limit: int | None,
     max_bytes: int | None,
     kinds: PerKindLimit | None = None,
+    compression: str | None = None,
 ) -> tuple[int, bool, int]:
     """The stream into ``tmp``: rows written, whether the limit cut rows, and its bytes."""
     rows = 0
     cut = False
-    # The schema message goes out with the first batch: count it before that batch.
-    header = 0 if max_bytes is None else _stream_bytes(schema) - _EOS_BYTES
+    batches, compressed = _compressing(iter(reader), compression)
+    options = pa.ipc.IpcWriteOptions(compression=compression if compressed else None)
+    # The result's Arrow bytes as if uncompressed (what the cap counts): the schema message
+    # goes out with the first batch, so it is counted before that batch.
+    arrow = 0 if max_bytes is None else _stream_bytes(schema) - _EOS_BYTES
     with _storing(tmp.parent):
         sink = pa.OSFile(str(tmp), "wb")
     try:
         with _storing(tmp.parent):
-            writer = pa.ipc.new_stream(sink, schema)
-        for batch in reader:  # outside _storing: an engine's error is not the disk's
+            writer = pa.ipc.new_stream(sink, schema, options=options)
+        for batch in batches:  # outside _storing: an engine's error is not the disk's
             part = batch
             if kinds is not None:
                 part = kinds.take(batch)
@@ -123,12 +136,12 @@ def _write(
             if part.num_rows:
                 out = pa.RecordBatch.from_arrays(part.columns, schema=schema)
                 if max_bytes is not None:
-                    ahead = max(sink.tell(), header) + pa.ipc.get_record_batch_size(out)
-                    if ahead + _EOS_BYTES > max_bytes:
+                    arrow += pa.ipc.get_record_batch_size(out)
+                    if arrow + _EOS_BYTES > max_bytes:
                         raise ResultTooLarge(max_bytes)
                 with _storing(tmp.parent):
                     writer.write_batch(out)
-                # Dictionary batches are not in the estimate above: the file itself decides.
+                # Dictionary batches are not in the count above: the file itself decides.
                 if max_bytes is not None and sink.tell() + _EOS_BYTES > max_bytes:
                     raise ResultTooLarge(max_bytes)
                 rows += part.num_rows
@@ -141,6 +154,26 @@ def _write(
         with contextlib.suppress(OSError):  # the error that matters is already on its way
             sink.close()
     return rows, cut, size
+
+
+#: the first batch's size from which a result is written compressed (when a codec is set)
+COMPRESS_FROM_BYTES = 64 * 1024
+
+
+def _compressing(
+    batches: Iterator[pa.RecordBatch], compression: str | None
+) -> tuple[Iterator[pa.RecordBatch], bool]:
+    """The batches again, and whether to compress them: a codec is set and the result is not
+    small. A small one is left as it is: compressing it would save nothing worth its time.
+    (Deciding reads up to two batches ahead: they are written next in any case.)"""
+    if compression is None:
+        return batches, False
+    ahead: list[pa.RecordBatch] = []
+    for batch in batches:
+        ahead.append(batch)
+        if batch.nbytes >= COMPRESS_FROM_BYTES or len(ahead) == 2:
+            return itertools.chain(ahead, batches), True
+    return iter(ahead), False
 
 
 @functools.lru_cache(maxsize=256)

@@ -127,6 +127,7 @@ def create_app(
             default_row_limit=settings.default_row_limit,
             viewer_for=lambda user_id, model_id: lookup_viewer(directory, user_id, model_id),
             max_result_bytes=settings.max_result_bytes,
+            arrow_compression=settings.arrow_codec,
         )
     except BaseException:
         if store is None:
