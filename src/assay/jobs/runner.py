@@ -9,11 +9,9 @@ are reads, so running one twice is harmless).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -37,6 +35,7 @@ from assay.errors import (
     ResultsUnwritable,
 )
 from assay.ids import new_id, new_uuid
+from assay.jobs.endings import JobEndings
 from assay.jobs.model import CachedResult, Job
 from assay.jobs.pivot_cap import pivot_capped, with_pivot_cut
 from assay.jobs.raw_sql_jobs import result_columns, start_query
@@ -155,32 +154,24 @@ class JobRunner:
         self._owned: set[str] = set()  # claimed by this process and not ended: leases to renew
         self._count_lock = threading.Lock()
         self._stop = threading.Event()
-        # What the waiters on one job share: a future resolved when the job ends, with the job
-        # as it ended when this replica ended it (so that no waiter reads it back), else None.
-        # A future, not an Event: waiting on it takes no task of its own.
-        self._endings: dict[str, asyncio.Future[Job | None]] = {}
-        # On a store of this process alone, every end reaches the loop through _wake: the ends
-        # no one waited for yet are kept here (the latest few), so that a waiter who comes
-        # just after need not read the job back to learn it ended before it registered.
-        self._unwaited: OrderedDict[str, Job | None] = OrderedDict()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        #: who waits for which job to end
+        self.endings = JobEndings(store)
         self._closing = False
-        self._released = False
 
     # ------------------------------------------------------------------ lifecycle
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
-        return self._loop
+        return self.endings.loop
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> int:
         """Bind to the server's event loop and re-run what a previous process left unfinished."""
-        self._loop = loop
+        self.endings.loop = loop
         pending = self.store.unfinished()
         for job in pending:
             self._schedule_existing(job)
         if self.store.shared:
-            self.store.listen(self._ended_elsewhere, self._wake_all_threadsafe)
+            self.store.listen(self._ended_elsewhere, self.endings.wake_all_threadsafe)
             interval = min(1.0, getattr(self.store, "lease_seconds", 30.0) / 4)
             threading.Thread(
                 target=self._tend_leases, args=(interval,), name="assay-leases", daemon=True
@@ -210,20 +201,9 @@ class JobRunner:
         if job_id not in self._owned:
             self._notify(job_id)
 
-    def _wake_all_threadsafe(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._wake_all)
-
-    def _wake_all(self) -> None:
-        for job_id in list(self._endings):
-            self._wake(job_id, None)
-
     def release_waiters(self) -> None:
-        """A stop has begun: answer every long-poll now with what is done (the rest remain,
-        and clients poll again once the server is back) instead of holding the stop up."""
-        self._released = True
-        for ending in self._endings.values():
-            _resolve(ending, None)
+        """A stop has begun: answer every long-poll now (see ``JobEndings.release``)."""
+        self.endings.release()
 
     def close(self) -> None:
         """Stop: running queries are interrupted but their jobs stay unfinished, so the next
@@ -240,7 +220,7 @@ class JobRunner:
     def occupancy(self) -> tuple[int, int, int]:
         """Jobs queued for a worker, jobs in a worker, and jobs someone is waiting on."""
         with self._count_lock:
-            return self._queued, self._active, len(self._endings)
+            return self._queued, self._active, len(self.endings)
 
     # ------------------------------------------------------------------ submit
 
@@ -554,55 +534,14 @@ class JobRunner:
     # ------------------------------------------------------------------ wait and cancel
 
     def _notify(self, job_id: str, ended: Job | None = None) -> None:
-        if self._loop is None:
-            return
-        # RuntimeError: the loop has closed (a worker ending after the server stopped)
-        with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(self._wake, job_id, ended)
-
-    def _wake(self, job_id: str, ended: Job | None) -> None:
-        ending = self._endings.pop(job_id, None)
-        if ending is not None:
-            _resolve(ending, ended)
-        elif not self.store.shared:
-            self._unwaited[job_id] = ended
-            if len(self._unwaited) > _UNWAITED_KEPT:
-                self._unwaited.popitem(last=False)
-
-    def _ending(self, job_id: str, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Job | None]:
-        ending = self._endings.get(job_id)
-        if ending is None:
-            ending = self._endings[job_id] = loop.create_future()
-        return ending
+        self.endings.notify(job_id, ended)
 
     async def wait(
         self, ids: Iterable[str], timeout: float, *, known: Iterable[Job] = ()
     ) -> dict[str, Job]:
-        """The jobs, once all are terminal or ``timeout`` seconds have passed. ``known``:
-        jobs the caller has just read or made, not read again before waiting."""
-        ids = list(dict.fromkeys(ids))
-        jobs = {j.id: j for j in known if j.id in ids}
-        if len(jobs) < len(ids):
-            jobs = self.store.get_jobs(ids)
-        pending = [i for i, j in jobs.items() if not j.done]
-        if pending and timeout > 0 and not self._released:
-            loop = asyncio.get_running_loop()
-            endings = {i: self._ending(i, loop) for i in pending}
-            if self.store.shared:
-                # A job may have ended between the read above and registering: read again.
-                jobs = self.store.get_jobs(ids)
-            else:  # those ends went through _wake, on this loop, before registering
-                for i in pending:
-                    if i in self._unwaited:
-                        self._wake(i, self._unwaited.pop(i))
-            if any(not jobs[i].done for i in pending):
-                # shared with other waiters: waited on (not cancelled when this one gives up)
-                await asyncio.wait(endings.values(), timeout=timeout)
-                handed = {i: j for i, e in endings.items() if e.done() and (j := e.result())}
-                if len(handed) < len(pending):
-                    jobs = self.store.get_jobs(ids)
-                jobs.update(handed)
-        return jobs
+        """The jobs, once all are terminal or ``timeout`` seconds have passed (``known``: jobs
+        the caller has just read or made, not read again)."""
+        return await self.endings.wait(ids, timeout, known=known)
 
     def cancel(self, ids: Iterable[str], *, request_id: str | None = None) -> dict[str, Job]:
         """Stop jobs: queued ones never start, running ones are interrupted in the engine."""
@@ -633,10 +572,6 @@ class JobRunner:
         return path
 
 
-#: ends kept for a waiter who had not registered yet (a few seconds' worth on a busy server)
-_UNWAITED_KEPT = 1024
-
-
 def _log_transition(job: Job, state: str, engine: str, request_id: str | None) -> None:
     """One log line per job transition: who, what, on which engine, for which request, and
     (once it ended) how long it took. Never the query itself: it can hold values a user
@@ -652,11 +587,6 @@ def _log_transition(job: Job, state: str, engine: str, request_id: str | None) -
         if job.error_type:
             fields["error_type"] = job.error_type
     logger.info("job %s %s", job.id, state, extra={"fields": fields})
-
-
-def _resolve(ending: asyncio.Future[Job | None], ended: Job | None) -> None:
-    if not ending.done():
-        ending.set_result(ended)
 
 
 def _evolve(job: Job, **changes: Any) -> Job:
