@@ -7,7 +7,7 @@ from __future__ import annotations
 import shlex
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
@@ -16,9 +16,9 @@ from assay.cli.app import HomeOption, app, err, out, settings_of
 from assay.config import Settings
 from assay.engines.urls import redact
 from assay.errors import AssayError, BackupError
-from assay.jobs.store_backup import BackupSummary, back_up, verify_backup
-from assay.jobs.store_restore import restore
-from assay.jobs.stores import sqlite_store_path
+
+if TYPE_CHECKING:  # the store's modules load when a store command runs, not for --help
+    from assay.jobs.store_backup import BackupSummary
 
 store = typer.Typer(
     help="Back up, verify and restore the job store (SQLite in home).", no_args_is_help=True
@@ -28,6 +28,8 @@ app.add_typer(store, name="store")
 
 def _sqlite_files(settings: Settings) -> tuple[Path, Path]:
     """The store file and the results folder the settings give a server."""
+    from assay.jobs.stores import sqlite_store_path
+
     path = sqlite_store_path(settings)
     if path is None:
         raise BackupError(
@@ -90,6 +92,8 @@ def store_backup(
 
     Jobs, keys, users and AI jobs (a snapshot of the database), then the result files the
     snapshot refers to, with a manifest of checksums. Nothing is left at DEST on failure."""
+    from assay.jobs.store_backup import back_up
+
     settings = settings_of(ctx, home)
     try:
         database, results = _sqlite_files(settings)
@@ -109,6 +113,8 @@ def store_verify(
 
     Every file's size and SHA-256, SQLite's integrity check on the database, and every result
     file it refers to present. Exit code 1, naming each problem, when it is not."""
+    from assay.jobs.store_backup import verify_backup
+
     try:
         summary, _ = verify_backup(src)
     except AssayError as exc:
@@ -129,6 +135,8 @@ def store_restore(
 
     The store and results that were there are moved aside, not deleted. A backup that is not
     whole, or a store still in use, is refused with exit code 1, and home is left as it was."""
+    from assay.jobs.store_restore import restore
+
     settings = settings_of(ctx, home)
     try:
         database, results = _sqlite_files(settings)

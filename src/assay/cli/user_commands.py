@@ -10,16 +10,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from assay.cli.app import HomeOption, app, fail, settings_of
 from assay.config import Settings
 from assay.errors import AssayError, did_you_mean
-from assay.jobs.keys import fresh_user_id
-from assay.jobs.store import JobStore
-from assay.jobs.stores import open_job_store
 from assay.jobs.users import (
     SYSTEM_ATTRIBUTES,
     AttributeDef,
@@ -33,6 +30,9 @@ from assay.jobs.users import (
     is_email,
     new_user,
 )
+
+if TYPE_CHECKING:  # the store's modules load when a command opens it, not for --help
+    from assay.jobs.store import JobStore
 
 users = typer.Typer(
     help="Users: their attribute values and model roles (SCIM writes the same directory).",
@@ -51,6 +51,8 @@ Assignments = Annotated[
 @contextmanager
 def _store(ctx: typer.Context, home: Path | None) -> Iterator[JobStore]:
     """The job store, closed afterwards; an Assay error is printed and exits 1."""
+    from assay.jobs.stores import open_job_store
+
     try:
         store = open_job_store(settings_of(ctx, home), pool_size=2)
     except AssayError as exc:
@@ -132,6 +134,8 @@ def users_create(
     home: HomeOption = None,
 ) -> None:
     """Create a user, with attribute values (ATTR=VALUE ...)."""
+    from assay.jobs.keys import fresh_user_id
+
     if not is_email(email):
         raise typer.BadParameter(f"{email!r} is not an email address")
     with _store(ctx, home) as store:
