@@ -106,14 +106,10 @@ ViewerLookup = Callable[[str | None, str], Viewer | None]
 class _StoreCall:
     """A store call ``submit`` needs made. ``run`` is a round trip on a shared store;
     ``local``, when given, answers from what this replica remembers, without one (None: it
-    does not remember). Each answers something other than None."""
+    does not remember, and ``run`` is made)."""
 
     run: Callable[[], Any]
     local: Callable[[], Any] | None = None
-
-
-# what a cache lookup that found nothing answers (None means "not looked up yet")
-_NOT_CACHED = object()
 
 
 class JobRunner:
@@ -300,9 +296,8 @@ class JobRunner:
         hit = None
         age = target.model.cache_age(shown.topic)
         if request.cache == USE_CACHE and age != 0:
-            found = yield _StoreCall(lambda: self.store.cached(key, now) or _NOT_CACHED,
-                                     local=lambda: self.store.remembered(key, now))  # fmt: skip
-            hit = found if isinstance(found, CachedResult) else None
+            hit = yield _StoreCall(lambda: self.store.cached(key, now),
+                                   local=lambda: self.store.remembered(key, now))  # fmt: skip
             if hit is not None and age is not None and hit.computed_at + age <= now:
                 hit = None  # stored by a query with a longer policy (the same SQL elsewhere)
             self.counters.add(CACHE_LOOKUPS, "miss" if hit is None else "hit")
@@ -337,11 +332,7 @@ class JobRunner:
         return job
 
     def _adding(self, job: Job) -> _StoreCall:
-        def add() -> bool:
-            self.store.add_jobs([job])
-            return True
-
-        return _StoreCall(add)
+        return _StoreCall(lambda: self.store.add_jobs([job]))
 
     def _made(self, job: Job, target: Target, request_id: str | None) -> Job:
         """Count and log a job just created (and, when it ended at once, its end)."""

@@ -71,11 +71,7 @@ def parse_column_totals(obj: Mapping[str, Any], fields: Sequence[FieldRef]) -> C
     keyed: set[str] = set()
     names = {_normal(f.text): f for f in fields}
     for key, value in raw.items():
-        if not isinstance(value, Mapping) or value.get("type") != "aggregation" or len(value) != 1:
-            raise InvalidQuery(
-                f'query.column_totals[{key!r}]: expected {{"type": "aggregation"}} (the only '
-                f"kind of total), got {value!r}"
-            )
+        check_total_kind(key, value)
         if key == GRAND_TOTAL:
             grand = True
             continue
@@ -88,6 +84,16 @@ def parse_column_totals(obj: Mapping[str, Any], fields: Sequence[FieldRef]) -> C
             )
         keyed.add(ref.text)
     return ColumnTotals(grand, tuple(f for f in fields if f.text in keyed))
+
+
+def check_total_kind(key: Any, value: Any) -> None:
+    """One ``column_totals`` entry's value: ``{"type": "aggregation"}``, the only kind of
+    total there is (for semantic and raw SQL queries alike)."""
+    if not isinstance(value, Mapping) or value.get("type") != "aggregation" or len(value) != 1:
+        raise InvalidQuery(
+            f'query.column_totals[{key!r}]: expected {{"type": "aggregation"}} (the only '
+            f"kind of total), got {value!r}"
+        )
 
 
 def _normal(text: str) -> str:

@@ -25,7 +25,7 @@ from sqlglot import exp
 
 from assay.errors import Forbidden, InvalidQuery, NotSupported
 from assay.semantic.access import granted
-from assay.semantic.column_totals import GRAND_TOTAL
+from assay.semantic.column_totals import GRAND_TOTAL, check_total_kind
 from assay.semantic.compiler import DIALECTS, CompiledQuery
 from assay.semantic.compiler.totals import INDICATOR
 from assay.semantic.model import Dimension, Measure, SemanticModel
@@ -207,11 +207,7 @@ def _totals(query: Mapping[str, Any]) -> tuple[str, ...]:
         )
     names: list[str] = []
     for key, value in raw.items():
-        if not isinstance(value, Mapping) or value.get("type") != "aggregation" or len(value) != 1:
-            raise InvalidQuery(
-                f'query.column_totals[{key!r}]: expected {{"type": "aggregation"}} (the only '
-                f"kind of total), got {value!r}"
-            )
+        check_total_kind(key, value)
         if key == GRAND_TOTAL:
             raise InvalidQuery(
                 f"query.column_totals: {GRAND_TOTAL!r} does not apply to raw SQL (its result "
