@@ -18,7 +18,8 @@ alternate between the three ways, so all see the same machine load.
 
 --before-src DIR serves a second server from another checkout's src/ (a `git worktree` of the
 commit before a change), its requests interleaved with this tree's: an A/B in one run, which
-the machine's drift affects alike.
+the machine's drift affects alike. --before-env NAME=VALUE (repeatable) sets the "before"
+server's environment instead or as well: a setting's A/B (``ASSAY_ARROW_COMPRESSION=none``).
 """
 
 from __future__ import annotations
@@ -112,6 +113,8 @@ def main() -> None:
         type=Path,
         help="also serve from this checkout's src/ (requests interleaved)",
     )
+    parser.add_argument("--before-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="the 'before' server's environment (a setting's A/B)")  # fmt: skip
     parser.add_argument("--only", choices=sorted(SHAPES), action="append",
                         help="measure only these shapes")  # fmt: skip
     args = parser.parse_args()
@@ -119,9 +122,11 @@ def main() -> None:
     engine = DuckDBEngine(Path(database))
     env = {"ASSAY_RUN_WAIT_SECONDS": "60"}
     trees = [("", env)]
-    if args.before_src is not None:
-        trees = [("before", {**env, "PYTHONPATH": str(args.before_src.resolve())}),
-                 ("after", env)]  # fmt: skip
+    if args.before_src is not None or args.before_env:
+        before = dict(pair.split("=", 1) for pair in args.before_env)
+        if args.before_src is not None:
+            before["PYTHONPATH"] = str(args.before_src.resolve())
+        trees = [("before", {**env, **before}), ("after", env)]
     with contextlib.ExitStack() as stack:
         sides = []
         for label, tree_env in trees:

@@ -7,6 +7,9 @@ stores (SQLite, and PostgreSQL when present) with the real DuckDB demo engine.
   cancel while it waits still keeps it from running, and a restart does not count it.
 - A waiter woken by this replica's worker is handed the job as it ended, equal to what the
   store holds, instead of reading it back.
+- On a store of this process alone, that job's engine work starts while its row is being
+  written; the worker records nothing before the row is there, and nothing at all (no job,
+  no result, no cache entry) when writing it failed.
 """
 
 from __future__ import annotations
@@ -140,6 +143,63 @@ def test_a_job_for_an_idle_worker_is_one_insert_and_one_update(
     assert store.calls["remember"] == 0  # the cache entry is written by that same update
     assert runner.store.cached(cast(dict[str, Any], done.cache_metadata)["cache_key"],
                                time.time()) is not None  # fmt: skip
+
+
+def test_on_a_local_store_the_worker_starts_while_the_row_is_written(
+    make_runner: Callable[..., JobRunner], store: Counted
+) -> None:
+    runner = make_runner()
+    order: list[str] = []
+    add_jobs, finish = store.inner.add_jobs, store.inner.finish
+
+    def adding(jobs: list[Job]) -> None:
+        queued, active, _ = runner.occupancy()
+        order.append(f"add (handed to a worker: {queued + active})")
+        time.sleep(0.2)  # a slow write: the worker must wait for it before recording
+        add_jobs(jobs)
+
+    def finishing(job_id: str, **outcome: Any) -> bool:
+        order.append("finish")
+        return finish(job_id, **outcome)
+
+    store.inner = cast(JobStore, _Patched(store.inner, add_jobs=adding, finish=finishing))
+    job = runner.submit(ask(runner, PRIORITIES))
+    assert settled(runner, job.id).status == "COMPLETE"
+    handed = 0 if runner.store.shared else 1  # a shared store's insert is a round trip first
+    assert order == [f"add (handed to a worker: {handed})", "finish"]
+
+
+def test_a_job_whose_row_could_not_be_written_leaves_nothing(
+    make_runner: Callable[..., JobRunner], store: Counted, tmp_path: Path
+) -> None:
+    runner = make_runner()
+
+    def failing(jobs: list[Job]) -> None:
+        time.sleep(0.05)  # the worker is under way meanwhile
+        raise OSError("disk I/O error")
+
+    store.inner = cast(JobStore, _Patched(store.inner, add_jobs=failing))
+    request = ask(runner, {**PRIORITIES, "limit": 4})
+    with pytest.raises(OSError, match="disk I/O error"):
+        runner.submit(request)
+    deadline = time.monotonic() + 30
+    while runner.occupancy()[:2] != (0, 0):
+        assert time.monotonic() < deadline, "the worker never let go of the job"
+        time.sleep(0.01)
+    assert store.calls["finish"] == 0 and store.calls["save_result"] == 0
+    assert list((tmp_path / "results").iterdir()) == []  # its result was not kept
+    assert not runner._owned  # no lease left to renew for it
+
+
+class _Patched:
+    """A store with some methods replaced."""
+
+    def __init__(self, inner: JobStore, **methods: Callable[..., Any]) -> None:
+        self._inner = inner
+        self._methods = methods
+
+    def __getattr__(self, name: str) -> Any:
+        return self._methods.get(name) or getattr(self._inner, name)
 
 
 def test_a_job_that_waits_its_turn_is_started_when_taken_and_can_be_cancelled_meanwhile(

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
@@ -95,6 +95,9 @@ class _Work:
     claimed: bool = False  # the store already marked it EXECUTING (at submit, or a takeover)
     watch: Stopwatch | None = None
     request_id: str | None = None
+    #: set when the worker started before the job's row was written (see ``_submitting``):
+    #: True once it is, False when writing it failed (then the job never existed)
+    written: Future[bool] | None = None
 
 
 #: The user a job runs as, looked up again when a job is run after a restart or on another
@@ -239,10 +242,14 @@ class JobRunner:
         try:
             call = next(steps)
             while True:
-                answer = call.local() if call.local is not None else None
-                if answer is None:
-                    answer = await asyncio.to_thread(call.run)
-                call = steps.send(answer)
+                try:
+                    answer = call.local() if call.local is not None else None
+                    if answer is None:
+                        answer = await asyncio.to_thread(call.run)
+                except BaseException as exc:
+                    call = steps.throw(exc)
+                else:
+                    call = steps.send(answer)
         except StopIteration as made:
             return cast(Job, made.value)
 
@@ -254,7 +261,12 @@ class JobRunner:
         try:
             call = next(steps)
             while True:
-                call = steps.send(call.run())
+                try:
+                    answer = call.run()
+                except BaseException as exc:  # the steps may undo what they began, then re-raise
+                    call = steps.throw(exc)
+                else:
+                    call = steps.send(answer)
         except StopIteration as made:
             return cast(Job, made.value)
 
@@ -322,13 +334,35 @@ class JobRunner:
         claimed = self._worker_free()
         if claimed:  # it starts now: added as EXECUTING, one write instead of two
             job = _evolve(job, status="EXECUTING", started_at=now, attempts=1)
-        yield self._adding(job)
-        if claimed:
+        # On a store of this process alone, a job an idle worker takes is handed to it before
+        # its row is written: the engine starts while this thread writes the row, and the
+        # worker records nothing about the job until the row is there. No one can know the
+        # job's id before then (it is handed out once this returns), and a crash before the
+        # row is written leaves no trace of a job no one was told of.
+        early = claimed and not self.store.shared
+        work = _Work(job, target, shown, run, key, claimed, watch, request_id,
+                     written=Future() if early else None)  # fmt: skip
+        if early:
+            self._owned.add(job.id)
+            self._enqueue(work)
+        try:
+            yield self._adding(job)
+        except BaseException:
+            if work.written is not None:
+                self._owned.discard(job.id)
+                work.written.set_result(False)
+            raise
+        if claimed and not early:
             self._owned.add(job.id)  # this replica's lease, renewed while it waits its turn
-        if watch is not None:
+        if watch is not None and not early:  # (early: the worker's stages run meanwhile)
             watch.mark("insert")
-        self._made(job, target, request_id)
-        self._enqueue(_Work(job, target, shown, run, key, claimed, watch, request_id))
+        try:
+            self._made(job, target, request_id)
+        finally:
+            if work.written is not None:  # after its EXECUTING line: the log keeps the order
+                work.written.set_result(True)
+        if work.written is None:
+            self._enqueue(work)
         return job
 
     def _adding(self, job: Job) -> _StoreCall:
@@ -473,6 +507,9 @@ class JobRunner:
                 error_message=f"Internal error: {exc}",
             )
             return
+        if not _row_written(work):
+            discard(path)
+            return
         if watch is not None:
             watch.mark("run")
         engine = work.target.engine.name
@@ -509,6 +546,8 @@ class JobRunner:
         it runs here (``work``: what it runs); if this call ends it, waiters are handed it as
         ended (what the store now holds) instead of reading it back, and the end is counted
         here (a cancel counts its own). The request's stopwatch is marked before they wake."""
+        if work is not None and not _row_written(work):
+            return False  # the job was never made: its request failed writing it
         at = self.clock()
         ended = self.store.finish(job_id, at=at, **outcome)
         handed = None
@@ -578,6 +617,11 @@ def _log_transition(job: Job, state: str, engine: str, request_id: str | None) -
         if job.error_type:
             fields["error_type"] = job.error_type
     logger.info("job %s %s", job.id, state, extra={"fields": fields})
+
+
+def _row_written(work: _Work) -> bool:
+    """Whether the job's row is in the store, waiting for it when the worker started first."""
+    return work.written is None or work.written.result()
 
 
 def _evolve(job: Job, **changes: Any) -> Job:

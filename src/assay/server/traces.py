@@ -40,7 +40,8 @@ logger = logging.getLogger(__name__)
 INSTALL_HINT = "pip install 'assay[otel]'"
 TRACES_PATH = "/v1/traces"
 #: a Stopwatch stage -> its span's name; in order they read request -> compile -> job ->
-#: engine -> result
+#: engine -> result ("insert" only where the job's row is written on the request's path: a
+#: shared store, or every worker busy)
 SPAN_NAMES = {
     "auth": "request.auth",
     "parse": "request.parse",
