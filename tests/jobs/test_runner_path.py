@@ -128,6 +128,14 @@ def settled(runner: JobRunner, job_id: str, timeout: float = 60) -> Job:
         time.sleep(0.02)
 
 
+def idle(runner: JobRunner, timeout: float = 30) -> None:
+    """Wait until no job is queued for or held by a worker."""
+    deadline = time.monotonic() + timeout
+    while runner.occupancy()[:2] != (0, 0):
+        assert time.monotonic() < deadline, "the workers never became idle"
+        time.sleep(0.01)
+
+
 def test_a_job_for_an_idle_worker_is_one_insert_and_one_update(
     make_runner: Callable[..., JobRunner], store: Counted
 ) -> None:
@@ -182,10 +190,7 @@ def test_a_job_whose_row_could_not_be_written_leaves_nothing(
     request = ask(runner, {**PRIORITIES, "limit": 4})
     with pytest.raises(OSError, match="disk I/O error"):
         runner.submit(request)
-    deadline = time.monotonic() + 30
-    while runner.occupancy()[:2] != (0, 0):
-        assert time.monotonic() < deadline, "the worker never let go of the job"
-        time.sleep(0.01)
+    idle(runner)
     assert store.calls["finish"] == 0 and store.calls["save_result"] == 0
     assert list((tmp_path / "results").iterdir()) == []  # its result was not kept
     assert not runner._owned  # no lease left to renew for it
@@ -217,6 +222,7 @@ def test_a_job_that_waits_its_turn_is_started_when_taken_and_can_be_cancelled_me
     assert done.started_at is not None and done.started_at >= cast(float, busy.started_at)
     gone = settled(runner, cancelled.id)
     assert (gone.status, gone.error_type, gone.attempts) == ("FAILED", "KILL", 0)
+    idle(runner)  # the worker's turn at the cancelled job comes after the queued one's end
     # the queued job's start, and the cancelled one's attempt that found it ended
     assert store.calls["start"] == 2
 

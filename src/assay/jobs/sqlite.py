@@ -89,6 +89,9 @@ _CHECK_LIMIT = 5
 _EMPTY_GRACE_SECONDS = 10.0
 
 
+_INSERT_JOB = f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({placeholders(JOB_COLUMNS, '?')})"
+
+
 class CountedConnection(sqlite3.Connection):
     """A connection that counts the statements it runs, once given ``counters`` (the store's
     round-trips metric: on SQLite they are calls into the library, not network trips)."""
@@ -243,10 +246,12 @@ class SQLiteJobStore:
 
     def add_jobs(self, jobs: Iterable[Job]) -> None:
         rows = [job_values(j) for j in jobs]
-        with self._lock, self._transaction():
-            self._db.executemany(
-                f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({placeholders(JOB_COLUMNS, '?')})", rows
-            )
+        with self._lock:
+            if len(rows) == 1:  # one statement is its own transaction: no BEGIN, no COMMIT
+                self._db.execute(_INSERT_JOB, rows[0])
+                return
+            with self._transaction():
+                self._db.executemany(_INSERT_JOB, rows)
 
     def get_jobs(self, ids: Iterable[str]) -> dict[str, Job]:
         wanted = list(dict.fromkeys(ids))

@@ -11,7 +11,7 @@ import asyncio
 import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TypeVar
 
 from fastapi import Request
@@ -86,17 +86,32 @@ def _busy(message: str) -> ApiError:
 
 async def unless_gone(request: Request, work: Awaitable[T]) -> T | None:
     """``work``'s result, or None as soon as the client has gone: a long-poll whose client left
-    must not keep its place (and its key's quota) until the poll would have ended."""
-    task = asyncio.ensure_future(work)
-    gone = asyncio.ensure_future(_client_gone(request))
+    must not keep its place (and its key's quota) until the poll would have ended.
+
+    ``work`` runs in the caller's task, and a watcher cancels that task if the client leaves:
+    a task of its own for ``work`` would cost every answer two more turns of the event loop
+    (its end, then the wait for it) between the job's end and the response."""
+    task = asyncio.current_task()
+    if task is None:  # (never: a request is always handled in a task)
+        raise RuntimeError("unless_gone must be awaited in a task")
+    left = False
+
+    async def watch() -> None:
+        nonlocal left
+        with suppress(Exception):  # a receive that fails: the client is gone too
+            await _client_gone(request)
+        left = True
+        task.cancel()
+
+    watcher = asyncio.ensure_future(watch())
     try:
-        done, _ = await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+        return await work
+    except asyncio.CancelledError:
+        if left and task.uncancel() == 0:  # the watcher's cancel alone: the client left
+            return None
+        raise  # a cancel from elsewhere (the server stopping) goes on
     finally:
-        gone.cancel()
-    if task in done:
-        return task.result()
-    task.cancel()
-    return None
+        watcher.cancel()
 
 
 async def _client_gone(request: Request) -> None:
