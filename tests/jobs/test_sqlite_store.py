@@ -4,6 +4,8 @@ what is referenced."""
 from __future__ import annotations
 
 import sqlite3
+import time
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 
@@ -131,3 +133,35 @@ def test_a_sign_in_is_kept_until_anyone_writes_the_directory(tmp_path: Path) -> 
     assert found is not None and found[1] is not None and not found[1].user.active
     other.close()
     store.close()
+
+
+def _in_database_file(path: Path, job_id: str) -> bool:
+    """Whether the job is in the database file itself, its log left out (read as immutable:
+    no log, no lock, no checkpoint of its own)."""
+    with closing(sqlite3.connect(f"{path.as_uri()}?immutable=1", uri=True)) as db:
+        return db.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is not None
+
+
+def test_no_commit_checkpoints_the_log_and_the_checkpointer_does(tmp_path: Path) -> None:
+    """A commit that checkpoints waits for two fsyncs, and a request with it: commits leave
+    the log alone (it outgrows SQLite's own 1,000-page trigger), and the store's checkpointer
+    thread copies it all into the database."""
+    path = tmp_path / "assay.sqlite"
+    quiet = SQLiteJobStore(path, checkpoint_seconds=3600)  # its thread never runs here
+    summary = {"sql": "SELECT 1 -- " + "x" * 3000}  # a large row: a few pages a job
+    for i in range(600):
+        quiet.add_jobs([job(f"j{i}")])
+        quiet.finish(f"j{i}", status="COMPLETE", at=1.0, summary=summary)
+    log_bytes = path.with_name(path.name + "-wal").stat().st_size
+    assert log_bytes > 1000 * 4096 * 1.5  # never restarted: no commit checkpointed it
+    quiet.close()  # the last connection: SQLite checkpoints as it closes
+    assert SQLiteJobStore(path).get_jobs(["j599"])["j599"].status == "COMPLETE"
+
+    busy = SQLiteJobStore(path, checkpoint_seconds=0.05)
+    busy.add_jobs([job("late")])
+    assert not _in_database_file(path, "late")  # in the log only
+    deadline = time.monotonic() + 10
+    while not _in_database_file(path, "late"):
+        assert time.monotonic() < deadline, "the log was never checkpointed"
+        time.sleep(0.05)
+    busy.close()

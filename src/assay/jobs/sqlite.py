@@ -33,6 +33,7 @@ from assay.jobs.rows import (
     placeholders,
 )
 from assay.jobs.users import Directory
+from assay.jobs.wal_checkpoints import CHECKPOINT_SECONDS, WalCheckpointer
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -84,6 +85,8 @@ _DAMAGE_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 # How many problems quick_check lists at most: enough to show what is wrong, and it stops
 # scanning once it has found that many.
 _CHECK_LIMIT = 5
+# The write-ahead log's size kept once it has been checkpointed (SQLite's journal_size_limit)
+_LOG_KEPT_BYTES = 64 * 1024 * 1024
 # An empty store file older than this was emptied (truncated); a younger one may be a store
 # another process is creating this very moment (it writes the header right after).
 _EMPTY_GRACE_SECONDS = 10.0
@@ -135,6 +138,11 @@ def open_checked(path: Path) -> sqlite3.Connection:
             # NORMAL in WAL mode: a commit survives a process crash (our case); only an OS
             # crash can lose the last transactions.
             db.execute("PRAGMA synchronous=NORMAL")
+            # No commit checkpoints the log (and waits for its fsyncs): the job store's
+            # checkpointer thread does (wal_checkpoints.py). A log that grew large is cut
+            # back to this size when it starts again.
+            db.execute("PRAGMA wal_autocheckpoint=0")
+            db.execute(f"PRAGMA journal_size_limit={_LOG_KEPT_BYTES}")
         except BaseException:
             db.close()
             raise
@@ -215,7 +223,13 @@ _REMEMBER = "INSERT OR REPLACE INTO result_cache VALUES (?, ?, ?, ?, ?, ?, ?)"
 class SQLiteJobStore:
     shared = False
 
-    def __init__(self, path: Path, *, counters: Counters | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        counters: Counters | None = None,
+        checkpoint_seconds: float = CHECKPOINT_SECONDS,
+    ) -> None:
         self._db = open_checked(path)
         with opening(path):
             self._db.executescript(SCHEMA)
@@ -228,6 +242,7 @@ class SQLiteJobStore:
         self.path = path
         self._directory = SQLiteDirectory(self._db, self._lock)
         self.users: Directory = self._directory
+        self._checkpoints = WalCheckpointer(path, checkpoint_seconds)
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -422,5 +437,6 @@ class SQLiteJobStore:
         return cur.rowcount == 1
 
     def close(self) -> None:
+        self._checkpoints.close()
         with self._lock:
             self._db.close()

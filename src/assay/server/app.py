@@ -183,6 +183,9 @@ def create_app(
         version=__version__,
         description="A self-hosted analytics API, wire-compatible with Omni's REST API.",
         lifespan=lifespan,
+        # FastAPI's own telemetry follows OpenTelemetry's global providers, and asks them on
+        # every request whether to record it: off. Assay's traces are its own (traces.py).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     errors.install(app)
     app.add_middleware(
