@@ -20,8 +20,9 @@ from assay.engines import DuckDBEngine
 from assay.engines.base import Engine, RunningQuery
 from assay.errors import EngineError
 from assay.jobs.model import Job
-from assay.jobs.runner import JobRequest, JobRunner, Target
+from assay.jobs.runner import JobRunner
 from assay.jobs.sqlite import SQLiteJobStore
+from assay.jobs.work import JobRequest, Target
 from assay.semantic.model import SemanticModel
 from assay.semantic.viewer import Viewer
 

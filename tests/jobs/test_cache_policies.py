@@ -13,8 +13,9 @@ import pytest
 
 from assay.demo.tpch import tpch_model_dir
 from assay.engines.base import Engine
-from assay.jobs.runner import JobRunner, Target
+from assay.jobs.runner import JobRunner
 from assay.jobs.sqlite import SQLiteJobStore
+from assay.jobs.work import Target
 from assay.semantic.loader import load_model
 from tests.jobs.test_runner_results import Watched, cached_results, engine, run, runners
 

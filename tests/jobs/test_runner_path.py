@@ -30,9 +30,10 @@ from assay.demo.tpch import tpch_model_dir
 from assay.engines import DuckDBEngine
 from assay.jobs.model import Job
 from assay.jobs.postgres import PostgresJobStore
-from assay.jobs.runner import USE_CACHE, JobRequest, JobRunner, Target
+from assay.jobs.runner import JobRunner
 from assay.jobs.sqlite import SQLiteJobStore
 from assay.jobs.store import JobStore
+from assay.jobs.work import USE_CACHE, JobRequest, Target
 from assay.semantic.loader import load_model
 from tests.live import POSTGRES_URL, postgres_schema
 

@@ -30,7 +30,8 @@ from assay.ai.planner import Plan, PlannedQuery, PlanStep
 from assay.ai.store import AIJob, AIStore, ConversationBusy, evolve
 from assay.counters import AI_JOBS_ENDED
 from assay.errors import AssayError, ModelNotFound, PermissionDenied
-from assay.jobs.runner import JobRequest, JobRunner
+from assay.jobs.runner import JobRunner
+from assay.jobs.work import JobRequest
 from assay.results.arrow import read_table
 from assay.semantic.access import visible_model
 from assay.semantic.ai_view import as_seen_by_ai

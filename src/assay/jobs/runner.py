@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,7 +25,7 @@ from assay.counters import (
     RESULT_BYTES,
     RESULT_ROWS,
 )
-from assay.engines.base import Engine, RunningQuery
+from assay.engines.base import RunningQuery
 from assay.errors import (
     AssayError,
     CalculationsFailed,
@@ -43,10 +43,18 @@ from assay.jobs.raw_sql_totals import with_totals_row
 from assay.jobs.results_files import checked_cap, discard, prepare_results_dir, write_result
 from assay.jobs.store import JobStore
 from assay.jobs.summaries import cache_key, cache_metadata_of, summary_of
-from assay.jobs.timing import Stopwatch
+from assay.jobs.work import (
+    USE_CACHE,
+    JobRequest,
+    StoreCall,
+    Target,
+    ViewerLookup,
+    Work,
+    log_transition,
+    row_written,
+)
 from assay.semantic.compiler import CompiledQuery, compile_query
 from assay.semantic.compiler.omnisql import probe as omnisql_probe
-from assay.semantic.model import SemanticModel
 from assay.semantic.raw_sql import compile_verbatim
 from assay.semantic.sql_mode import sql_mode
 from assay.semantic.viewer import Viewer
@@ -55,64 +63,6 @@ logger = logging.getLogger(__name__)
 # A job that keeps dying with its server (it crashes the process each time) is given up after
 # this many starts, instead of taking every restart down with it. Graceful stops do not count.
 MAX_ATTEMPTS = 3
-USE_CACHE = "use"
-REFRESH = "refresh"
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """A model and the engine that holds its data."""
-
-    model: SemanticModel
-    engine: Engine
-
-
-@dataclass(frozen=True, slots=True)
-class JobRequest:
-    query: dict[str, Any]
-    model_id: str
-    cache: str = USE_CACHE
-    plan_only: bool = False
-    key_id: str | None = None
-    #: whom the job runs as (its owner), and that user as the model's rules see them
-    user_id: str | None = None
-    viewer: Viewer | None = None
-    #: the request's stage timings, when someone wants them (Server-Timing)
-    watch: Stopwatch | None = field(default=None, compare=False)
-    #: the id of the request that made the job, for the log lines of its transitions
-    request_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Work:
-    """A job handed to a worker: what it runs, as shown and as run (one row past the limit)."""
-
-    job: Job  # as the store holds it now: the worker hands it to waiters once it ends
-    target: Target
-    shown: CompiledQuery
-    run: CompiledQuery
-    key: str  # its result cache key
-    claimed: bool = False  # the store already marked it EXECUTING (at submit, or a takeover)
-    watch: Stopwatch | None = None
-    request_id: str | None = None
-    #: set when the worker started before the job's row was written (see ``_submitting``):
-    #: True once it is, False when writing it failed (then the job never existed)
-    written: Future[bool] | None = None
-
-
-#: The user a job runs as, looked up again when a job is run after a restart or on another
-#: replica (their attributes then are what governs it); raises when they no longer exist.
-ViewerLookup = Callable[[str | None, str], Viewer | None]
-
-
-@dataclass(frozen=True)
-class _StoreCall:
-    """A store call ``submit`` needs made. ``run`` is a round trip on a shared store;
-    ``local``, when given, answers from what this replica remembers, without one (None: it
-    does not remember, and ``run`` is made)."""
-
-    run: Callable[[], Any]
-    local: Callable[[], Any] | None = None
 
 
 class JobRunner:
@@ -270,7 +220,7 @@ class JobRunner:
         except StopIteration as made:
             return cast(Job, made.value)
 
-    def _submitting(self, request: JobRequest) -> Generator[_StoreCall, Any, Job]:
+    def _submitting(self, request: JobRequest) -> Generator[StoreCall, Any, Job]:
         """``submit``'s steps, handing each store call to the caller to make (in this thread,
         or, for a round trip, in another) and going on with its answer."""
         target = self.target(request.model_id)
@@ -308,7 +258,7 @@ class JobRunner:
         hit = None
         age = target.model.cache_age(shown.topic)
         if request.cache == USE_CACHE and age != 0:
-            hit = yield _StoreCall(lambda: self.store.cached(key, now),
+            hit = yield StoreCall(lambda: self.store.cached(key, now),
                                    local=lambda: self.store.remembered(key, now))  # fmt: skip
             if hit is not None and age is not None and hit.computed_at + age <= now:
                 hit = None  # stored by a query with a longer policy (the same SQL elsewhere)
@@ -340,7 +290,7 @@ class JobRunner:
         # job's id before then (it is handed out once this returns), and a crash before the
         # row is written leaves no trace of a job no one was told of.
         early = claimed and not self.store.shared
-        work = _Work(job, target, shown, run, key, claimed, watch, request_id,
+        work = Work(job, target, shown, run, key, claimed, watch, request_id,
                      written=Future() if early else None)  # fmt: skip
         if early:
             self._owned.add(job.id)
@@ -365,8 +315,8 @@ class JobRunner:
             self._enqueue(work)
         return job
 
-    def _adding(self, job: Job) -> _StoreCall:
-        return _StoreCall(lambda: self.store.add_jobs([job]))
+    def _adding(self, job: Job) -> StoreCall:
+        return StoreCall(lambda: self.store.add_jobs([job]))
 
     def _made(self, job: Job, target: Target, request_id: str | None) -> Job:
         """Count and log a job just created (and, when it ended at once, its end)."""
@@ -374,13 +324,13 @@ class JobRunner:
         if job.done:
             self._ended(job, target.engine.name, request_id)
         else:
-            _log_transition(job, job.status, target.engine.name, request_id)
+            log_transition(job, job.status, target.engine.name, request_id)
         return job
 
     def _ended(self, job: Job, engine: str, request_id: str | None) -> None:
         """Count and log a job's end, once, by whoever ended it (a worker, in ``_end``)."""
         self.counters.add(JOBS_ENDED, job.status, engine, job.error_type or "")
-        _log_transition(job, job.status, engine, request_id)
+        log_transition(job, job.status, engine, request_id)
 
     def _worker_free(self) -> bool:
         """Whether a worker is idle, so that a job submitted now starts at once. (A guess
@@ -409,7 +359,7 @@ class JobRunner:
             target.model, probe, dialect=target.engine.dialect, viewer=viewer, calc_rows=calc_rows
         )
 
-    def _enqueue(self, work: _Work) -> None:
+    def _enqueue(self, work: Work) -> None:
         with self._count_lock:
             self._queued += 1
         self._pool.submit(self._execute, work)
@@ -428,7 +378,7 @@ class JobRunner:
             self._give_up(job, exc.error_type, exc.message)
             return
         logger.info("re-running job %s left unfinished by a previous run", job.id)
-        self._enqueue(_Work(job, target, shown, run, cache_key(target.model, run), claimed))
+        self._enqueue(Work(job, target, shown, run, cache_key(target.model, run), claimed))
 
     def _give_up(self, job: Job, error_type: str, message: str) -> None:
         at = self.clock()
@@ -446,7 +396,7 @@ class JobRunner:
 
     # ------------------------------------------------------------------ execute (worker threads)
 
-    def _execute(self, work: _Work) -> None:
+    def _execute(self, work: Work) -> None:
         with self._count_lock:
             self._queued -= 1
             self._active += 1
@@ -458,7 +408,7 @@ class JobRunner:
                     return  # cancelled while queued, or another replica took it
                 job = _evolve(job, status="EXECUTING", started_at=started,
                               attempts=job.attempts + 1)  # fmt: skip
-                _log_transition(job, job.status, work.target.engine.name, work.request_id)
+                log_transition(job, job.status, work.target.engine.name, work.request_id)
             if work.watch is not None:
                 work.watch.mark("queue")
             self._owned.add(job.id)
@@ -470,7 +420,7 @@ class JobRunner:
             with self._count_lock:
                 self._active -= 1
 
-    def _run_claimed(self, work: _Work, job: Job, started: float) -> None:
+    def _run_claimed(self, work: Work, job: Job, started: float) -> None:
         """Run a job this replica holds (``job``: as the store has it now) to its end."""
         job_id, shown, watch = job.id, work.shown, work.watch
         name = f"{work.key[:40]}-{new_uuid().hex[:8]}.arrows"
@@ -507,7 +457,7 @@ class JobRunner:
                 error_message=f"Internal error: {exc}",
             )
             return
-        if not _row_written(work):
+        if not row_written(work):
             discard(path)
             return
         if watch is not None:
@@ -539,14 +489,14 @@ class JobRunner:
         self,
         job_id: str,
         running: Job | None = None,
-        work: _Work | None = None,
+        work: Work | None = None,
         **outcome: Any,
     ) -> bool:
         """End a job and wake its waiters. ``running``: the job as the store holds it while
         it runs here (``work``: what it runs); if this call ends it, waiters are handed it as
         ended (what the store now holds) instead of reading it back, and the end is counted
         here (a cancel counts its own). The request's stopwatch is marked before they wake."""
-        if work is not None and not _row_written(work):
+        if work is not None and not row_written(work):
             return False  # the job was never made: its request failed writing it
         at = self.clock()
         ended = self.store.finish(job_id, at=at, **outcome)
@@ -564,7 +514,7 @@ class JobRunner:
             work.watch.mark("record")
         self._notify(job_id, handed)
         if handed is not None:  # its log line is written while the waiter wakes
-            _log_transition(handed, handed.status, engine, work.request_id)
+            log_transition(handed, handed.status, engine, work.request_id)
         return ended
 
     # ------------------------------------------------------------------ wait and cancel
@@ -606,28 +556,6 @@ class JobRunner:
         if self.store.shared and not path.exists():
             self.store.fetch_result(job.result_file, path)
         return path
-
-
-def _log_transition(job: Job, state: str, engine: str, request_id: str | None) -> None:
-    """One log line per job transition: who, what, on which engine, for which request, and
-    (once it ended) how long it took. Never the query itself: it can hold values a user
-    filtered on."""
-    if not logger.isEnabledFor(logging.INFO):
-        return
-    fields: dict[str, Any] = {
-        "event": "job", "job_id": job.id, "state": state, "request_id": request_id,
-        "user_id": job.user_id, "model_id": job.model_id, "engine": engine,
-    }  # fmt: skip
-    if job.finished_at is not None:
-        fields["duration_ms"] = round((job.finished_at - job.created_at) * 1000, 2)
-        if job.error_type:
-            fields["error_type"] = job.error_type
-    logger.info("job %s %s", job.id, state, extra={"fields": fields})
-
-
-def _row_written(work: _Work) -> bool:
-    """Whether the job's row is in the store, waiting for it when the worker started first."""
-    return work.written is None or work.written.result()
 
 
 def _evolve(job: Job, **changes: Any) -> Job:

@@ -26,10 +26,11 @@ from assay.engines import DuckDBEngine, Engine
 from assay.engines.connect import open_engine
 from assay.engines.urls import redact
 from assay.errors import ConfigError, EngineUnavailable, did_you_mean
-from assay.jobs.runner import JobRunner, Target
+from assay.jobs.runner import JobRunner
 from assay.jobs.store import JobStore
 from assay.jobs.stores import open_job_store
 from assay.jobs.users import lookup_viewer
+from assay.jobs.work import Target
 from assay.outbound import allowed_hosts
 from assay.semantic.loader import load_model
 from assay.server import (

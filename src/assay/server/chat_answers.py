@@ -20,7 +20,7 @@ from assay.ai.chart_spec import Theme
 from assay.ai.store import AIJob
 from assay.errors import AssayError
 from assay.jobs.model import Job
-from assay.jobs.runner import JobRequest
+from assay.jobs.work import JobRequest
 from assay.results.arrow import read_table
 from assay.results.formats import date_types_of, format_value, grains_as_text
 from assay.server import chat_views as views

@@ -17,8 +17,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from assay.jobs.model import Job
-from assay.jobs.runner import JobRequest, JobRunner
+from assay.jobs.runner import JobRunner
 from assay.jobs.timing import Stopwatch
+from assay.jobs.work import JobRequest
 from assay.semantic.viewer import VIEW_SQL
 from assay.server.auth import Principal
 from assay.server.documents import result_document

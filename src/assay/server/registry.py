@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assay.errors import ModelInvalid, PermissionDenied
-from assay.jobs.runner import JobRunner, Target
+from assay.jobs.runner import JobRunner
+from assay.jobs.work import Target
 from assay.semantic.catalog import Catalog
 from assay.semantic.loader import build_model
 from assay.semantic.model import SemanticModel

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import Request
 
-from assay.jobs.runner import REFRESH, USE_CACHE
+from assay.jobs.work import REFRESH, USE_CACHE
 from assay.server.errors import ApiError
 from assay.server.lines import RESULT_TYPES
 
