@@ -25,7 +25,9 @@ def init(
     schema: Annotated[str | None, typer.Option(help="Only this schema.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace files already in the folder.")] = False,
 ) -> None:
-    """Write a starter model (views, keys, relationships, topics) from a database's tables."""
+    """Write a starter model from a database's tables.
+
+    One view per table with its columns, primary keys, relationships and a topic per table."""
     from assay.engines import DuckDBEngine
     from assay.engines.introspect import describe_duckdb
     from assay.engines.urls import duckdb_file

@@ -138,7 +138,9 @@ def demo(
         str | None, typer.Option(help="The database URL, for an engine other than duckdb.")
     ] = None,
 ) -> None:
-    """Prepare the TPC-H demo (data and model, once), create a key and serve the API."""
+    """Prepare the TPC-H demo, create a key and serve the API.
+
+    The demo's data and model are made once, in the home folder."""
     settings = settings_of(ctx, home, host=host, port=port)
     scale = scale or settings.demo_scale
     where = settings.home if engine == "duckdb" else f"{engine}"

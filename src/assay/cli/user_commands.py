@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # the store's modules load when a command opens it, not for -
     from assay.jobs.store import JobStore
 
 users = typer.Typer(
-    help="Users: their attribute values and model roles (SCIM writes the same directory).",
+    help="Users' attribute values and model roles. SCIM writes the same directory.",
     no_args_is_help=True,
 )
 attributes = typer.Typer(help="User attribute definitions.", no_args_is_help=True)
