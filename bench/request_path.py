@@ -11,7 +11,9 @@ rows, and the TPC-H Q1 shape at the chosen scale):
     the client holds the whole NDJSON body, by two clients on keep-alive connections: httpx
     (what Omni's Python clients and most scripts use) and the standard library's
     http.client (the leanest: what is left is the server and loopback HTTP).
-The served time minus the in-process time is Assay's share plus the client's. The server's
+The served time minus the in-process time is Assay's share plus the client's; a `GET /health`
+round trip by each client, interleaved the same way, shows the part of it that is loopback
+HTTP and waking a process that was waiting (no job, no store, no engine). The server's
 `Server-Timing` header breaks the server's part down by stage (auth, parse, compile, insert,
 queue, run, record, wake, answer): the p50 of each stage is printed beside the totals. Rounds
 alternate between the three ways, so all see the same machine load.
@@ -90,6 +92,21 @@ def served(client: httpx.Client, query: dict[str, Any]) -> tuple[float, str, dic
     return elapsed, line["summary"]["sql"], stages
 
 
+def health_lean(connection: http.client.HTTPConnection) -> float:
+    start = time.perf_counter()
+    connection.request("GET", "/health")
+    response = connection.getresponse()
+    response.read()
+    assert response.status == 200
+    return time.perf_counter() - start
+
+
+def health(client: httpx.Client) -> float:
+    start = time.perf_counter()
+    client.get("/health").raise_for_status()
+    return time.perf_counter() - start
+
+
 def served_lean(connection: http.client.HTTPConnection, token: str, query: dict[str, Any]) -> float:
     """The same request through the standard library's client, body read whole."""
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
@@ -158,6 +175,7 @@ def measure(
     engine.execute(sql)
     inproc: list[float] = []
     over: dict[str, list[float]] = defaultdict(list)
+    floor: dict[str, list[float]] = defaultdict(list)  # GET /health round trips
     stages: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     rows = 0
     for _ in range(rounds):
@@ -170,14 +188,18 @@ def measure(
             over[f"{side} http.client"].append(served_lean(lean, token, query))
             for name, value in timing.items():
                 stages[side][name].append(value)
+            floor[f"{side} httpx"].append(health(client))
+            floor[f"{side} http.client"].append(health_lean(lean))
     engine_p50 = statistics.median(inproc)
     print(f"{label}: {rows} rows")
     print(f"  in-process engine     {ms(inproc)}")
     for name, samples in over.items():
         p50 = statistics.median(samples)
         print(f"  served, {name.strip():18s}  {ms(samples)}")
+        health_p50 = statistics.median(floor[name]) * 1e3
         print(f"    added p50 {(p50 - engine_p50) * 1e3:7.3f} ms   "
-              f"served/in-process {p50 / engine_p50:.3f}x")  # fmt: skip
+              f"served/in-process {p50 / engine_p50:.3f}x   "
+              f"(GET /health round trip p50 {health_p50:.3f} ms)")  # fmt: skip
     for side, named in stages.items():
         parts = "  ".join(f"{n} {statistics.median(v):.2f}" for n, v in named.items())
         print(f"  server stages p50 (ms){' ' + side if side else ''}: {parts}")
