@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 # what none of these commands needs: the web stack, the engines and their data libraries,
-# the PostgreSQL driver, the SQL compiler
-HEAVY = ("fastapi", "uvicorn", "duckdb", "pyarrow", "numpy", "psycopg", "sqlglot", "httpx")
+# the PostgreSQL driver, the SQL compiler, and rich's markdown parser (typer's rich help
+# rendering loaded it: 60-70 ms of every --help)
+HEAVY = ("fastapi", "uvicorn", "duckdb", "pyarrow", "numpy", "psycopg", "sqlglot", "httpx",
+         "markdown_it")  # fmt: skip
 
 _PROBE = """
 import json, sys
