@@ -259,7 +259,7 @@ class JobRunner:
         age = target.model.cache_age(shown.topic)
         if request.cache == USE_CACHE and age != 0:
             hit = yield StoreCall(lambda: self.store.cached(key, now),
-                                   local=lambda: self.store.remembered(key, now))  # fmt: skip
+                                  local=lambda: self.store.remembered(key, now))  # fmt: skip
             if hit is not None and age is not None and hit.computed_at + age <= now:
                 hit = None  # stored by a query with a longer policy (the same SQL elsewhere)
             self.counters.add(CACHE_LOOKUPS, "miss" if hit is None else "hit")
@@ -291,7 +291,7 @@ class JobRunner:
         # row is written leaves no trace of a job no one was told of.
         early = claimed and not self.store.shared
         work = Work(job, target, shown, run, key, claimed, watch, request_id,
-                     written=Future() if early else None)  # fmt: skip
+                    written=Future() if early else None)  # fmt: skip
         if early:
             self._owned.add(job.id)
             self._enqueue(work)
@@ -328,7 +328,8 @@ class JobRunner:
         return job
 
     def _ended(self, job: Job, engine: str, request_id: str | None) -> None:
-        """Count and log a job's end, once, by whoever ended it (a worker, in ``_end``)."""
+        """Count and log a job's end, once, by whoever ended it (a worker's ``_end`` does the
+        two on either side of waking the job's waiters)."""
         self.counters.add(JOBS_ENDED, job.status, engine, job.error_type or "")
         log_transition(job, job.status, engine, request_id)
 
