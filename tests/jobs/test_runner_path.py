@@ -15,6 +15,7 @@ stores (SQLite, and PostgreSQL when present) with the real DuckDB demo engine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import threading
 import time
@@ -316,3 +317,30 @@ def test_a_cache_hit_from_the_loop_makes_one_store_write_and_no_lookup_it_rememb
         assert (store.calls["remembered"], store.calls["cached"]) == (1, 0)
     else:
         assert (store.calls["remembered"], store.calls["cached"]) == (0, 1)
+
+
+def test_a_waiter_that_gives_up_stops_counting_and_another_keeps_waiting(
+    make_runner: Callable[..., JobRunner], store: Counted
+) -> None:
+    """`occupancy()`'s third figure (the assay_waited_jobs gauge) counts jobs someone waits on
+    now: not jobs a waiter gave up on (its window ended, its client left)."""
+    runner = make_runner(workers=1)
+
+    async def scenario() -> tuple[int, int, int, str]:
+        runner.attach(asyncio.get_running_loop())
+        job = runner.submit(ask(runner, ENDLESS))
+        await runner.wait([job.id], 0.2, known=[job])  # gives up while the job runs
+        after_giving_up = runner.occupancy()[2]
+        patient = asyncio.ensure_future(runner.wait([job.id], 30, known=[job]))
+        impatient = asyncio.ensure_future(runner.wait([job.id], 30, known=[job]))
+        await asyncio.sleep(0.05)
+        impatient.cancel()  # a waiter whose client left; the patient one still counts
+        with contextlib.suppress(asyncio.CancelledError):
+            await impatient
+        still = runner.occupancy()[2]
+        runner.cancel([job.id])
+        ended = (await patient)[job.id]
+        return after_giving_up, still, runner.occupancy()[2], ended.status
+
+    gave_up, still, after, status = asyncio.run(scenario())
+    assert (gave_up, still, after, status) == (0, 1, 0, "FAILED")

@@ -5,6 +5,8 @@ line carries a key or a password."""
 from __future__ import annotations
 
 import json
+import socket
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +20,7 @@ from assay.config import Settings
 from assay.errors import ConfigError
 from assay.server.logs import scrub
 from assay.server.metrics import ScrapePolicy
-from tests.server.conftest import MODEL_ID, Server, make_home
+from tests.server.conftest import MODEL_ID, SLOW_QUERY, Server, make_home
 
 TOKEN = "scrape-" + uuid.uuid4().hex
 PASSWORD = "pw-" + uuid.uuid4().hex
@@ -232,3 +234,43 @@ def test_who_may_scrape(
 def test_a_mistyped_metrics_mode_is_refused() -> None:
     with pytest.raises(ConfigError, match=r'one of auto, on, off, not .onn.\. Did you mean "on"'):
         ScrapePolicy(Settings(metrics="onn"))
+
+
+def test_a_run_whose_client_leaves_while_it_waits_is_logged_499_and_its_job_runs_on(
+    observed: Server,
+) -> None:
+    """The run's wait watches its connection: the client leaving ends the request at once
+    (no waiter left behind), and the job is not cancelled: /query/wait can still fetch it."""
+    key = observed.key("--org")
+    mine = "left-" + uuid.uuid4().hex[:12]
+    body = json.dumps({"query": SLOW_QUERY}).encode()
+    head = (f"POST /api/v1/query/run HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
+            f"Content-Type: application/json\r\nX-Request-Id: {mine}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()  # fmt: skip
+    with socket.create_connection(("127.0.0.1", observed.port), timeout=10) as s:
+        s.sendall(head + body)
+        time.sleep(0.5)  # the job runs; the request waits for it (run_wait_seconds: 10)
+    deadline = time.monotonic() + 10
+    while not (
+        lines := [
+            x
+            for x in log_lines(observed)
+            if x.get("event") == "request" and x["request_id"] == mine
+        ]
+    ):
+        assert time.monotonic() < deadline, "the request never ended"
+        time.sleep(0.05)
+    (request,) = lines
+    assert request["status"] == 499 and request["route"] == "/api/v1/query/run"
+    assert request["duration_ms"] < 5000  # ended when the client left, not at the window
+    (job_id,) = request["job_ids"]
+    assert scrape(observed)[("assay_waited_jobs", ())] == 0
+    auth = {"Authorization": f"Bearer {key}"}
+    try:
+        waited = httpx.get(f"{observed.url}/api/v1/query/wait", params={"job_ids": job_id},
+                           headers=auth, timeout=30)  # fmt: skip
+        assert waited.status_code == 200, waited.text
+        assert json.loads(waited.text.splitlines()[-1])["remaining_job_ids"] == [job_id]
+    finally:
+        httpx.post(f"{observed.url}/api/v1/query/cancel", json={"job_ids": [job_id]},
+                   headers=auth, timeout=30)  # fmt: skip

@@ -26,6 +26,7 @@ class JobEndings:
         #: the server's event loop, once the runner is attached to it
         self.loop: asyncio.AbstractEventLoop | None = None
         self._endings: dict[str, asyncio.Future[Job | None]] = {}
+        self._waiters: dict[str, int] = {}  # how many are waiting on each of those futures
         # On a store of this process alone, every end reaches the loop through _wake: the ends
         # no one waited for yet are kept here (the latest few), so that a waiter who comes
         # just after need not read the job back to learn it ended before it registered.
@@ -33,7 +34,8 @@ class JobEndings:
         self._released = False
 
     def __len__(self) -> int:
-        """Jobs someone is waiting on now."""
+        """Jobs someone is waiting on now (a waiter who gave up, or whose client left, no
+        longer counts)."""
         return len(self._endings)
 
     def notify(self, job_id: str, ended: Job | None = None) -> None:
@@ -63,6 +65,7 @@ class JobEndings:
 
     def _wake(self, job_id: str, ended: Job | None) -> None:
         ending = self._endings.pop(job_id, None)
+        self._waiters.pop(job_id, None)
         if ending is not None:
             _resolve(ending, ended)
         elif not self.store.shared:
@@ -74,7 +77,20 @@ class JobEndings:
         ending = self._endings.get(job_id)
         if ending is None:
             ending = self._endings[job_id] = loop.create_future()
+        self._waiters[job_id] = self._waiters.get(job_id, 0) + 1
         return ending
+
+    def _leave(self, endings: dict[str, asyncio.Future[Job | None]]) -> None:
+        """A waiter is done with these jobs' futures: one no one else waits on is dropped
+        (its job may run for long yet, and ``_wake`` finds no one to tell)."""
+        for job_id, ending in endings.items():
+            if self._endings.get(job_id) is not ending:
+                continue  # woken meanwhile: _wake dropped it
+            left = self._waiters[job_id] - 1
+            if left:
+                self._waiters[job_id] = left
+            else:
+                del self._waiters[job_id], self._endings[job_id]
 
     async def wait(
         self, ids: Iterable[str], timeout: float, *, known: Iterable[Job] = ()
@@ -89,20 +105,23 @@ class JobEndings:
         if pending and timeout > 0 and not self._released:
             loop = asyncio.get_running_loop()
             endings = {i: self._ending(i, loop) for i in pending}
-            if self.store.shared:
-                # A job may have ended between the read above and registering: read again.
-                jobs = self.store.get_jobs(ids)
-            else:  # those ends went through _wake, on this loop, before registering
-                for i in pending:
-                    if i in self._unwaited:
-                        self._wake(i, self._unwaited.pop(i))
-            if any(not jobs[i].done for i in pending):
-                # shared with other waiters: waited on (not cancelled when this one gives up)
-                await asyncio.wait(endings.values(), timeout=timeout)
-                handed = {i: j for i, e in endings.items() if e.done() and (j := e.result())}
-                if len(handed) < len(pending):
+            try:
+                if self.store.shared:
+                    # A job may have ended between the read above and registering: read again.
                     jobs = self.store.get_jobs(ids)
-                jobs.update(handed)
+                else:  # those ends went through _wake, on this loop, before registering
+                    for i in pending:
+                        if i in self._unwaited:
+                            self._wake(i, self._unwaited.pop(i))
+                if any(not jobs[i].done for i in pending):
+                    # shared with other waiters: waited on (not cancelled when this one gives up)
+                    await asyncio.wait(endings.values(), timeout=timeout)
+                    handed = {i: j for i, e in endings.items() if e.done() and (j := e.result())}
+                    if len(handed) < len(pending):
+                        jobs = self.store.get_jobs(ids)
+                    jobs.update(handed)
+            finally:
+                self._leave(endings)
         return jobs
 
 
