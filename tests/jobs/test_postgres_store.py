@@ -318,3 +318,29 @@ def test_a_job_that_ended_as_it_was_made_commits_without_waiting_for_the_flush(
     stored = b.get_jobs(["hit", "queued", "queued-2", "hit-2"])
     assert {k: j.status for k, j in stored.items()} == {
         "hit": "COMPLETE", "queued": "ADDED", "queued-2": "ADDED", "hit-2": "COMPLETE"}  # fmt: skip
+
+
+def test_opening_a_live_store_survives_a_deadlock_with_a_replica(schema: str) -> None:
+    """Opening runs the schema statements in a transaction holding the schema lock; one of
+    them locks `jobs` even when it changes nothing. A replica writing `jobs` that then waits
+    for that lock closes a circle: PostgreSQL rolls the opening back, and it is tried again
+    (before: `assay keys create` failed with "deadlock detected")."""
+    PostgresJobStore(POSTGRES_URL, schema=schema).close()  # the store exists
+    holding = threading.Event()
+
+    def replica() -> None:
+        with psycopg.connect(POSTGRES_URL, options=f"-c search_path={schema}") as conn:
+            conn.execute("LOCK TABLE jobs IN ROW EXCLUSIVE MODE")  # a write in progress
+            holding.set()
+            time.sleep(0.5)  # the opening now holds the schema lock and waits for `jobs`
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"assay:{schema}",))
+            conn.commit()
+
+    with ThreadPoolExecutor(1) as pool:
+        writer = pool.submit(replica)
+        assert holding.wait(10)
+        store = PostgresJobStore(POSTGRES_URL, schema=schema)  # raised ConfigError before
+        writer.result(timeout=30)
+    store.add_jobs([job("after")])
+    assert store.get_jobs(["after"])["after"].status == "ADDED"
+    store.close()

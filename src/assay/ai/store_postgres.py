@@ -19,6 +19,7 @@ from psycopg_pool import ConnectionPool
 from assay.ai import conversations as talk
 from assay.ai.conversations import Conversation, ConversationCursor
 from assay.ai.store import COLUMNS, AIJob, ConversationBusy, column_value, job_from_row
+from assay.jobs.postgres import retrying_deadlocks
 
 STALE_AFTER_S = 300.0
 SCHEMA = """
@@ -56,6 +57,9 @@ class PostgresAIStore:
         self._pool: ConnectionPool[psycopg.Connection[TupleRow]] = ConnectionPool(
             url, min_size=1, max_size=pool_size, kwargs=kwargs, open=True, name="assay-ai-store"
         )
+        retrying_deadlocks(lambda: self._create_tables(schema))
+
+    def _create_tables(self, schema: str) -> None:
         with self._pool.connection() as conn, conn.transaction():
             # The job store created the schema; serialise replicas creating these tables.
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"assay:{schema}:ai",))

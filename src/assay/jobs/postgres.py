@@ -29,7 +29,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import TupleRow
@@ -185,7 +185,7 @@ class PostgresJobStore:
         }
         try:
             with psycopg.connect(url, **{**self._connect_kwargs, "options": ""}) as conn:
-                self._create_schema(conn)
+                retrying_deadlocks(lambda: self._create_schema(conn))
         except psycopg.Error as exc:
             raise ConfigError(f"Cannot open the job store at {redact(url)}: {exc}") from exc
         #: what this server counts (its round trips here among them): see assay.counters
@@ -542,3 +542,26 @@ class PostgresJobStore:
         if self._listener is not None:
             self._listener.join(timeout=3.0)
         self._pool.close()
+
+
+#: how many times a transaction of schema statements is tried when PostgreSQL breaks a deadlock
+SCHEMA_ATTEMPTS = 5
+T = TypeVar("T")
+
+
+def retrying_deadlocks(make: Callable[[], T]) -> T:
+    """``make`` (one transaction of schema statements), tried again when PostgreSQL ends it
+    as one side of a deadlock. ``CREATE INDEX IF NOT EXISTS`` locks its table even when the
+    index exists, and an ``ALTER TABLE`` after it asks for a stronger lock: a replica writing
+    that table meanwhile, or waiting for the schema lock, closes the circle, and PostgreSQL
+    rolls one transaction back (``assay keys create`` against a live store failed so, now and
+    then). Rolled back whole, the statements are safe to run again."""
+    for attempt in range(1, SCHEMA_ATTEMPTS + 1):
+        try:
+            return make()
+        except psycopg.errors.DeadlockDetected:
+            if attempt == SCHEMA_ATTEMPTS:
+                raise
+            logger.info("the job store's schema met a deadlock; trying again (%d)", attempt)
+            time.sleep(0.05 * attempt)
+    raise AssertionError("unreachable")
