@@ -68,26 +68,18 @@ class Observe:
         scope[NOTES] = notes
         status = 0
         sent = 0
-        counted: tuple[str, int, float] | None = None  # route, status, when it ended
-        reported = False
+        done = False
 
-        def count(code: int) -> None:
-            nonlocal counted
-            if counted is None:
-                counted = (_route_of(scope), code, time.perf_counter())
-                route, _, ended = counted
-                self.metrics.observe_request(scope["method"], route, code, ended - started, sent)
-
-        def report(code: int) -> None:
-            """The request's log line and trace: once its answer is on its way (the client
-            does not wait for them)."""
-            nonlocal reported
-            count(code)
-            if reported or counted is None:
+        def finish(code: int) -> None:
+            nonlocal done
+            if done:
                 return
-            reported = True
-            route, code, ended = counted
-            _log(scope, request_id, route, code, ended - started, sent, notes)
+            done = True
+            route = _route_of(scope)
+            ended = time.perf_counter()
+            seconds = ended - started
+            self.metrics.observe_request(scope["method"], route, code, seconds, sent)
+            _log(scope, request_id, route, code, seconds, sent, notes)
             if self.traces is not None:
                 self.traces.record(scope, started, ended, code, route, request_id, notes)
 
@@ -103,16 +95,16 @@ class Observe:
                 if not message.get("more_body", False):
                     # counted before the last bytes leave: a client that reads its answer
                     # and then scrapes /metrics always finds its request counted
-                    count(status)
+                    finish(status)
             await send(message)
 
         try:
             await self.app(scope, receive, observed_send)
         except BaseException:
-            report(500 if status == 0 else status)
+            finish(500 if status == 0 else status)
             raise
         # a client that left mid-answer: the answer never ended (499, nginx's "client closed")
-        report(status if status else 499)
+        finish(status if status else 499)
 
 
 def _given_id(scope: Scope) -> str | None:
