@@ -328,8 +328,7 @@ class JobRunner:
         return job
 
     def _ended(self, job: Job, engine: str, request_id: str | None) -> None:
-        """Count and log a job's end, once, by whoever ended it (a worker's ``_end`` does the
-        two on either side of waking the job's waiters)."""
+        """Count and log a job's end, once, by whoever ended it."""
         self.counters.add(JOBS_ENDED, job.status, engine, job.error_type or "")
         log_transition(job, job.status, engine, request_id)
 
@@ -505,17 +504,12 @@ class JobRunner:
         if ended and running is not None:
             changes = {k: v for k, v in outcome.items() if k != "cached"}
             handed = _evolve(running, finished_at=at, **changes)
-        if work is None:
-            self._notify(job_id, handed)
-            return ended
-        engine = work.target.engine.name
-        if handed is not None:  # counted before anyone is told: a scrape then sees it
-            self.counters.add(JOBS_ENDED, handed.status, engine, handed.error_type or "")
-        if work.watch is not None:
+        if handed is not None and work is not None:  # before anyone is told: a client that
+            # reads its answer, then the metrics or the log, finds the job's end in them
+            self._ended(handed, work.target.engine.name, work.request_id)
+        if work is not None and work.watch is not None:
             work.watch.mark("record")
         self._notify(job_id, handed)
-        if handed is not None:  # its log line is written while the waiter wakes
-            log_transition(handed, handed.status, engine, work.request_id)
         return ended
 
     # ------------------------------------------------------------------ wait and cancel
