@@ -292,18 +292,17 @@ class JobRunner:
         early = claimed and not self.store.shared
         work = Work(job, target, shown, run, key, claimed, watch, request_id,
                     written=Future() if early else None)  # fmt: skip
+        if claimed:
+            self._owned.add(job.id)  # this replica's lease, renewed while it waits its turn
         if early:
-            self._owned.add(job.id)
             self._enqueue(work)
         try:
             yield self._adding(job)
         except BaseException:
+            self._owned.discard(job.id)
             if work.written is not None:
-                self._owned.discard(job.id)
                 work.written.set_result(False)
             raise
-        if claimed and not early:
-            self._owned.add(job.id)  # this replica's lease, renewed while it waits its turn
         if watch is not None and not early:  # (early: the worker's stages run meanwhile)
             watch.mark("insert")
         try:

@@ -37,15 +37,10 @@ class WalCheckpointer:
         )
         self._thread.start()
 
-    def checkpoint(self) -> tuple[int, int]:
-        """One checkpoint now: the log's pages, and how many of them are in the database."""
-        _, pages, copied = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        return int(pages), int(copied)
-
     def _run(self, interval: float) -> None:
         while not self._stop.wait(interval):
             try:
-                self.checkpoint()
+                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             except sqlite3.Error as exc:  # busy or briefly unreadable: the next round retries
                 logger.warning("checkpointing the job store's log failed: %s", exc)
 
